@@ -1,0 +1,49 @@
+"""Shared by the benchmark scripts: machine description and a section-wise update of RESULTS.md."""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+_HEADER = "# Benchmark results\n\nEach section is rewritten by the script named in it; figures are medians of several runs.\n"
+
+
+def machine() -> str:
+    """One line describing this machine: CPU model, cores, memory, Python."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"model name\s*:\s*(.+)", f.read())
+            cpu = m.group(1).strip() if m else cpu
+    except OSError:
+        pass
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem = 0
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
+
+
+def git_rev() -> str:
+    """The short commit the benchmark ran at (with '+dirty' for uncommitted changes)."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout
+        return rev + ("+dirty" if dirty.strip() else "")
+    except OSError:
+        return "unknown"
+
+
+def update_section(name: str, markdown: str) -> None:
+    """Replaces (or appends) the section between <!-- NAME:begin --> and <!-- NAME:end --> in RESULTS.md."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    text = open(RESULTS).read() if os.path.exists(RESULTS) else _HEADER
+    block = f"{begin}\n{markdown.rstrip()}\n{end}"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    with open(RESULTS, "w") as f:
+        f.write(text)

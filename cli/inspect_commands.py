@@ -1,0 +1,1 @@
+"""`tfrec verify` and `tfrec inspect` (to be written)."""

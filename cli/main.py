@@ -1,0 +1,61 @@
+"""The Click group: shared flags, error-to-exit-code mapping, and the commands."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from tfrec._version import __version__
+from tfrec.errors import TfrecError
+
+
+class TfrecGroup(click.Group):
+    """Maps TfrecError to exit code 1 with a one-line message; Click's usage errors keep code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TfrecError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+def emit(result: Any, as_json: bool, human: str) -> None:
+    """Prints the JSON result on stdout with --json, else the human summary on stderr."""
+    if as_json:
+        click.echo(json.dumps(result, indent=None, default=str))
+    elif human:
+        click.echo(human, err=True)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON result on stdout.")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
+
+
+@click.group(cls=TfrecGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="tfrec")
+def cli() -> None:
+    """Convert image datasets to sharded TFRecords, verify and inspect them, stream them fast.
+
+    \b
+    Start with:  tfrec demo            (makes sample data, converts it, shows the result)
+                 tfrec convert SRC OUT (MNIST IDX, CIFAR-10/100 binary, or an image folder)
+    Every command takes --json. Exit codes: 0 ok, 1 a data problem, 2 a usage error.
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="tfrec")
+
+
+from . import commands, inspect_commands, read_commands  # noqa: E402,F401  (register the commands on `cli`)
+
+
+if __name__ == "__main__":
+    main()

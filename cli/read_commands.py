@@ -1,0 +1,1 @@
+"""`tfrec bench read` (to be written)."""

@@ -1,0 +1,79 @@
+"""The command line: help, --json, exit codes, and no TensorFlow import where none is needed."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from tfrec.cli.main import cli
+
+
+def test_help_lists_commands():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("convert", "demo"):
+        assert command in result.output
+    result = CliRunner().invoke(cli, ["convert", "--help"])
+    assert result.exit_code == 0 and "--shard-size" in result.output and "--on-error" in result.output
+
+
+def test_convert_json(sources, tmp_path):
+    out = tmp_path / "o"
+    result = CliRunner().invoke(cli, ["convert", sources["cifar10"], str(out), "--json", "--shards", "2", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["splits"]["train"]["records"] == 50 and data["seed"] == 3
+    assert len(data["splits"]["train"]["shards"]) == 2
+    assert json.loads((out / "dataset.json").read_text())["splits"] == data["splits"]
+
+
+def test_human_summary_goes_to_stderr(sources, tmp_path):
+    result = CliRunner().invoke(cli, ["convert", sources["mnist"], str(tmp_path / "o")])
+    assert result.exit_code == 0
+    assert result.stdout == "" and "train" in result.stderr and "records" in result.stderr
+
+
+def test_exit_codes(sources, tmp_path):
+    runner = CliRunner()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "train-images-idx3-ubyte").write_bytes(b"\x01\x02\x08\x03")
+    (bad / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x00")
+    result = runner.invoke(cli, ["convert", str(bad), str(tmp_path / "o")])
+    assert result.exit_code == 1 and "error: " in result.stderr and "train-images-idx3-ubyte" in result.stderr
+    assert "Traceback" not in result.output
+    result = runner.invoke(cli, ["convert", sources["mnist"], str(tmp_path / "o2"), "--split", "train=0.5"])
+    assert result.exit_code == 2 and "add up to 0.5" in result.stderr
+    result = runner.invoke(cli, ["convert", sources["mnist"], str(tmp_path / "o2"), "--resize", "big"])
+    assert result.exit_code == 2 and "WIDTHxHEIGHT" in result.stderr
+    result = runner.invoke(cli, ["convert", sources["mnist"], str(tmp_path / "o2"), "--shard-size", "12 parsecs"])
+    assert result.exit_code == 2
+
+
+def test_convert_and_help_do_not_import_tensorflow(sources, tmp_path):
+    code = (
+        "import sys\n"
+        "from tfrec.cli.main import cli\n"
+        "try:\n"
+        f"    cli(['convert', {sources['mnist']!r}, {str(tmp_path / 'o')!r}, '-q'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    env = dict(os.environ)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_demo(tmp_path):
+    result = CliRunner().invoke(cli, ["demo", str(tmp_path / "d"), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data["datasets"]) == {"mnist", "cifar10", "imagefolder"}
+    for fmt, ds in data["datasets"].items():
+        assert os.path.exists(os.path.join(ds["out"], "dataset.json"))
+        assert all(len(s["shards"]) == 4 for s in ds["splits"].values())
+    assert set(data["datasets"]["imagefolder"]["splits"]) == {"train", "val"}

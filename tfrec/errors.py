@@ -1,0 +1,25 @@
+"""The one small exception hierarchy every tfrec error belongs to."""
+from __future__ import annotations
+
+
+class TfrecError(Exception):
+    """Base class: the data or the request has a problem (CLI exit code 1)."""
+
+
+class SchemaError(TfrecError):
+    """A schema file is malformed, or a sample does not match its schema."""
+
+
+class SourceError(TfrecError):
+    """A source dataset (IDX, CIFAR, image folder) is malformed or unreadable."""
+
+
+class CorruptRecordError(TfrecError):
+    """A TFRecord record is damaged: names the file, the record index and the byte offset."""
+
+    def __init__(self, path: str, index: int, offset: int, reason: str):
+        self.path = str(path)
+        self.index = index
+        self.offset = offset
+        self.reason = reason
+        super().__init__(f"{self.path}: record {index} at byte offset {offset}: {reason}")

@@ -1,0 +1,144 @@
+"""CIFAR-10 and CIFAR-100 binary versions: folders or the .tar.gz archives as downloaded. Never pickles."""
+from __future__ import annotations
+
+import os
+import re
+import tarfile
+
+import numpy as np
+
+from ..errors import SourceError
+from ..schema import load_schema
+from . import SourceData, SourceOptions, SplitData
+
+_PIXELS = 32 * 32 * 3
+_PICKLE_HINT = (
+    "is CIFAR's 'python version', which is pickle data; tfrec never unpickles (it can run code). "
+    "Download the binary version instead (cifar-10-binary.tar.gz / cifar-100-binary.tar.gz)"
+)
+
+
+def _load_files(path: str, wanted) -> dict[str, bytes]:
+    """Reads the CIFAR files whose base names `wanted(name)` accepts, from a folder tree or a .tar.gz."""
+    found: dict[str, bytes] = {}
+    archives = []
+    if os.path.isfile(path):
+        archives = [path]
+    else:
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = os.path.join(root, name)
+                if name in ("data_batch_1", "test_batch", "train", "test") and not name.endswith(".bin"):
+                    raise SourceError(f"{full} {_PICKLE_HINT}")
+                if name.endswith((".tar.gz", ".tgz")):
+                    archives.append(full)
+                elif wanted(name) and name not in found:
+                    with open(full, "rb") as f:
+                        found[name] = f.read()
+    if found:
+        return found
+    for archive in archives:
+        if "python" in os.path.basename(archive):
+            raise SourceError(f"{archive} {_PICKLE_HINT}")
+        try:
+            with tarfile.open(archive, "r:*") as tar:
+                for member in tar:
+                    name = os.path.basename(member.name)
+                    if member.isfile() and wanted(name):
+                        found[name] = tar.extractfile(member).read()
+                    elif member.isfile() and name in ("data_batch_1", "test_batch", "train", "test"):
+                        raise SourceError(f"{archive}: member {member.name} {_PICKLE_HINT}")
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise SourceError(f"{archive}: not a readable .tar.gz archive: {e}") from e
+    return found
+
+
+def _records(name: str, data: bytes, label_bytes: int, num_classes: tuple[int, ...]) -> tuple[np.ndarray, list]:
+    size = label_bytes + _PIXELS
+    if len(data) % size:
+        other = 3074 if label_bytes == 1 else 3073
+        hint = ""
+        if len(data) % other == 0:
+            hint = f"; it is a whole number of {other}-byte records: is it CIFAR-{'100' if label_bytes == 1 else '10'}?"
+        raise SourceError(
+            f"{name}: {len(data)} bytes is not a whole number of {size}-byte records "
+            f"({len(data) // size} records and {len(data) % size} bytes over; cut mid-record?){hint}"
+        )
+    rows = np.frombuffer(data, np.uint8).reshape(-1, size)
+    labels = [rows[:, i].astype(np.int64) for i in range(label_bytes)]
+    for i, (lab, n) in enumerate(zip(labels, num_classes)):
+        bad = np.flatnonzero(lab >= n)
+        if bad.size:
+            r = int(bad[0])
+            raise SourceError(
+                f"{name}: record {r} (byte offset {r * size + i}) has label {int(lab[r])}, but there are only "
+                f"{n} classes{'; is this CIFAR-100 data read as CIFAR-10?' if label_bytes == 1 else ''}"
+            )
+    # The 3072 pixel bytes are the R, G and B planes, each 32x32 row-major: store as HxWxC.
+    images = np.ascontiguousarray(rows[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    return images, labels
+
+
+def _names(data: bytes | None) -> list[str] | None:
+    if data is None:
+        return None
+    return [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+
+
+def _batch_order(name: str) -> int:
+    m = re.search(r"(\d+)", name)
+    return int(m.group(1)) if m else 0
+
+
+def read_cifar10(path: str, options: SourceOptions) -> SourceData:
+    """Reads CIFAR-10's data_batch_N.bin (train) and test_batch.bin (test) with batches.meta.txt.
+
+    Raises:
+        SourceError: a file that is not a whole number of 3073-byte records, labels over 9, no files.
+    """
+    files = _load_files(path, lambda n: re.fullmatch(r"data_batch_\d+\.bin|test_batch\.bin|batches\.meta\.txt", n))
+    train = sorted((n for n in files if n.startswith("data_batch_")), key=_batch_order)
+    splits = {}
+    for split, names in (("train", train), ("test", ["test_batch.bin"] if "test_batch.bin" in files else [])):
+        if not names:
+            continue
+        parts = [_records(os.path.join(path, n), files[n], 1, (10,)) for n in names]
+        images = np.concatenate([p[0] for p in parts])
+        labels = np.concatenate([p[1][0] for p in parts])
+        splits[split] = SplitData(split, labels, {"image": images, "label": labels}, source_bytes=sum(len(files[n]) for n in names))
+    if not splits:
+        if _load_files(path, lambda n: n in ("train.bin", "test.bin")):
+            raise SourceError(f"{path}: looks like CIFAR-100 (train.bin, test.bin); use --format cifar100")
+        raise SourceError(f"{path}: no CIFAR-10 binary files (data_batch_N.bin, test_batch.bin) or cifar-10-binary.tar.gz")
+    schema = options.schema or load_schema("cifar10")
+    names = _names(files.get("batches.meta.txt"))
+    if names and len(names) == 10:
+        schema = schema.with_class_names(names)
+    return SourceData("cifar10", f"CIFAR-10 binary version from {os.path.abspath(path)}", schema, splits)
+
+
+def read_cifar100(path: str, options: SourceOptions) -> SourceData:
+    """Reads CIFAR-100's train.bin and test.bin (coarse and fine label bytes) with the label name files.
+
+    Raises:
+        SourceError: a file that is not a whole number of 3074-byte records, labels out of range, no files.
+    """
+    files = _load_files(path, lambda n: n in ("train.bin", "test.bin", "fine_label_names.txt", "coarse_label_names.txt"))
+    splits = {}
+    for split in ("train", "test"):
+        name = f"{split}.bin"
+        if name in files:
+            images, (coarse, fine) = _records(os.path.join(path, name), files[name], 2, (20, 100))
+            splits[split] = SplitData(
+                split, fine, {"image": images, "label": fine, "coarse_label": coarse}, source_bytes=len(files[name])
+            )
+    if not splits:
+        raise SourceError(f"{path}: no CIFAR-100 binary files (train.bin, test.bin) or cifar-100-binary.tar.gz")
+    schema = options.schema or load_schema("cifar100")
+    fine, coarse = _names(files.get("fine_label_names.txt")), _names(files.get("coarse_label_names.txt"))
+    if fine and len(fine) == 100:
+        schema = schema.with_class_names(fine)
+    if coarse and len(coarse) == 20:
+        schema = schema.with_class_names(coarse, feature="coarse_label")
+    return SourceData("cifar100", f"CIFAR-100 binary version from {os.path.abspath(path)}", schema, splits)

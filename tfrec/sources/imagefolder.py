@@ -1,0 +1,146 @@
+"""Image folders: one subfolder per class (optionally under train/val/test), kept as encoded bytes."""
+from __future__ import annotations
+
+import functools
+import io
+import os
+import warnings
+
+import numpy as np
+
+from ..errors import SourceError
+from ..schema import load_schema
+from . import SourceData, SourceOptions, SplitData
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+_PIL_FORMATS = {"JPEG": "jpeg", "PNG": "png", "BMP": "bmp", "GIF": "gif", "WEBP": "webp", "MPO": "jpeg"}
+
+
+def _subdirs(path: str) -> list[str]:
+    return sorted(d for d in os.listdir(path) if not d.startswith(".") and os.path.isdir(os.path.join(path, d)))
+
+
+def _list_class(root: str, class_dir: str, label: int, options: SourceOptions, items: list, skipped: list) -> int:
+    """Appends (path, relative name, label, size) for each image under class_dir; returns files ignored."""
+    ignored = 0
+    real_root = os.path.realpath(root)
+    for dirpath, dirs, files in os.walk(class_dir, followlinks=options.follow_symlinks):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(dirpath, name)
+            if not name.lower().endswith(IMAGE_EXTENSIONS):
+                ignored += 1
+                continue
+            rel = os.path.relpath(full, root)
+            if os.path.islink(full) and not options.follow_symlinks:
+                target = os.path.realpath(full)
+                if os.path.commonpath([target, real_root]) != real_root:
+                    skipped.append({"path": rel, "reason": "symlink to outside the source tree (pass --follow-symlinks)"})
+                    continue
+            try:
+                size = os.stat(full).st_size
+            except OSError as e:
+                skipped.append({"path": rel, "reason": f"cannot stat: {e.strerror}"})
+                continue
+            items.append((full, rel, label, size))
+    return ignored
+
+
+def read_image_folder(path: str, options: SourceOptions) -> SourceData:
+    """Lists an image folder: class ids are the sorted class folder names; train/val/test kept.
+
+    Raises:
+        SourceError: no class folders, or no images in any of them.
+    """
+    top = _subdirs(path)
+    split_layout = bool(top) and all(d.lower() in SPLIT_DIRS for d in top)
+    split_roots = {SPLIT_DIRS[d.lower()]: os.path.join(path, d) for d in top} if split_layout else {"train": path}
+    classes = sorted({c for r in split_roots.values() for c in _subdirs(r)})
+    if not classes:
+        raise SourceError(f"{path}: no class subfolders (expected {path}/<class>/<image files>)")
+    splits, skipped, ignored = {}, [], 0
+    for split, root in split_roots.items():
+        items: list = []
+        for label, cls in enumerate(classes):
+            if os.path.isdir(os.path.join(root, cls)):
+                ignored += _list_class(path, os.path.join(root, cls), label, options, items, skipped)
+        if items:
+            labels = np.array([it[2] for it in items], dtype=np.int64)
+            splits[split] = SplitData(split, labels, items=items, source_bytes=sum(it[3] for it in items))
+    if not splits:
+        raise SourceError(f"{path}: class folders {classes[:5]} hold no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    schema = (options.schema or load_schema("imagefolder")).with_class_names(classes)
+    if options.resize:
+        w, h = options.resize
+        schema = schema.with_image(shape=(h, w, 3))
+    if options.encode:
+        schema = schema.with_image(encoding=options.encode)
+    return SourceData(
+        kind="imagefolder",
+        description=f"image folder {os.path.abspath(path)} ({len(classes)} classes)",
+        schema=schema,
+        splits=splits,
+        make_record=functools.partial(make_image_record, options=_WorkerOptions.of(options, schema)),
+        skipped=skipped,
+        ignored=ignored,
+    )
+
+
+class _WorkerOptions(tuple):
+    """(resize, encode, quality, max_pixels, schema): what a worker needs, picklable."""
+
+    @classmethod
+    def of(cls, options: SourceOptions, schema) -> "_WorkerOptions":
+        return cls((options.resize, options.encode, options.quality, options.max_pixels, schema))
+
+
+def _reencode(img, fmt: str, resize, encode, quality) -> tuple[bytes, str, int, int]:
+    from PIL import Image
+
+    if resize and fmt == "jpeg":
+        img.draft("RGB", resize)  # decode at a reduced DCT scale when much larger than the target
+    img = img.convert("RGB")
+    if resize:
+        img = img.resize(resize, Image.Resampling.BILINEAR, reducing_gap=3.0)
+    out_fmt = encode or ("jpeg" if fmt == "jpeg" else "png")
+    buf = io.BytesIO()
+    if out_fmt == "jpeg":
+        img.save(buf, "JPEG", quality=quality)
+    else:
+        img.save(buf, "PNG", compress_level=6)
+    return buf.getvalue(), out_fmt, img.width, img.height
+
+
+def make_image_record(item, options: _WorkerOptions) -> tuple[bytes | None, str]:
+    """Reads one image file and serializes its Example; returns (None, reason) for a bad file."""
+    from PIL import Image, UnidentifiedImageError
+
+    full, rel, label, _ = item
+    resize, encode, quality, max_pixels, schema = options
+    try:
+        with open(full, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return None, f"cannot read: {e.strerror}"
+    if not data:
+        return None, "empty file (0 bytes)"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = None  # checked below against our own cap, with a clear reason
+            img = Image.open(io.BytesIO(data))
+            fmt = _PIL_FORMATS.get(img.format or "")
+            if fmt is None:
+                return None, f"unsupported image format {img.format}"
+            width, height = img.size
+            if width * height > max_pixels:
+                return None, f"image too large: {width}x{height} = {width * height} pixels exceeds the cap of {max_pixels}"
+            if resize or encode:
+                data, fmt, width, height = _reencode(img, fmt, resize, encode, quality)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        return None, f"not a valid image: {e}"
+    record = schema.encode(
+        {"image": data, "label": label, "height": height, "width": width, "format": fmt, "filename": os.fsencode(rel)}
+    )
+    return record, ""

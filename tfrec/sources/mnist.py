@@ -1,0 +1,111 @@
+"""MNIST-layout IDX files (MNIST, Fashion-MNIST, KMNIST, ...): gzipped or not, checked as they are read."""
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from dataclasses import replace
+
+import numpy as np
+
+from ..errors import SourceError
+from ..schema import load_schema
+from . import SourceData, SourceOptions, SplitData
+
+# IDX type codes (http://yann.lecun.com/exdb/mnist/): only unsigned bytes are image/label data.
+_IDX_TYPES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
+# Source split prefix -> tfrec split name.
+_SPLITS = {"train": "train", "t10k": "test"}
+
+
+def read_idx(path: str) -> np.ndarray:
+    """Reads one IDX file (gzipped or not) into a uint8 array, checking magic, type and size.
+
+    Raises:
+        SourceError: names the file and what is wrong (magic, type code, dimensions, size).
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:
+        raise SourceError(f"{path}: cannot read: {e}") from e
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise SourceError(f"{path}: not an IDX file: magic number {data[:4].hex() or 'missing'} should start 0000")
+    if data[2] not in _IDX_TYPES:
+        raise SourceError(f"{path}: unknown IDX type code 0x{data[2]:02x}")
+    if data[2] != 0x08:
+        raise SourceError(f"{path}: IDX data is {_IDX_TYPES[data[2]]}; tfrec reads uint8 (type 0x08) IDX files")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(data) < header:
+        raise SourceError(f"{path}: IDX header declares {ndim} dimensions but the file is {len(data)} bytes")
+    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
+    expected = header + int(np.prod(dims, dtype=np.int64))
+    if len(data) != expected:
+        raise SourceError(
+            f"{path}: IDX header says dimensions {dims} ({expected} bytes with the header) but the file "
+            f"holds {len(data)} bytes{' (truncated)' if len(data) < expected else ' (trailing bytes)'}"
+        )
+    return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
+
+
+def _find(root: str, prefix: str, what: str, ndim: int) -> str | None:
+    for sep in ("-", "."):
+        for gz in ("", ".gz"):
+            p = os.path.join(root, f"{prefix}-{what}{sep}idx{ndim}-ubyte{gz}")
+            if os.path.isfile(p):
+                return p
+    return None
+
+
+def read_mnist(path: str, options: SourceOptions) -> SourceData:
+    """Reads the train and t10k image/label IDX pairs of an MNIST-layout folder.
+
+    Raises:
+        SourceError: a missing partner file, a malformed file, or image and label counts that differ.
+    """
+    splits = {}
+    total_bytes = 0
+    for prefix, split in _SPLITS.items():
+        images_path, labels_path = _find(path, prefix, "images", 3), _find(path, prefix, "labels", 1)
+        if images_path is None and labels_path is None:
+            continue
+        if images_path is None or labels_path is None:
+            have, missing = (images_path, "labels") if images_path else (labels_path, "images")
+            raise SourceError(f"{have}: found, but no matching {prefix}-{missing}-idx file beside it")
+        images, labels = read_idx(images_path), read_idx(labels_path)
+        if images.ndim != 3:
+            raise SourceError(f"{images_path}: expected 3 dimensions (count, rows, cols), found {images.shape}")
+        if labels.ndim != 1:
+            raise SourceError(f"{labels_path}: expected 1 dimension (count), found {labels.shape}")
+        if len(images) != len(labels):
+            raise SourceError(
+                f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
+            )
+        total_bytes += images.nbytes + labels.nbytes
+        splits[split] = SplitData(
+            name=split,
+            labels=labels.astype(np.int64),
+            arrays={"image": images[..., None], "label": labels.astype(np.int64)},
+            source_bytes=images.nbytes + labels.nbytes,
+        )
+    if not splits:
+        raise SourceError(f"{path}: no train-images-idx3-ubyte or t10k-images-idx3-ubyte files (gzipped or not)")
+    shapes = {s.arrays["image"].shape[1:] for s in splits.values()}
+    if len(shapes) > 1:
+        raise SourceError(f"{path}: train and test images differ in size: {sorted(shapes)}")
+    schema = options.schema or load_schema("mnist")
+    schema = schema.with_image(shape=next(iter(shapes)))
+    num_classes = int(max(s.labels.max(initial=0) for s in splits.values())) + 1
+    if num_classes > (schema.label.num_classes or 0):
+        schema = replace(schema, features=tuple(
+            replace(f, num_classes=num_classes, names=None) if f.name == "label" else f for f in schema.features
+        ))
+    return SourceData(
+        kind="mnist",
+        description=f"IDX files in {os.path.abspath(path)} ({total_bytes} bytes of pixels and labels)",
+        schema=schema,
+        splits=splits,
+    )
