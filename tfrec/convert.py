@@ -17,7 +17,10 @@ from ._version import __version__
 from .errors import SourceError, TfrecError
 from .example import encode_examples_bulk
 from .manifest import MANIFEST, write_manifest
-from .records import FRAMING_BYTES, ShardInfo, ShardWriter, frame_matrix, frame_record, normalize_compression
+from .records import (
+    FOOTER_BYTES, FRAMING_BYTES, HEADER_BYTES, ShardInfo, ShardWriter, frame_record, frame_rows_inplace,
+    normalize_compression,
+)
 from .schema import Schema, load_schema
 from .sources import FORMATS, SourceData, SourceOptions, SplitData, read_source
 
@@ -114,22 +117,22 @@ def _estimate_bytes(split: SplitData, schema: Schema, options: ConvertOptions) -
     return split.source_bytes + 128 * len(split)
 
 
-def _iter_bulk(split: SplitData, schema: Schema, idx: np.ndarray) -> Iterator[tuple[bytes, np.ndarray]]:
-    """Framed bytes and framed lengths for the records at `idx`, in that order, chunk by chunk."""
+def _iter_bulk(split: SplitData, schema: Schema, idx: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Framed records (a uint8 buffer) and their framed lengths for the records at `idx`, in order."""
     for lo in range(0, len(idx), BULK_CHUNK_RECORDS):
         chunk = idx[lo : lo + BULK_CHUNK_RECORDS]
         cols = {}
         for f in schema.features:
             arr = split.arrays[f.name][chunk]
             cols[f.name] = (f.storage, arr.reshape(len(chunk), -1) if f.storage == "bytes" else arr)
-        groups = list(encode_examples_bulk(cols))
+        groups = list(encode_examples_bulk(cols, margin=(HEADER_BYTES, FOOTER_BYTES)))
         if len(groups) == 1:
-            framed = frame_matrix(groups[0][1])
-            yield framed.tobytes(), np.full(len(chunk), framed.shape[1], np.int64)
+            framed = frame_rows_inplace(groups[0][1])
+            yield framed, np.full(len(chunk), framed.shape[1], np.int64)
             continue
-        parts: list = [None] * len(chunk)
+        parts: list = [None] * len(chunk)  # rows of different widths: put them back in order
         for rows, mat in groups:
-            for r, row in zip(rows.tolist(), frame_matrix(mat)):
+            for r, row in zip(rows.tolist(), frame_rows_inplace(mat)):
                 parts[r] = row.tobytes()
         yield b"".join(parts), np.array([len(p) for p in parts], np.int64)
 

@@ -252,7 +252,9 @@ def _varint_widths(values: np.ndarray) -> np.ndarray:
     return widths
 
 
-def encode_examples_bulk(columns: Mapping[str, tuple[str, np.ndarray]]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+def encode_examples_bulk(
+    columns: Mapping[str, tuple[str, np.ndarray]], margin: tuple[int, int] = (0, 0)
+) -> Iterable[tuple[np.ndarray, np.ndarray]]:
     """Serializes N Examples of fixed layout at once, without one protobuf object per record.
 
     Every record must have the same value count per feature: bytes features are uint8 arrays
@@ -261,10 +263,11 @@ def encode_examples_bulk(columns: Mapping[str, tuple[str, np.ndarray]]) -> Itera
 
     Args:
         columns: name -> (kind, array).
+        margin: spare columns (before, after) each row gets, e.g. (12, 4) for TFRecord framing.
 
     Yields:
-        (row indices, uint8 matrix): the serialized Examples of those records, one per row,
-        byte-identical to `encode_example` on the same values.
+        (row indices, uint8 matrix): the serialized Examples of those records, one per row
+        (between the margins), byte-identical to `encode_example` on the same values.
     """
     names = sorted(columns)
     n = len(next(iter(columns.values()))[1]) if columns else 0
@@ -276,10 +279,10 @@ def encode_examples_bulk(columns: Mapping[str, tuple[str, np.ndarray]]) -> Itera
     signatures, group_of = np.unique(widths, axis=0, return_inverse=True)
     for g, signature in enumerate(signatures):
         rows = np.flatnonzero(group_of.reshape(-1) == g)
-        yield rows, _encode_group(columns, names, dict(zip(int_names, signature.tolist())), rows)
+        yield rows, _encode_group(columns, names, dict(zip(int_names, signature.tolist())), rows, margin)
 
 
-def _encode_group(columns, names, int_widths: dict, rows: np.ndarray) -> np.ndarray:
+def _encode_group(columns, names, int_widths: dict, rows: np.ndarray, margin: tuple[int, int]) -> np.ndarray:
     # Each map entry ends with its variable part (the bytes value, the varint, the packed floats),
     # so an entry is a constant prefix followed by an (n, w) matrix.
     pieces: list[np.ndarray] = []
@@ -302,8 +305,8 @@ def _encode_group(columns, names, int_widths: dict, rows: np.ndarray) -> np.ndar
     body_len = sum(p.shape[1] for p in pieces)
     head = _field(1, b"\0" * body_len)[: 1 + len(_varint(body_len))]
     pieces.insert(0, np.frombuffer(head, np.uint8)[None, :])
-    out = np.empty((len(rows), len(head) + body_len), dtype=np.uint8)
-    col = 0
+    out = np.empty((len(rows), margin[0] + len(head) + body_len + margin[1]), dtype=np.uint8)
+    col = margin[0]
     for p in pieces:
         out[:, col : col + p.shape[1]] = p
         col += p.shape[1]
