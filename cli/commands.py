@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .main import cli, emit, json_option, quiet_option
+from .main import cli, emit, json_option, quiet_option, sigterm_as_interrupt
 
 
 def _size_pair(ctx, param, value):
@@ -52,6 +52,9 @@ def convert_summary(result: dict) -> str:
         lines += [f"    {s['path']}: {s['reason']}" for s in result["skipped"][:20]]
         if len(result["skipped"]) > 20:
             lines.append(f"    ... and {len(result['skipped']) - 20} more (all listed in dataset.json)")
+    lines += [f"  warning: {w}" for w in result.get("warnings", [])]
+    if result.get("reused_shards"):
+        lines.append(f"  resumed: reused {result['reused_shards']} complete shard(s) from the interrupted run")
     if result["ignored_files"]:
         lines.append(f"  ignored {result['ignored_files']} files without an image extension")
     return "\n".join(lines)
@@ -71,17 +74,22 @@ def convert_summary(result: dict) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for shuffling and splitting: same seed, same bytes.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Worker processes for image folders (0: one per core).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty OUT.")
+@click.option("--resume", is_flag=True, help="Finish an interrupted conversion into OUT, reusing its complete shards.")
 @click.option("--resize", callback=_size_pair, help="Re-encode images at WIDTHxHEIGHT, e.g. 224x224.")
 @click.option("--encode", type=click.Choice(["jpeg", "png"]), help="Re-encode images in this format.")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality when re-encoding.")
 @click.option("--on-error", type=click.Choice(["skip", "fail"]), default="skip", show_default=True,
               help="Bad image files: skip and list them, or stop with no dataset.json.")
 @click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that lead out of the source tree.")
+@click.option("--exif/--ignore-exif", "exif_transpose", default=True, show_default=True,
+              help="Store EXIF-rotated JPEGs upright (re-encoded), or keep their bytes as they are.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=178_956_970, show_default=True,
+              help="Skip (or fail on) images with more pixels than this: a decompression-bomb guard.")
 @click.option("--schema", "schema", help="A schema JSON file (or built-in name) to use instead of the format's own.")
 @json_option
 @quiet_option
-def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle, seed, workers, overwrite,
-            resize, encode, quality, on_error, follow_symlinks, schema, as_json, quiet):
+def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle, seed, workers, overwrite, resume,
+            resize, encode, quality, on_error, follow_symlinks, exif_transpose, max_pixels, schema, as_json, quiet):
     """Convert SRC (MNIST IDX files, CIFAR-10/100 binaries or an image folder) into sharded TFRecords in OUT.
 
     OUT gets TFDS-style shards NAME-SPLIT.tfrecord-00000-of-0000N, one DALI-style .idx index per
@@ -98,11 +106,12 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
 
     options = ConvertOptions(
         format=fmt, name=name, shards=shards, shard_size=shard_size, compression=compression, split=split,
-        shuffle=shuffle, seed=seed, workers=workers, overwrite=overwrite, resize=resize, encode=encode,
-        quality=quality, on_error=on_error, follow_symlinks=follow_symlinks, schema=schema,
-        progress=not (quiet or as_json),
+        shuffle=shuffle, seed=seed, workers=workers, overwrite=overwrite, resume=resume, resize=resize,
+        encode=encode, quality=quality, on_error=on_error, follow_symlinks=follow_symlinks,
+        exif_transpose=exif_transpose, max_pixels=max_pixels, schema=schema, progress=not (quiet or as_json),
     )
-    result = run(src, out, options)
+    with sigterm_as_interrupt():
+        result = run(src, out, options)
     emit(result, as_json, "" if quiet else convert_summary(result))
 
 

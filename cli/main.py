@@ -1,14 +1,15 @@
 """The Click group: shared flags, error-to-exit-code mapping, and the commands."""
 from __future__ import annotations
 
+import contextlib
 import json
-import sys
-from typing import Any
+import signal
+from typing import Any, Iterator
 
 import click
 
 from tfrec._version import __version__
-from tfrec.errors import TfrecError
+from tfrec.errors import ConversionInterrupted, TfrecError
 
 
 class TfrecGroup(click.Group):
@@ -17,12 +18,33 @@ class TfrecGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except ConversionInterrupted as e:
+            click.echo(str(e), err=True)
+            ctx.exit(130)
         except TfrecError as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treats SIGTERM like Ctrl-C inside the block, so long work stops through the same clean path."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. inside some test runners): leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def emit(result: Any, as_json: bool, human: str) -> None:
@@ -56,6 +78,3 @@ def main() -> None:
 
 from . import commands, inspect_commands, read_commands  # noqa: E402,F401  (register the commands on `cli`)
 
-
-if __name__ == "__main__":
-    main()

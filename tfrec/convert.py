@@ -1,11 +1,14 @@
 """Conversion: source -> splits -> seeded order -> shards (+ .idx) -> dataset.json, written last."""
 from __future__ import annotations
 
+import errno
 import glob
 import multiprocessing
 import os
+import signal
 import sys
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -14,11 +17,12 @@ import numpy as np
 
 from . import plan
 from ._version import __version__
-from .errors import SourceError, TfrecError
+from .errors import ConversionInterrupted, SourceError, TfrecError
 from .example import encode_examples_bulk
+from .journal import Journal, fingerprint
 from .manifest import MANIFEST, write_manifest
 from .records import (
-    FOOTER_BYTES, FRAMING_BYTES, HEADER_BYTES, ShardInfo, ShardWriter, frame_record, frame_rows_inplace,
+    FOOTER_BYTES, FRAMING_BYTES, HEADER_BYTES, ShardWriter, frame_record, frame_rows_inplace,
     normalize_compression,
 )
 from .schema import Schema, load_schema
@@ -45,11 +49,14 @@ class ConvertOptions:
     seed: int = 0
     workers: int = 0  # 0: one per core
     overwrite: bool = False
+    resume: bool = False
     resize: tuple[int, int] | None = None
     encode: str | None = None
     quality: int = 95
     on_error: str = "skip"
     follow_symlinks: bool = False
+    exif_transpose: bool = True
+    max_pixels: int = SourceOptions.max_pixels
     schema: str | None = None
     progress: bool = True
 
@@ -60,6 +67,8 @@ class ConvertOptions:
             raise TfrecError(f"--shards must be at least 1, not {self.shards}")
         if self.shards is not None and self.shard_size is not None:
             raise TfrecError("give --shards or --shard-size, not both")
+        if self.resume and self.overwrite:
+            raise TfrecError("give --resume or --overwrite, not both")
         if self.workers < 0:
             raise TfrecError(f"--workers must be 0 (all cores) or more, not {self.workers}")
         normalize_compression(self.compression)
@@ -70,24 +79,47 @@ class ConvertOptions:
         return self.workers or os.cpu_count() or 1
 
 
-def prepare_output(out: str, overwrite: bool) -> None:
-    """Creates OUT, or clears an earlier tfrec output in it when `overwrite` is set.
+def _clear(out: str, keep: set[str]) -> None:
+    """Removes tfrec's files from OUT (dataset.json first), except the shards named in `keep`."""
+    manifest = os.path.join(out, MANIFEST)
+    if os.path.exists(manifest):
+        os.remove(manifest)  # first, so the directory never looks complete while it is cleared
+    for pattern in ("*.tfrecord-*", ".*.tmp-*"):
+        for p in glob.glob(os.path.join(glob.escape(out), pattern)):
+            base = p[:-4] if p.endswith(".idx") else p
+            if os.path.basename(base) not in keep:
+                os.remove(p)
+
+
+def prepare_output(out: str, options: "ConvertOptions", journal: Journal, keep: set[str]) -> None:
+    """Creates OUT, or clears it for --overwrite, or keeps the reusable shards for --resume.
 
     Raises:
-        TfrecError: OUT exists and is not empty, and overwrite is off.
+        TfrecError: OUT is not empty (or holds an interrupted conversion) and neither flag is given,
+            or it cannot be created.
     """
-    if os.path.isdir(out) and os.listdir(out):
-        if not overwrite:
-            raise TfrecError(f"{out}: output directory is not empty; pass --overwrite to replace it")
-        manifest = os.path.join(out, MANIFEST)
-        if os.path.exists(manifest):
-            os.remove(manifest)  # first, so the directory never looks complete while it is cleared
-        for pattern in ("*.tfrecord-*", "*.tmp-*"):
-            for p in glob.glob(os.path.join(glob.escape(out), pattern)):
-                os.remove(p)
-    elif os.path.exists(out) and not os.path.isdir(out):
-        raise TfrecError(f"{out}: exists and is not a directory")
-    os.makedirs(out, exist_ok=True)
+    try:
+        if os.path.isdir(out) and os.listdir(out):
+            if options.overwrite:
+                _clear(out, set())
+                journal.remove()
+            elif options.resume:
+                _clear(out, keep)
+            elif journal.exists():
+                raise TfrecError(
+                    f"{out}: holds an interrupted conversion (no dataset.json); pass --resume to finish it "
+                    "or --overwrite to start again"
+                )
+            else:
+                raise TfrecError(f"{out}: output directory is not empty; pass --overwrite to replace it")
+        elif os.path.exists(out) and not os.path.isdir(out):
+            raise TfrecError(f"{out}: exists and is not a directory")
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, f".tfrec-write-test-{os.getpid()}")
+        open(probe, "wb").close()
+        os.remove(probe)
+    except OSError as e:
+        raise TfrecError(f"{out}: cannot write the output directory: {e.strerror}") from e
 
 
 def resolve_splits(source: SourceData, spec: dict[str, float] | None, seed: int) -> dict[str, SplitData]:
@@ -150,6 +182,11 @@ def encode_chunk(make_record: Callable, items: list) -> tuple[bytes, list[int], 
     return b"".join(framed), lengths, skipped
 
 
+def _ignore_sigint() -> None:
+    # Workers leave Ctrl-C to the parent, which stops cleanly and prints one line.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _ordered_map(fn: Callable, tasks: Iterator, workers: int) -> Iterator:
     """Maps fn over tasks in processes, yielding results in task order with a bounded window."""
     if workers <= 1:
@@ -157,7 +194,7 @@ def _ordered_map(fn: Callable, tasks: Iterator, workers: int) -> Iterator:
         return
     # fork is fastest and safe while TensorFlow (which starts threads) is not imported.
     method = "spawn" if "tensorflow" in sys.modules else "fork"
-    with multiprocessing.get_context(method).Pool(workers) as pool:
+    with multiprocessing.get_context(method).Pool(workers, initializer=_ignore_sigint) as pool:
         pending: deque = deque()
         for t in tasks:
             pending.append(pool.apply_async(fn, t))
@@ -167,14 +204,60 @@ def _ordered_map(fn: Callable, tasks: Iterator, workers: int) -> Iterator:
             yield pending.popleft().get()
 
 
-class _Run:
-    """Per-conversion state: options, progress bar, skipped list, and the shards written."""
+@dataclass(frozen=True)
+class SplitPlan:
+    """A split ready to write: its data, the record order and the shard layout."""
 
-    def __init__(self, out: str, source: SourceData, options: ConvertOptions):
+    split: SplitData
+    order: np.ndarray
+    shards: tuple[plan.ShardSpec, ...]
+
+
+def plan_splits(source: SourceData, splits: dict[str, SplitData], name: str, options: ConvertOptions) -> dict[str, SplitPlan]:
+    """Orders each split's records (seeded) and cuts them into shards; pure, nothing written."""
+    plans = {}
+    for split_name, split in splits.items():
+        order = plan.record_order(len(split), options.shuffle, options.seed, split_name)
+        n = options.shards or plan.choose_num_shards(
+            _estimate_bytes(split, source.schema, options), len(split), options.shard_size
+        )
+        plans[split_name] = SplitPlan(split, order, plan.plan_shards(name, split_name, len(split), n))
+    return plans
+
+
+def _content_hash(split: SplitData) -> str:
+    if split.arrays is not None:
+        crc = 0
+        for key in sorted(split.arrays):
+            crc = zlib.crc32(np.ascontiguousarray(split.arrays[key]), crc)
+        return f"{crc:08x}"
+    return fingerprint([(it[1], it[2], it[3]) for it in split.items])
+
+
+def run_fingerprint(source: SourceData, plans: dict[str, SplitPlan], options: ConvertOptions) -> str:
+    """What decides the output bytes: source content, schema, options and plan (not workers)."""
+    opts = {k: getattr(options, k) for k in (
+        "format", "name", "compression", "shuffle", "seed", "resize", "encode", "quality", "on_error",
+        "follow_symlinks", "exif_transpose", "max_pixels",
+    )}
+    splits = {
+        k: {"content": _content_hash(p.split), "shards": [(s.file, s.start, s.stop) for s in p.shards]}
+        for k, p in plans.items()
+    }
+    return fingerprint([__version__, source.kind, source.schema.to_json(), opts, splits])
+
+
+class _Run:
+    """Per-conversion state: options, journal, progress bar, skipped files, and the shards written."""
+
+    def __init__(self, out: str, source: SourceData, options: ConvertOptions, journal: Journal, reuse: dict):
         from tqdm import tqdm
 
         self.out, self.source, self.options = out, source, options
+        self.journal, self.reuse = journal, reuse
         self.skipped: list[dict] = list(source.skipped)
+        self.shard_skipped: list[dict] = []
+        self.written = 0
         self.tqdm = tqdm
         self._check_fail()
 
@@ -183,40 +266,51 @@ class _Run:
             first = self.skipped[0]
             raise SourceError(f"{first['path']}: {first['reason']} (--on-error fail; no dataset.json written)")
 
-    def write_split(self, split: SplitData, name: str) -> dict[str, Any]:
-        opts = self.options
-        order = plan.record_order(len(split), opts.shuffle, opts.seed, split.name)
-        n = opts.shards or plan.choose_num_shards(_estimate_bytes(split, self.source.schema, opts), len(split), opts.shard_size)
-        specs = plan.plan_shards(name, split.name, len(split), n)
-        bar = self.tqdm(total=len(split), unit="rec", desc=f"{split.name}", disable=not opts.progress, file=sys.stderr)
+    def write_split(self, name: str, p: SplitPlan) -> dict[str, Any]:
+        bar = self.tqdm(total=len(p.split), unit="rec", desc=name, disable=not self.options.progress, file=sys.stderr)
         try:
-            infos = list(self._write_shards(split, order, specs, bar))
+            infos = list(self._write_shards(name, p, bar))
         finally:
             bar.close()
-        return {
-            "records": sum(i.records for i in infos),
-            "bytes": sum(i.bytes for i in infos),
-            "shards": [i.to_json() for i in infos],
-        }
+        return {"records": sum(i["records"] for i in infos), "bytes": sum(i["bytes"] for i in infos), "shards": infos}
 
-    def _write_shards(self, split, order, specs, bar) -> Iterator[ShardInfo]:
-        if split.arrays is not None:
-            blocks = (
-                (s, _iter_bulk(split, self.source.schema, order[s.start : s.stop])) for s in specs
-            )
+    def _write_shards(self, name: str, p: SplitPlan, bar) -> Iterator[dict]:
+        todo = [s for s in p.shards if s.file not in self.reuse]
+        if p.split.arrays is not None:
+            blocks = ((s, _iter_bulk(p.split, self.source.schema, p.order[s.start : s.stop])) for s in todo)
         else:
-            blocks = self._item_blocks(split, order, specs, bar)
-        for spec, chunks in blocks:
-            with ShardWriter(os.path.join(self.out, spec.file), self.options.compression) as w:
-                for framed, lengths in chunks:
-                    w.write_framed(framed, lengths)
-                    bar.update(len(lengths))
-            yield w.info
+            blocks = self._item_blocks(p, todo, bar)
+        blocks = iter(blocks)
+        for spec in p.shards:
+            if spec.file in self.reuse:
+                entry = self.reuse[spec.file]
+                self.skipped.extend(entry["skipped"])
+                bar.update(spec.records)
+                yield entry["shard"]
+                continue
+            _, chunks = next(blocks)
+            self.shard_skipped = []
+            path = os.path.join(self.out, spec.file)
+            try:
+                with ShardWriter(path, self.options.compression) as w:
+                    for framed, lengths in chunks:
+                        w.write_framed(framed, lengths)
+                        bar.update(len(lengths))
+            except OSError as e:
+                hint = " (disk full)" if e.errno == errno.ENOSPC else ""
+                raise TfrecError(
+                    f"{path}: cannot write: {e.strerror}{hint}; its temporary file was removed, no dataset.json written"
+                ) from e
+            info = w.info.to_json()
+            self.journal.record(name, info, self.shard_skipped)
+            self.written += 1
+            yield info
 
-    def _item_blocks(self, split, order, specs, bar):
+    def _item_blocks(self, p: SplitPlan, todo, bar):
+        items, order = p.split.items, p.order
         tasks = (
-            (self.source.make_record, [split.items[i] for i in order[lo : min(lo + ITEM_CHUNK_RECORDS, s.stop)]])
-            for s in specs
+            (self.source.make_record, [items[i] for i in order[lo : min(lo + ITEM_CHUNK_RECORDS, s.stop)]])
+            for s in todo
             for lo in range(s.start, s.stop, ITEM_CHUNK_RECORDS)
         )
         results = _ordered_map(encode_chunk, tasks, self.options.num_workers)
@@ -225,11 +319,12 @@ class _Run:
             for _ in range(spec.start, spec.stop, ITEM_CHUNK_RECORDS):
                 framed, lengths, skipped = next(results)
                 self.skipped.extend(skipped)
+                self.shard_skipped.extend(skipped)
                 self._check_fail()
                 bar.update(len(skipped))
                 yield framed, lengths
 
-        for spec in specs:
+        for spec in todo:
             yield spec, chunks(spec)
 
 
@@ -238,30 +333,53 @@ def convert(src: str, out: str, options: ConvertOptions | None = None) -> dict[s
 
     Args:
         src: an MNIST IDX folder, a CIFAR-10/100 binary folder or .tar.gz, or an image folder.
-        out: the output directory (created; must be empty unless options.overwrite).
+        out: the output directory (created; must be empty unless options.overwrite or .resume).
         options: see ConvertOptions.
 
     Returns:
-        The manifest written to OUT/dataset.json, plus `out` and `seconds`.
+        The manifest written to OUT/dataset.json, plus `out`, `seconds` and `reused_shards`.
 
     Raises:
         SourceError: the source is malformed (or, with on_error='fail', one image is bad).
-        TfrecError: bad options or an unusable output directory.
+        ConversionInterrupted: Ctrl-C/SIGTERM; complete shards are kept for options.resume.
+        TfrecError: bad options, an unusable output directory, a failed write.
     """
     options = options or ConvertOptions()
     start = time.perf_counter()
     user_schema = load_schema(options.schema) if options.schema else None
     source = read_source(src, options.format, SourceOptions(
         resize=options.resize, encode=options.encode, quality=options.quality, on_error=options.on_error,
-        follow_symlinks=options.follow_symlinks, schema=user_schema,
+        follow_symlinks=options.follow_symlinks, exif_transpose=options.exif_transpose,
+        max_pixels=options.max_pixels, schema=user_schema,
     ))
     splits = resolve_splits(source, dict(options.split) if options.split else None, options.seed)
-    prepare_output(out, options.overwrite)
     name = options.name or source.kind
-    run = _Run(out, source, options)
-    written = {split_name: run.write_split(split, name) for split_name, split in splits.items()}
+    plans = plan_splits(source, splits, name, options)
+    journal = Journal(out, run_fingerprint(source, plans, options))
+    if options.resume and os.path.exists(os.path.join(out, MANIFEST)):
+        from .manifest import read_manifest
+
+        return {**read_manifest(out), "out": out, "seconds": 0.0, "reused_shards": "all (already complete)"}
+    reuse = journal.reusable(out) if options.resume and os.path.isdir(out) else {}
+    prepare_output(out, options, journal, set(reuse))
+    run = _Run(out, source, options, journal, reuse)
+    try:
+        written = {split_name: run.write_split(split_name, p) for split_name, p in plans.items()}
+    except KeyboardInterrupt:
+        kept = len(reuse) + run.written
+        raise ConversionInterrupted(
+            f"interrupted: {kept} complete shard(s) kept in {out} (no dataset.json yet); "
+            "run the same command with --resume to finish"
+        ) from None
+    manifest = _manifest(name, source, options, written, run.skipped)
+    write_manifest(out, manifest)
+    journal.remove()
+    return {**manifest, "out": out, "seconds": round(time.perf_counter() - start, 3), "reused_shards": len(reuse)}
+
+
+def _manifest(name: str, source: SourceData, options: ConvertOptions, written: dict, skipped: list) -> dict:
     label = source.schema.label
-    manifest = {
+    return {
         "name": name,
         "tfrec_version": __version__,
         "source": {"format": source.kind, "description": source.description},
@@ -271,8 +389,7 @@ def convert(src: str, out: str, options: ConvertOptions | None = None) -> dict[s
         "seed": options.seed,
         "shuffled": options.shuffle,
         "splits": written,
-        "skipped": run.skipped,
+        "skipped": skipped,
+        "warnings": list(source.warnings),
         "ignored_files": source.ignored,
     }
-    write_manifest(out, manifest)
-    return {**manifest, "out": out, "seconds": round(time.perf_counter() - start, 3)}

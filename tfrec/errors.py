@@ -23,3 +23,7 @@ class CorruptRecordError(TfrecError):
         self.offset = offset
         self.reason = reason
         super().__init__(f"{self.path}: record {index} at byte offset {offset}: {reason}")
+
+
+class ConversionInterrupted(TfrecError):
+    """Ctrl-C or SIGTERM stopped a conversion; complete shards were kept for --resume (exit code 130)."""

@@ -13,7 +13,7 @@ MANIFEST = "dataset.json"
 def write_manifest(out_dir: str, manifest: dict[str, Any]) -> str:
     """Writes dataset.json atomically (temporary name, then rename); returns its path."""
     path = os.path.join(out_dir, MANIFEST)
-    tmp = f"{path}.tmp-{os.getpid()}"
+    tmp = os.path.join(out_dir, f".{MANIFEST}.tmp-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")

@@ -115,7 +115,9 @@ class ShardWriter:
     def __init__(self, path: str, compression: str | None = None, level: int = 6):
         self.path = str(path)
         self.compression = normalize_compression(compression)
-        self._tmp = f"{self.path}.tmp-{os.getpid()}"
+        # A hidden temporary name: no glob for the shards (NAME-SPLIT.tfrecord-*) can pick it up.
+        head, base = os.path.split(self.path)
+        self._tmp = os.path.join(head, f".{base}.tmp-{os.getpid()}")
         self._file: BinaryIO = open(self._tmp, "wb")
         self._z = None
         if self.compression != "none":

@@ -52,6 +52,7 @@ class SourceData:
     make_record: Callable[[Any], tuple[bytes | None, str]] | None = None
     skipped: list[dict] = field(default_factory=list)
     ignored: int = 0
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class SourceOptions:
     quality: int = 95
     on_error: str = "skip"
     follow_symlinks: bool = False
+    exif_transpose: bool = True  # store EXIF-rotated JPEGs upright (re-encoded), as viewers show them
     max_pixels: int = 178_956_970  # twice Pillow's decompression-bomb warning threshold
     schema: Schema | None = None
 
@@ -73,6 +75,8 @@ class SourceOptions:
             raise SourceError(f"encode must be 'jpeg' or 'png', not {self.encode!r}")
         if not 1 <= self.quality <= 100:
             raise SourceError(f"quality must be between 1 and 100, not {self.quality}")
+        if self.max_pixels < 1:
+            raise SourceError(f"max_pixels must be positive, not {self.max_pixels}")
         if self.resize is not None and (len(self.resize) != 2 or min(self.resize) < 1):
             raise SourceError(f"resize must be (width, height) with positive sizes, not {self.resize}")
 

@@ -25,7 +25,14 @@ def _list_class(root: str, class_dir: str, label: int, options: SourceOptions, i
     """Appends (path, relative name, label, size) for each image under class_dir; returns files ignored."""
     ignored = 0
     real_root = os.path.realpath(root)
+    seen: set[tuple[int, int]] = set()  # (device, inode) of folders walked: symlink loops end here
     for dirpath, dirs, files in os.walk(class_dir, followlinks=options.follow_symlinks):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:
+            skipped.append({"path": os.path.relpath(dirpath, root), "reason": "symlink loop: folder already listed"})
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirs.sort()
         for name in sorted(files):
             full = os.path.join(dirpath, name)
@@ -70,6 +77,7 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
             splits[split] = SplitData(split, labels, items=items, source_bytes=sum(it[3] for it in items))
     if not splits:
         raise SourceError(f"{path}: class folders {classes[:5]} hold no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    warnings = _class_warnings(classes, splits)
     schema = (options.schema or load_schema("imagefolder")).with_class_names(classes)
     if options.resize:
         w, h = options.resize
@@ -84,22 +92,60 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
         make_record=functools.partial(make_image_record, options=_WorkerOptions.of(options, schema)),
         skipped=skipped,
         ignored=ignored,
+        warnings=warnings,
     )
 
 
+def _class_warnings(classes: list[str], splits: dict[str, SplitData]) -> tuple[str, ...]:
+    counts = np.bincount(np.concatenate([s.labels for s in splits.values()]), minlength=len(classes))
+    out = [
+        f"class folder {cls!r} holds no images; its label id {i} is kept so ids follow the sorted folder names"
+        for i, cls in enumerate(classes)
+        if counts[i] == 0
+    ]
+    if len(classes) == 1:
+        out.append(f"only one class folder ({classes[0]!r}): every label is 0")
+    return tuple(out)
+
+
 class _WorkerOptions(tuple):
-    """(resize, encode, quality, max_pixels, schema): what a worker needs, picklable."""
+    """(resize, encode, quality, max_pixels, exif_transpose, schema): what a worker needs, picklable."""
 
     @classmethod
     def of(cls, options: SourceOptions, schema) -> "_WorkerOptions":
-        return cls((options.resize, options.encode, options.quality, options.max_pixels, schema))
+        return cls((options.resize, options.encode, options.quality, options.max_pixels, options.exif_transpose, schema))
 
 
-def _reencode(img, fmt: str, resize, encode, quality) -> tuple[bytes, str, int, int]:
-    from PIL import Image
+def _truncation(data: bytes, fmt: str) -> str:
+    """Why an encoded image is cut short, from its trailer alone (no pixel decode), or ''."""
+    if fmt == "jpeg" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+        # 0xFF bytes inside entropy-coded data are stuffed, so FFD9 after the last SOS is the real EOI.
+        return "truncated JPEG: no end-of-image marker after the image data"
+    if fmt == "png" and data.rfind(b"IEND") < 0:
+        return "truncated PNG: no IEND chunk"
+    return ""
 
-    if resize and fmt == "jpeg":
+
+def _conversion(img, fmt: str, exif_transpose: bool) -> str:
+    """Why a pass-through image must be re-encoded to be read as 8-bit RGB, or ''."""
+    if fmt == "jpeg" and img.mode in ("CMYK", "YCCK"):
+        return "CMYK JPEG"
+    if fmt == "png" and img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        return "16-bit PNG"
+    if exif_transpose and fmt == "jpeg" and img.getexif().get(0x0112, 1) not in (1, None):
+        return "EXIF orientation"
+    return ""
+
+
+def _reencode(img, fmt: str, resize, encode, quality, exif_transpose: bool) -> tuple[bytes, str, int, int]:
+    from PIL import Image, ImageOps
+
+    if resize and fmt == "jpeg" and not exif_transpose:
         img.draft("RGB", resize)  # decode at a reduced DCT scale when much larger than the target
+    if exif_transpose:
+        img = ImageOps.exif_transpose(img)
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        img = img.point(lambda v: v / 256).convert("L")  # 16-bit to 8-bit, keeping the range
     img = img.convert("RGB")
     if resize:
         img = img.resize(resize, Image.Resampling.BILINEAR, reducing_gap=3.0)
@@ -117,7 +163,7 @@ def make_image_record(item, options: _WorkerOptions) -> tuple[bytes | None, str]
     from PIL import Image, UnidentifiedImageError
 
     full, rel, label, _ = item
-    resize, encode, quality, max_pixels, schema = options
+    resize, encode, quality, max_pixels, exif_transpose, schema = options
     try:
         with open(full, "rb") as f:
             data = f.read()
@@ -136,8 +182,11 @@ def make_image_record(item, options: _WorkerOptions) -> tuple[bytes | None, str]
             width, height = img.size
             if width * height > max_pixels:
                 return None, f"image too large: {width}x{height} = {width * height} pixels exceeds the cap of {max_pixels}"
-            if resize or encode:
-                data, fmt, width, height = _reencode(img, fmt, resize, encode, quality)
+            truncated = _truncation(data, fmt)
+            if truncated:
+                return None, truncated
+            if resize or encode or _conversion(img, fmt, exif_transpose):
+                data, fmt, width, height = _reencode(img, fmt, resize, encode, quality, exif_transpose)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         return None, f"not a valid image: {e}"
     record = schema.encode(

@@ -1,0 +1,4 @@
+"""`python -m tfrec.cli` runs the tfrec command line."""
+from .main import main
+
+main()
