@@ -55,7 +55,7 @@ def test_record_reader(data, compression, check_crc):
         n = 0
         for record in records.iter_records(path, compression, check_crc):
             n += 1
-            assert len(record.data) <= len(data)
+            assert len(record.data) <= 1032 * len(data)  # zlib expands at most ~1032x
     except CorruptRecordError as e:
         assert e.path == path
     finally:
