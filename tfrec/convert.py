@@ -153,11 +153,8 @@ def _iter_bulk(split: SplitData, schema: Schema, idx: np.ndarray) -> Iterator[tu
     """Framed records (a uint8 buffer) and their framed lengths for the records at `idx`, in order."""
     for lo in range(0, len(idx), BULK_CHUNK_RECORDS):
         chunk = idx[lo : lo + BULK_CHUNK_RECORDS]
-        cols = {}
-        for f in schema.features:
-            arr = split.arrays[f.name][chunk]
-            cols[f.name] = (f.storage, arr.reshape(len(chunk), -1) if f.storage == "bytes" else arr)
-        groups = list(encode_examples_bulk(cols, margin=(HEADER_BYTES, FOOTER_BYTES)))
+        cols = {f.name: (f.storage, split.arrays[f.name]) for f in schema.features}
+        groups = list(encode_examples_bulk(cols, margin=(HEADER_BYTES, FOOTER_BYTES), take=chunk))
         if len(groups) == 1:
             framed = frame_rows_inplace(groups[0][1])
             yield framed, np.full(len(chunk), framed.shape[1], np.int64)
@@ -226,12 +223,14 @@ def plan_splits(source: SourceData, splits: dict[str, SplitData], name: str, opt
 
 
 def _content_hash(split: SplitData) -> str:
-    if split.arrays is not None:
-        crc = 0
-        for key in sorted(split.arrays):
-            crc = zlib.crc32(np.ascontiguousarray(split.arrays[key]), crc)
-        return f"{crc:08x}"
-    return fingerprint([(it[1], it[2], it[3]) for it in split.items])
+    if split.content_id:
+        return split.content_id
+    if split.items is not None:
+        return fingerprint([(it[1], it[2], it[3]) for it in split.items])
+    crc = 0
+    for key in sorted(split.arrays):
+        crc = zlib.crc32(np.ascontiguousarray(split.arrays[key]), crc)
+    return f"{crc:08x}"
 
 
 def run_fingerprint(source: SourceData, plans: dict[str, SplitPlan], options: ConvertOptions) -> str:

@@ -253,7 +253,7 @@ def _varint_widths(values: np.ndarray) -> np.ndarray:
 
 
 def encode_examples_bulk(
-    columns: Mapping[str, tuple[str, np.ndarray]], margin: tuple[int, int] = (0, 0)
+    columns: Mapping[str, tuple[str, np.ndarray]], margin: tuple[int, int] = (0, 0), take: np.ndarray | None = None
 ) -> Iterable[tuple[np.ndarray, np.ndarray]]:
     """Serializes N Examples of fixed layout at once, without one protobuf object per record.
 
@@ -264,12 +264,16 @@ def encode_examples_bulk(
     Args:
         columns: name -> (kind, array).
         margin: spare columns (before, after) each row gets, e.g. (12, 4) for TFRecord framing.
+        take: encode only these records, in this order (gathered on the way, without a copy of
+            the whole columns first).
 
     Yields:
         (row indices, uint8 matrix): the serialized Examples of those records, one per row
         (between the margins), byte-identical to `encode_example` on the same values.
     """
     names = sorted(columns)
+    if take is not None:
+        columns = {k: (kind, arr[take] if kind == "int64" else _Take(arr, take)) for k, (kind, arr) in columns.items()}
     n = len(next(iter(columns.values()))[1]) if columns else 0
     int_names = [k for k in names if columns[k][0] == "int64"]
     for k in int_names:
@@ -289,7 +293,9 @@ def _encode_group(columns, names, int_widths: dict, rows: np.ndarray, margin: tu
     for name in names:
         kind, arr = columns[name]
         if kind == "bytes":
-            values = arr[rows].reshape(len(rows), -1).astype(np.uint8, copy=False)
+            values = arr[rows]
+            if values.dtype != np.uint8:
+                values = values.astype(np.uint8)
             feature = lambda ph: _field(1, _field(1, ph))  # noqa: E731
         elif kind == "int64":
             values = _varint_matrix(arr[rows], int_widths[name])
@@ -299,15 +305,46 @@ def _encode_group(columns, names, int_widths: dict, rows: np.ndarray, margin: tu
             feature = lambda ph: _field(2, _field(1, ph) if ph else b"")  # noqa: E731
         else:
             raise TfrecError(f"unknown feature kind {kind!r} for {name!r}; expected one of {', '.join(KINDS)}")
-        width = values.shape[1]
+        width = int(np.prod(values.shape[1:], dtype=np.int64))
         entry = _field(1, _field(1, name.encode()) + _field(2, feature(b"\0" * width)))
         pieces += [np.frombuffer(entry[: len(entry) - width], np.uint8)[None, :], values]
-    body_len = sum(p.shape[1] for p in pieces)
+    body_len = sum(_width(p) for p in pieces)
     head = _field(1, b"\0" * body_len)[: 1 + len(_varint(body_len))]
     pieces.insert(0, np.frombuffer(head, np.uint8)[None, :])
     out = np.empty((len(rows), margin[0] + len(head) + body_len + margin[1]), dtype=np.uint8)
     col = margin[0]
     for p in pieces:
-        out[:, col : col + p.shape[1]] = p
-        col += p.shape[1]
+        _copy_into(out[:, col : col + _width(p)], p)
+        col += _width(p)
     return out
+
+
+def _width(p: np.ndarray) -> int:
+    return int(np.prod(p.shape[1:], dtype=np.int64))
+
+
+def _copy_into(dst: np.ndarray, src: np.ndarray) -> None:
+    """dst (n, w) = src (n, ...) flattened row-major; channel-planar images copied plane by plane."""
+    if src.ndim == 4 and src.shape[3] <= 4 and src.strides[3] > src.strides[2]:
+        # (N, H, W, C) viewed over planar (N, C, H, W) data, as CIFAR stores it: copying one channel
+        # at a time reads contiguous planes and was 2x faster than one strided copy.
+        view = dst.reshape(src.shape)
+        for c in range(src.shape[3]):
+            view[..., c] = src[..., c]
+    else:
+        dst[...] = src.reshape(len(src), -1) if src.ndim != 2 else src
+
+
+class _Take:
+    """Lazily indexes an array by `take`: _Take(a, t)[rows] is a[t[rows]], gathered once."""
+
+    def __init__(self, arr: np.ndarray, take: np.ndarray):
+        self.arr, self.take = arr, take
+        self.ndim = arr.ndim
+        self.shape = (len(take),) + arr.shape[1:]
+
+    def __len__(self) -> int:
+        return len(self.take)
+
+    def __getitem__(self, rows):
+        return self.arr[self.take[rows]]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -25,6 +26,7 @@ class SplitData:
     arrays: dict[str, np.ndarray] | None = None
     items: list | None = None
     source_bytes: int = 0
+    content_id: str = ""  # identifies the source content, so --resume can tell it has not changed
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -38,6 +40,7 @@ class SplitData:
         return replace(
             self, name=name or self.name, labels=self.labels[indices], arrays=arrays, items=items,
             source_bytes=int(self.source_bytes * frac),
+            content_id=f"{self.content_id}[{zlib.crc32(indices.tobytes()):08x}]" if self.content_id else "",
         )
 
 
@@ -79,6 +82,16 @@ class SourceOptions:
             raise SourceError(f"max_pixels must be positive, not {self.max_pixels}")
         if self.resize is not None and (len(self.resize) != 2 or min(self.resize) < 1):
             raise SourceError(f"resize must be (width, height) with positive sizes, not {self.resize}")
+
+
+def content_id(*buffers) -> str:
+    """A CRC32C over the raw source bytes: cheap (hardware CRC), and enough to notice a changed source."""
+    import google_crc32c
+
+    crc = 0
+    for b in buffers:
+        crc = google_crc32c.extend(crc, bytes(b) if not isinstance(b, bytes) else b)
+    return f"crc32c:{crc:08x}"
 
 
 def _readers() -> dict[str, Callable[[str, SourceOptions], SourceData]]:

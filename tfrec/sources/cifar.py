@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import SourceError
 from ..schema import load_schema
-from . import SourceData, SourceOptions, SplitData
+from . import SourceData, SourceOptions, SplitData, content_id
 
 _PIXELS = 32 * 32 * 3
 _PICKLE_HINT = (
@@ -75,8 +75,9 @@ def _records(name: str, data: bytes, label_bytes: int, num_classes: tuple[int, .
                 f"{name}: record {r} (byte offset {r * size + i}) has label {int(lab[r])}, but there are only "
                 f"{n} classes{'; is this CIFAR-100 data read as CIFAR-10?' if label_bytes == 1 else ''}"
             )
-    # The 3072 pixel bytes are the R, G and B planes, each 32x32 row-major: store as HxWxC.
-    images = np.ascontiguousarray(rows[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    # The 3072 pixel bytes are the R, G and B planes, each 32x32 row-major: seen as HxWxC. A view,
+    # not a copy: the converter gathers records in shard order from it, transposing on the way.
+    images = rows[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return images, labels
 
 
@@ -103,10 +104,13 @@ def read_cifar10(path: str, options: SourceOptions) -> SourceData:
     for split, names in (("train", train), ("test", ["test_batch.bin"] if "test_batch.bin" in files else [])):
         if not names:
             continue
-        parts = [_records(os.path.join(path, n), files[n], 1, (10,)) for n in names]
-        images = np.concatenate([p[0] for p in parts])
-        labels = np.concatenate([p[1][0] for p in parts])
-        splits[split] = SplitData(split, labels, {"image": images, "label": labels}, source_bytes=sum(len(files[n]) for n in names))
+        for n in names:
+            _records(os.path.join(path, n), files[n], 1, (10,))  # checks each file, naming it
+        data = files[names[0]] if len(names) == 1 else b"".join(files[n] for n in names)
+        images, (labels,) = _records(path, data, 1, (10,))
+        splits[split] = SplitData(
+            split, labels, {"image": images, "label": labels}, source_bytes=len(data), content_id=content_id(data)
+        )
     if not splits:
         if _load_files(path, lambda n: n in ("train.bin", "test.bin")):
             raise SourceError(f"{path}: looks like CIFAR-100 (train.bin, test.bin); use --format cifar100")
@@ -131,7 +135,8 @@ def read_cifar100(path: str, options: SourceOptions) -> SourceData:
         if name in files:
             images, (coarse, fine) = _records(os.path.join(path, name), files[name], 2, (20, 100))
             splits[split] = SplitData(
-                split, fine, {"image": images, "label": fine, "coarse_label": coarse}, source_bytes=len(files[name])
+                split, fine, {"image": images, "label": fine, "coarse_label": coarse},
+                source_bytes=len(files[name]), content_id=content_id(files[name]),
             )
     if not splits:
         raise SourceError(f"{path}: no CIFAR-100 binary files (train.bin, test.bin) or cifar-100-binary.tar.gz")

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import SourceError
 from ..schema import load_schema
-from . import SourceData, SourceOptions, SplitData
+from . import SourceData, SourceOptions, SplitData, content_id
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): only unsigned bytes are image/label data.
 _IDX_TYPES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
@@ -90,6 +90,7 @@ def read_mnist(path: str, options: SourceOptions) -> SourceData:
             labels=labels.astype(np.int64),
             arrays={"image": images[..., None], "label": labels.astype(np.int64)},
             source_bytes=images.nbytes + labels.nbytes,
+            content_id=content_id(images, labels),
         )
     if not splits:
         raise SourceError(f"{path}: no train-images-idx3-ubyte or t10k-images-idx3-ubyte files (gzipped or not)")
