@@ -72,7 +72,7 @@ def convert_summary(result: dict) -> str:
 @click.option("--split", "split", callback=_split_spec, help="Re-split the train split, e.g. train=0.9,val=0.1 (stratified by class).")
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True, help="Write records in a seeded random order.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for shuffling and splitting: same seed, same bytes.")
-@click.option("--workers", type=click.IntRange(min=0), default=0, help="Worker processes for image folders (0: one per core).")
+@click.option("--workers", type=click.IntRange(min=0), default=0, help="Processes for image folders (0: one per core when re-encoding, else 1).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty OUT.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted conversion into OUT, reusing its complete shards.")
 @click.option("--resize", callback=_size_pair, help="Re-encode images at WIDTHxHEIGHT, e.g. 224x224.")

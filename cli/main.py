@@ -78,3 +78,8 @@ def main() -> None:
 
 from . import commands, inspect_commands, read_commands  # noqa: E402,F401  (register the commands on `cli`)
 
+
+if __name__ == "__main__":  # `python -m tfrec.cli.main`: run the registered group, not this copy's
+    from tfrec.cli.main import main as _main
+
+    _main()

@@ -74,20 +74,34 @@ def kind_of(values: Any) -> str:
     raise TfrecError(f"cannot store a value of type {type(first).__name__} in an Example")
 
 
-def encode_feature(kind: str, values: Any) -> bytes:
-    """Serializes one Feature message of the given kind."""
+def _feature_parts(kind: str, values: Any) -> tuple[list[bytes], int]:
+    """One Feature message as a list of byte strings and their total length.
+
+    Large byte values are referenced, not copied, until the one final join in encode_example.
+    """
     items = _as_list(values)
     if kind == "bytes":
-        body = b"".join(_field(1, v.encode() if isinstance(v, str) else bytes(v)) for v in items)
-    elif kind == "int64":
+        body = []  # Feature.bytes_list (field 1) of BytesList.value (field 1) entries
+        for v in items:
+            v = v.encode() if isinstance(v, str) else v if isinstance(v, bytes) else bytes(v)
+            body += [b"\x0a" + _varint(len(v)), v]
+        body_len = sum(map(len, body))
+        return [b"\x0a" + _varint(body_len)] + body, 1 + len(_varint(body_len)) + body_len
+    if kind == "int64":
         packed = b"".join(_varint(int(v)) for v in items)
-        body = _field(1, packed) if packed else b""
+        field = 3
     elif kind == "float":
         packed = np.asarray(items, dtype="<f4").tobytes()
-        body = _field(1, packed) if packed else b""
+        field = 2
     else:
         raise TfrecError(f"unknown feature kind {kind!r}; expected one of {', '.join(KINDS)}")
-    return _field(_KIND_FIELD[kind], body)
+    feature = _field(field, _field(1, packed) if packed else b"")
+    return [feature], len(feature)
+
+
+def encode_feature(kind: str, values: Any) -> bytes:
+    """Serializes one Feature message of the given kind."""
+    return b"".join(_feature_parts(kind, values)[0])
 
 
 def encode_example(features: Mapping[str, Any]) -> bytes:
@@ -98,17 +112,25 @@ def encode_example(features: Mapping[str, Any]) -> bytes:
             or a (kind, values) pair to force the kind ('bytes', 'int64', 'float').
 
     Returns:
-        The serialized Example, byte-identical for equal inputs (keys sorted).
+        The serialized Example, byte-identical for equal inputs (keys sorted). Each value is
+        copied once, into the result.
     """
-    entries = []
+    parts: list[bytes] = []
+    total = 0
     for name in sorted(features):
         value = features[name]
         if isinstance(value, tuple) and len(value) == 2 and value[0] in KINDS:
             kind, value = value
         else:
             kind = kind_of(value)
-        entries.append(_field(1, _field(1, name.encode()) + _field(2, encode_feature(kind, value))))
-    return _field(1, b"".join(entries))
+        feat_parts, feat_len = _feature_parts(kind, value)
+        key = _field(1, name.encode())
+        entry_len = len(key) + 1 + len(_varint(feat_len)) + feat_len
+        head = b"\x0a" + _varint(entry_len) + key + b"\x12" + _varint(feat_len)
+        parts.append(head)
+        parts += feat_parts
+        total += len(head) + feat_len
+    return b"".join([b"\x0a" + _varint(total)] + parts)
 
 
 # ---------------------------------------------------------------- decoding

@@ -69,10 +69,8 @@ def frame_rows_inplace(framed: np.ndarray) -> np.ndarray:
     header = struct.pack("<Q", length)
     framed[:, :8] = np.frombuffer(header, np.uint8)
     framed[:, 8:12] = np.frombuffer(struct.pack("<I", masked_crc32c(header)), np.uint8)
-    flat = framed.tobytes()  # the C extension takes bytes, not memoryviews
-    crc = google_crc32c.value
-    starts = range(HEADER_BYTES, n * width, width)
-    crcs = np.fromiter((crc(flat[i : i + length]) for i in starts), np.uint64, n)
+    crc = google_crc32c.value  # takes bytes and NumPy arrays (not memoryviews): rows need no copy
+    crcs = np.fromiter((crc(row[HEADER_BYTES : width - FOOTER_BYTES]) for row in framed), np.uint64, n)
     framed[:, width - FOOTER_BYTES :] = _mask_array(crcs).view(np.uint8).reshape(n, 4)
     return framed
 
@@ -108,8 +106,7 @@ class ShardWriter:
 
     The index holds one `offset length` line per record, in the uncompressed record stream
     (the format of NVIDIA DALI's tfrecord2idx); `length` includes the 16 framing bytes.
-    The checksum is the CRC-32 (zlib's, as gzip uses) of the file's bytes as stored: zlib computes
-    it straight from NumPy buffers, where the CRC32C extension would need a copy of every block.
+    The checksum is the CRC32C of the file's bytes as stored (hardware CRC, the same as the records').
     """
 
     def __init__(self, path: str, compression: str | None = None, level: int = 6):
@@ -141,27 +138,31 @@ class ShardWriter:
         else:
             self.abort()
 
-    def _put(self, chunk: bytes | memoryview, compressed: bool = False) -> None:
+    def _put(self, chunk: bytes | np.ndarray, compressed: bool = False) -> None:
         if self._z is not None and not compressed:
             chunk = self._z.compress(chunk)
-        if chunk:
+        size = chunk.nbytes if isinstance(chunk, np.ndarray) else len(chunk)
+        if size:
             self._file.write(chunk)
-            self._crc = zlib.crc32(chunk, self._crc)
-            self._size += len(chunk)
+            self._crc = google_crc32c.extend(self._crc, chunk)
+            self._size += size
 
     def write(self, data: bytes) -> None:
         """Frames and writes one record."""
         self.write_framed(frame_record(data), [len(data) + FRAMING_BYTES])
 
-    def write_framed(self, framed: bytes | memoryview, lengths: Sequence[int] | np.ndarray) -> None:
-        """Writes already-framed records laid end to end; `lengths` are their framed sizes."""
+    def write_framed(self, framed: bytes | np.ndarray, lengths: Sequence[int] | np.ndarray) -> None:
+        """Writes already-framed records laid end to end (bytes, or a C-contiguous uint8 array).
+
+        `lengths` are the records' framed sizes, for the index.
+        """
         lengths = np.asarray(lengths, dtype=np.int64)
-        framed = memoryview(framed).cast("B")
-        if int(lengths.sum()) != len(framed):
-            raise TfrecError(f"{self.path}: framed block is {len(framed)} bytes, lengths add to {lengths.sum()}")
+        size = framed.nbytes if isinstance(framed, np.ndarray) else len(framed)
+        if int(lengths.sum()) != size:
+            raise TfrecError(f"{self.path}: framed block is {size} bytes, lengths add to {lengths.sum()}")
         starts = self._offset + np.concatenate(([0], np.cumsum(lengths)[:-1]))
         self._index.append("".join(f"{o} {n}\n" for o, n in zip(starts.tolist(), lengths.tolist())))
-        self._offset += len(framed)
+        self._offset += size
         self._count += len(lengths)
         self._put(framed)
 
@@ -184,7 +185,7 @@ class ShardWriter:
             f.writelines(self._index)
         os.replace(index_tmp, self.path + ".idx")
         os.replace(self._tmp, self.path)
-        self.info = ShardInfo(self.path, self.records, self._size, f"crc32:{self._crc:08x}")
+        self.info = ShardInfo(self.path, self.records, self._size, f"crc32c:{self._crc:08x}")
         return self.info
 
     def abort(self) -> None:
@@ -200,12 +201,12 @@ class ShardWriter:
 
 
 def file_checksum(path: str) -> str:
-    """The CRC-32 of a file's bytes, in the form dataset.json stores ('crc32:%08x')."""
+    """The CRC32C of a file's bytes, in the form dataset.json stores ('crc32c:%08x')."""
     crc = 0
     with open(path, "rb") as f:
         while chunk := f.read(READ_CHUNK_BYTES):
-            crc = zlib.crc32(chunk, crc)
-    return f"crc32:{crc:08x}"
+            crc = google_crc32c.extend(crc, chunk)
+    return f"crc32c:{crc:08x}"
 
 
 class Record(NamedTuple):
