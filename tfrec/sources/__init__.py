@@ -90,7 +90,7 @@ def content_id(*buffers) -> str:
 
     crc = 0
     for b in buffers:
-        crc = google_crc32c.extend(crc, bytes(b) if not isinstance(b, bytes) else b)
+        crc = google_crc32c.extend(crc, b if isinstance(b, bytes) else np.ascontiguousarray(b))
     return f"crc32c:{crc:08x}"
 
 

@@ -18,9 +18,41 @@ _PICKLE_HINT = (
 )
 
 
-def _load_files(path: str, wanted) -> dict[str, bytes]:
+def _read_into_one_buffer(paths: dict[str, str]) -> dict[str, np.ndarray]:
+    """Reads files back to back into one buffer; returns name -> view (adjacent files can be joined free)."""
+    sizes = {name: os.path.getsize(p) for name, p in paths.items()}
+    buf = np.empty(sum(sizes.values()), np.uint8)
+    out, offset = {}, 0
+    for name, p in paths.items():
+        view = buf[offset : offset + sizes[name]]
+        with open(p, "rb") as f:
+            got = f.readinto(memoryview(view))
+        if got != sizes[name]:
+            raise SourceError(f"{p}: file changed while it was read ({got} of {sizes[name]} bytes)")
+        out[name] = view
+        offset += sizes[name]
+    return out
+
+
+def _joined(parts: list) -> np.ndarray | bytes:
+    """The parts as one buffer: a free view when they already lie back to back, else a copy."""
+    arrays = [p if isinstance(p, np.ndarray) else np.frombuffer(p, np.uint8) for p in parts]
+    if len(arrays) == 1:
+        return arrays[0]
+    base = arrays[0].base
+    adjacent = base is not None and all(
+        a.base is base and a.__array_interface__["data"][0] == b.__array_interface__["data"][0] + b.nbytes
+        for b, a in zip(arrays, arrays[1:])
+    )
+    if adjacent:
+        start = arrays[0].__array_interface__["data"][0] - base.__array_interface__["data"][0]
+        return base[start : start + sum(a.nbytes for a in arrays)]
+    return np.concatenate(arrays)
+
+
+def _load_files(path: str, wanted) -> dict[str, np.ndarray | bytes]:
     """Reads the CIFAR files whose base names `wanted(name)` accepts, from a folder tree or a .tar.gz."""
-    found: dict[str, bytes] = {}
+    found: dict[str, str] = {}
     archives = []
     if os.path.isfile(path):
         archives = [path]
@@ -34,10 +66,11 @@ def _load_files(path: str, wanted) -> dict[str, bytes]:
                 if name.endswith((".tar.gz", ".tgz")):
                     archives.append(full)
                 elif wanted(name) and name not in found:
-                    with open(full, "rb") as f:
-                        found[name] = f.read()
+                    found[name] = full
     if found:
-        return found
+        order = sorted(found, key=lambda n: (not n.startswith("data_batch_"), _batch_order(n), n))
+        return _read_into_one_buffer({n: found[n] for n in order})
+    loaded: dict[str, bytes] = {}
     for archive in archives:
         if "python" in os.path.basename(archive):
             raise SourceError(f"{archive} {_PICKLE_HINT}")
@@ -46,12 +79,12 @@ def _load_files(path: str, wanted) -> dict[str, bytes]:
                 for member in tar:
                     name = os.path.basename(member.name)
                     if member.isfile() and wanted(name):
-                        found[name] = tar.extractfile(member).read()
+                        loaded[name] = tar.extractfile(member).read()
                     elif member.isfile() and name in ("data_batch_1", "test_batch", "train", "test"):
                         raise SourceError(f"{archive}: member {member.name} {_PICKLE_HINT}")
         except (tarfile.TarError, OSError, EOFError) as e:
             raise SourceError(f"{archive}: not a readable .tar.gz archive: {e}") from e
-    return found
+    return loaded
 
 
 def _records(name: str, data: bytes, label_bytes: int, num_classes: tuple[int, ...]) -> tuple[np.ndarray, list]:
@@ -81,10 +114,10 @@ def _records(name: str, data: bytes, label_bytes: int, num_classes: tuple[int, .
     return images, labels
 
 
-def _names(data: bytes | None) -> list[str] | None:
+def _names(data) -> list[str] | None:
     if data is None:
         return None
-    return [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+    return [line.strip() for line in bytes(data).decode("utf-8", "replace").splitlines() if line.strip()]
 
 
 def _batch_order(name: str) -> int:
@@ -106,7 +139,7 @@ def read_cifar10(path: str, options: SourceOptions) -> SourceData:
             continue
         for n in names:
             _records(os.path.join(path, n), files[n], 1, (10,))  # checks each file, naming it
-        data = files[names[0]] if len(names) == 1 else b"".join(files[n] for n in names)
+        data = _joined([files[n] for n in names])
         images, (labels,) = _records(path, data, 1, (10,))
         splits[split] = SplitData(
             split, labels, {"image": images, "label": labels}, source_bytes=len(data), content_id=content_id(data)
