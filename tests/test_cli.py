@@ -77,3 +77,8 @@ def test_demo(tmp_path):
         assert os.path.exists(os.path.join(ds["out"], "dataset.json"))
         assert all(len(s["shards"]) == 4 for s in ds["splits"].values())
     assert set(data["datasets"]["imagefolder"]["splits"]) == {"train", "val"}
+    assert all(report["ok"] and report["level"] == "decode" for report in data["verify"].values())
+    from PIL import Image
+
+    for path in data["contact_sheets"].values():
+        assert Image.open(path).format == "PNG"

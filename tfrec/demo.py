@@ -7,6 +7,8 @@ from typing import Any
 
 from . import synth
 from .convert import ConvertOptions, convert
+from .inspect import InspectOptions, inspect
+from .verify import VerifyOptions, verify
 
 # Sizes chosen so the whole demo runs in seconds on 2 cores yet has enough data to learn from.
 DEMO_MNIST = (6000, 1000)
@@ -30,10 +32,12 @@ def make_demo_sources(directory: str, seed: int = 0) -> dict[str, str]:
 
 
 def run_demo(directory: str = "tfrec-demo", progress: bool = True) -> dict[str, Any]:
-    """Generates the demo sources and converts each into DIRECTORY/datasets/<format>.
+    """Generates the demo sources, converts each into DIRECTORY/datasets/<format>, verifies every
+    dataset (down to decoding each image) and writes a contact sheet of each.
 
     Returns:
-        {"directory", "datasets": {format: conversion result}, "summary": human-readable text}.
+        {"directory", "datasets": {format: conversion result}, "verify": {format: report},
+        "contact_sheets": {format: path}, "summary": human-readable text}.
     """
     start = time.perf_counter()
     sources = make_demo_sources(directory)
@@ -44,9 +48,18 @@ def run_demo(directory: str = "tfrec-demo", progress: bool = True) -> dict[str, 
         # Several shards even for small data, so the reader has files to interleave.
         options = ConvertOptions(overwrite=True, split=split, shards=4, progress=progress)
         datasets[fmt] = convert(src, out, options)
+    checks, sheets = {}, {}
+    for fmt, result in datasets.items():
+        report = verify([result["out"]], VerifyOptions(level="decode", progress=False))
+        checks[fmt] = report.to_json()
+        sheets[fmt] = os.path.join(directory, f"contact-sheet-{fmt}.png")
+        inspect([result["out"]], InspectOptions(grid=sheets[fmt], grid_images=48, progress=False))
     lines = [f"tfrec demo: sample data in {directory}/sources, TFRecords in {directory}/datasets"]
     for fmt, result in datasets.items():
         splits = ", ".join(f"{k} {v['records']:,} records in {len(v['shards'])} shard(s)" for k, v in result["splits"].items())
-        lines.append(f"  {fmt:<12} {result['out']}: {splits}")
-    lines.append(f"done in {time.perf_counter() - start:.1f} s. Next: tfrec convert YOUR_DATA OUT")
-    return {"directory": directory, "datasets": datasets, "summary": "\n".join(lines)}
+        verdict = "verified clean" if checks[fmt]["ok"] else f"{checks[fmt]['problems_found']} problem(s)!"
+        lines.append(f"  {fmt:<12} {result['out']}: {splits}; {verdict}; contact sheet {sheets[fmt]}")
+    lines.append(f"done in {time.perf_counter() - start:.1f} s. Next: tfrec inspect {directory}/datasets/cifar10, "
+                 "tfrec convert YOUR_DATA OUT")
+    return {"directory": directory, "datasets": datasets, "verify": checks, "contact_sheets": sheets,
+            "summary": "\n".join(lines)}
