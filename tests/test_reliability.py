@@ -19,6 +19,7 @@ from tfrec.convert import ConvertOptions, convert
 from tfrec.errors import TfrecError
 from tfrec.example import decode_example
 from tfrec.journal import JOURNAL
+from tfrec.verify import VerifyOptions, verify
 
 SHARDS = 10
 
@@ -78,6 +79,8 @@ def test_interrupted_then_resumed_is_byte_identical(folder, clean_run, tmp_path,
     assert _shards(out) == _shards(clean_run)
     assert json.load(open(os.path.join(out, "dataset.json"))) == json.load(open(os.path.join(clean_run, "dataset.json")))
     assert not os.path.exists(os.path.join(out, JOURNAL))
+    report = verify([out], VerifyOptions(level="decode", progress=False))
+    assert report.ok and report.records == 600
 
 
 def test_resume_rewrites_a_damaged_kept_shard(folder, clean_run, tmp_path):
@@ -176,3 +179,23 @@ def test_single_class_and_symlink_loop(tmp_path):
     assert result["splits"]["train"]["records"] == 3
     assert any("only one class folder" in w for w in result["warnings"])
     assert any("symlink loop" in s["reason"] for s in result["skipped"])
+
+
+@pytest.mark.parametrize("start,length", [(0, 40), (5000, 3000), (-100, 100)])
+def test_zero_filled_region_is_reported_with_its_record(datasets, tmp_path, start, length):
+    import shutil
+
+    out = tmp_path / "ds"
+    shutil.copytree(datasets["cifar10"], out)
+    shard = sorted(out.glob("*train.tfrecord-00000-*[0-9]"))[0]
+    data = bytearray(shard.read_bytes())
+    start = start % len(data)
+    data[start : start + length] = bytes(length)
+    shard.write_bytes(bytes(data))
+    index = records.read_index(str(shard) + ".idx")
+    first_bad = int(np.searchsorted(index[:, 0], start, side="right") - 1)
+    report = verify([str(out)], VerifyOptions(progress=False, dataset=False))
+    assert not report.ok
+    framing = [p for p in report.problems if p.check == "framing"]
+    assert framing[0].file.endswith(shard.name) and framing[0].record == first_bad
+    assert framing[0].offset == int(index[first_bad, 0])

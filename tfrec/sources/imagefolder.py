@@ -158,6 +158,16 @@ def _reencode(img, fmt: str, resize, encode, quality, exif_transpose: bool) -> t
     return buf.getvalue(), out_fmt, img.width, img.height
 
 
+def _open_uncapped(Image, data: bytes):
+    """Image.open with Pillow's global bomb limit lifted for this call only (then restored)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        return Image.open(io.BytesIO(data))
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
 def make_image_record(item, options: _WorkerOptions) -> tuple[bytes | None, str]:
     """Reads one image file and serializes its Example; returns (None, reason) for a bad file."""
     from PIL import Image, UnidentifiedImageError
@@ -174,8 +184,7 @@ def make_image_record(item, options: _WorkerOptions) -> tuple[bytes | None, str]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = None  # checked below against our own cap, with a clear reason
-            img = Image.open(io.BytesIO(data))
+            img = _open_uncapped(Image, data)  # our own cap is checked below, with a clear reason
             fmt = _PIL_FORMATS.get(img.format or "")
             if fmt is None:
                 return None, f"unsupported image format {img.format}"
