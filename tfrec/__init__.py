@@ -4,12 +4,25 @@ from .convert import ConvertOptions, convert
 from .errors import CorruptRecordError, SchemaError, SourceError, TfrecError
 from .example import decode_example, encode_example
 from .manifest import read_manifest
+from .inspect import InspectOptions, inspect
 from .records import Record, ShardWriter, frame_record, iter_records, masked_crc32c, read_index, write_records
 from .schema import Schema, builtin_schemas, load_schema
+from .verify import VerifyOptions, verify
+
+
+def __getattr__(name: str):
+    # The tf.data reader imports TensorFlow: load it only when asked, so `import tfrec` stays light.
+    if name in ("make_dataset",):
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'tfrec' has no attribute {name!r}")
 
 __all__ = [
     "__version__",
     "ConvertOptions",
+    "InspectOptions",
+    "VerifyOptions",
     "CorruptRecordError",
     "Record",
     "Schema",
@@ -22,10 +35,13 @@ __all__ = [
     "decode_example",
     "encode_example",
     "frame_record",
+    "inspect",
     "iter_records",
     "load_schema",
+    "make_dataset",
     "masked_crc32c",
     "read_index",
     "read_manifest",
+    "verify",
     "write_records",
 ]
