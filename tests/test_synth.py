@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfrec import synth
+from tfrec import synth, synth_render
 
 
 def _read_idx(path: Path) -> tuple[int, tuple[int, ...], bytes]:
@@ -109,7 +109,7 @@ def test_digits_are_learnable():
 
 
 def test_digits_fall_back_to_seven_segments_without_freetype(monkeypatch):
-    monkeypatch.setattr(synth, "_default_font", lambda px: None)
+    monkeypatch.setattr(synth_render, "_default_font", lambda px: None)
     synth._digit_templates.cache_clear()
     try:
         images, labels = synth.make_digits(400, seed=0)
