@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from .errors import TfrecError
+from .images import PIL_FORMATS, truncation_reason
 from .example import ExampleDecodeError, decode_example
 from .infer import image_format
 from .manifest import MANIFEST, read_manifest
@@ -37,7 +38,6 @@ LEVELS = ("framing", "parse", "decode")
 # about 100x slower per byte and pays from a few MB on.
 PARALLEL_MIN_BYTES = {"framing": 512 << 20, "parse": 2 << 20, "decode": 1 << 20}
 MAX_PIXELS = SourceOptions.max_pixels  # the same cap as `tfrec convert`
-_IMAGE_FORMATS = {"JPEG": "jpeg", "PNG": "png", "MPO": "jpeg", "GIF": "gif", "BMP": "bmp", "WEBP": "webp"}
 
 
 @dataclass(frozen=True)
@@ -232,15 +232,6 @@ def decode_checks(example: dict[str, tuple[str, list]], schema: Schema | None) -
     return reasons
 
 
-def _truncation(value: bytes, fmt: str) -> str:
-    """Why an encoded image is cut short, from its trailer (Pillow may be set to accept truncated files)."""
-    if fmt == "jpeg" and value.rfind(b"\xff\xd9") < value.rfind(b"\xff\xda"):
-        return "truncated JPEG: no end-of-image marker after the image data"
-    if fmt == "png" and value.rfind(b"IEND") < 0:
-        return "truncated PNG: no IEND chunk"
-    return ""
-
-
 def check_image(value: bytes, spec: FeatureSpec | None, example: dict) -> str:
     """Why an encoded image fails to decode to what the schema declares, or ''."""
     from PIL import Image
@@ -249,15 +240,15 @@ def check_image(value: bytes, spec: FeatureSpec | None, example: dict) -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(value)) as img:
-                fmt = _IMAGE_FORMATS.get(img.format or "", (img.format or "unknown").lower())
+                fmt = PIL_FORMATS.get(img.format or "", (img.format or "unknown").lower())
                 w, h = img.size
                 if w * h > MAX_PIXELS:
                     return f"{w}x{h} = {w * h} pixels exceeds the cap of {MAX_PIXELS}"
                 img.load()
     except Exception as e:  # noqa: BLE001  Pillow raises many types on bad data; none may escape
         return f"does not decode ({type(e).__name__}: {e})"
-    if _truncation(value, fmt):
-        return _truncation(value, fmt)
+    if truncation_reason(value, fmt):
+        return truncation_reason(value, fmt)
     if spec is not None and spec.encoding in ("png", "jpeg") and fmt != spec.encoding:
         return f"is {fmt}; the schema says {spec.encoding}"
     dims = spec.shape[:2] if spec is not None else (None, None)

@@ -9,12 +9,12 @@ import warnings
 import numpy as np
 
 from ..errors import SourceError
+from ..images import PIL_FORMATS, truncation_reason
 from ..schema import load_schema
 from . import SourceData, SourceOptions, SplitData
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
-_PIL_FORMATS = {"JPEG": "jpeg", "PNG": "png", "BMP": "bmp", "GIF": "gif", "WEBP": "webp", "MPO": "jpeg"}
 
 
 def _subdirs(path: str) -> list[str]:
@@ -116,16 +116,6 @@ class _WorkerOptions(tuple):
         return cls((options.resize, options.encode, options.quality, options.max_pixels, options.exif_transpose, schema))
 
 
-def _truncation(data: bytes, fmt: str) -> str:
-    """Why an encoded image is cut short, from its trailer alone (no pixel decode), or ''."""
-    if fmt == "jpeg" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
-        # 0xFF bytes inside entropy-coded data are stuffed, so FFD9 after the last SOS is the real EOI.
-        return "truncated JPEG: no end-of-image marker after the image data"
-    if fmt == "png" and data.rfind(b"IEND") < 0:
-        return "truncated PNG: no IEND chunk"
-    return ""
-
-
 def _conversion(img, fmt: str, exif_transpose: bool) -> str:
     """Why a pass-through image must be re-encoded to be read as 8-bit RGB, or ''."""
     if fmt == "jpeg" and img.mode in ("CMYK", "YCCK"):
@@ -185,13 +175,13 @@ def make_image_record(item, options: _WorkerOptions) -> tuple[bytes | None, str]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = _open_uncapped(Image, data)  # our own cap is checked below, with a clear reason
-            fmt = _PIL_FORMATS.get(img.format or "")
+            fmt = PIL_FORMATS.get(img.format or "")
             if fmt is None:
                 return None, f"unsupported image format {img.format}"
             width, height = img.size
             if width * height > max_pixels:
                 return None, f"image too large: {width}x{height} = {width * height} pixels exceeds the cap of {max_pixels}"
-            truncated = _truncation(data, fmt)
+            truncated = truncation_reason(data, fmt)
             if truncated:
                 return None, truncated
             if resize or encode or _conversion(img, fmt, exif_transpose):
