@@ -1,0 +1,772 @@
+"""The streaming reader: a tf.data pipeline of small stages (read, shuffle, batch, parse, decode, augment).
+
+Memory stays bounded: shards are streamed (TFRecordDataset inflates GZIP block by block), the
+interleave holds a few chunks of at most READ_CHUNK_BYTES per open file, and the record shuffle
+buffer holds serialized records, at most SHUFFLE_BUFFER_BYTES of them by default, since its size
+comes from the mean record size in the shard index (or dataset.json, or a sample).
+
+Damaged records: tf.data's reader stops at a file's first bad record (DataLossError, which does
+not name the file; `tfrec verify` does), and ignore_errors() would silently drop the rest of that
+file. With skip_corrupt=True each file is read by iter_intact_records instead, in Python, which
+skips exactly the damaged records (resynchronising through the shard's .idx index) and counts
+them in a ReadStats; that reader is slower, so it is a policy the caller turns on.
+"""
+from __future__ import annotations
+
+import glob
+import math
+import os
+import random
+import resource
+import struct
+import sys
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from .augment import Augmentation, RandomResizedCrop, get_augmentation, to_float
+from .errors import TfrecError
+from .manifest import MANIFEST, read_manifest, shard_paths
+from .records import FRAMING_BYTES, HEADER_BYTES, detect_compression, masked_crc32c, open_stream, read_index
+from .schema import FeatureSpec, Schema, load_schema, schema_from_json
+
+AUTOTUNE = tf.data.AUTOTUNE
+# The shuffle buffer holds serialized records (it sits before decoding), so its memory is
+# buffer x mean record size. The default buffer is SHUFFLE_BUFFER_BYTES / mean record size,
+# capped at MAX_SHUFFLE_RECORDS: 10,000 CIFAR records (31 MB), ~2,300 ImageNet JPEGs (256 MB).
+SHUFFLE_BUFFER_BYTES = 256 << 20
+MAX_SHUFFLE_RECORDS = 10_000  # with file-level shuffling this mixes well; more only delays the first batch
+# Each file yields chunks of records to the parallel interleave, unbatched after it: one record per
+# element cost 9.2 us of CPU per CIFAR record, chunks of 64 cost 6.3 us (benchmarks/read.py machine).
+# A chunk holds at most READ_CHUNK_BYTES, so that the interleave's buffers (a few chunks per open
+# file) stay small for large records too: 64 CIFAR records, 9 ImageNet JPEGs.
+READ_CHUNK_RECORDS = 64
+READ_CHUNK_BYTES = 1 << 20
+FITS = ("stretch", "crop", "pad")
+DTYPES = ("float32", "uint8")
+NORMALIZATIONS = ("unit", "standardize")
+_IMAGE_SALT, _BATCH_SALT = 0x1A6E, 0xBA7C  # keep per-image and per-batch random streams apart
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How make_dataset reads: every option but the path, the split and the schema; checks itself."""
+
+    batch_size: int = 32
+    shuffle: bool = True
+    shuffle_buffer: int | None = None  # None: sized from the mean record size (SHUFFLE_BUFFER_BYTES)
+    seed: int | None = None
+    deterministic: bool | None = None  # None: when a seed is given or shuffling is off
+    repeat: bool | int = False  # True: forever; n: n epochs
+    drop_remainder: bool = False
+    cache: bool | str = False  # True: in memory; a string: a cache file prefix
+    image_size: tuple[int, int] | None = None  # (height, width)
+    fit: str = "stretch"
+    dtype: str = "float32"
+    normalize: str | None = None  # None: 'unit' for float32; nothing for uint8
+    augment: Any = None  # a preset name, an Augmentation, or a list of ops
+    num_parallel_calls: int | None = None  # None: AUTOTUNE
+    skip_corrupt: bool = False
+    num_shards: int = 1
+    shard_index: int = 0
+    features: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        size = self.image_size
+        if isinstance(size, int):
+            size = (size, size)
+        if size is not None and (len(size) != 2 or min(size) < 1):
+            raise TfrecError(f"image_size: expected (height, width) of positive integers, found {self.image_size!r}")
+        object.__setattr__(self, "image_size", None if size is None else (int(size[0]), int(size[1])))
+        object.__setattr__(self, "augment", get_augmentation(self.augment))
+        if self.features is not None:
+            object.__setattr__(self, "features", tuple(self.features))
+        checks = [
+            (self.batch_size >= 1, "batch_size", "at least 1", self.batch_size),
+            (self.shuffle_buffer is None or self.shuffle_buffer >= 1, "shuffle_buffer", "at least 1",
+             self.shuffle_buffer),
+            (self.fit in FITS, "fit", f"one of {', '.join(FITS)}", self.fit),
+            (self.dtype in DTYPES, "dtype", f"one of {', '.join(DTYPES)}", self.dtype),
+            (self.normalize is None or self.normalize in NORMALIZATIONS, "normalize",
+             f"None or one of {', '.join(NORMALIZATIONS)}", self.normalize),
+            (not (self.dtype == "uint8" and self.normalize), "normalize", "None with dtype uint8", self.normalize),
+            (self.num_shards >= 1 and 0 <= self.shard_index < self.num_shards, "shard_index",
+             f"0 <= shard_index < num_shards ({self.num_shards})", self.shard_index),
+            (self.repeat is True or self.repeat is False or (isinstance(self.repeat, int) and self.repeat >= 1),
+             "repeat", "True, False or a positive number of epochs", self.repeat),
+            (self.num_parallel_calls is None or self.num_parallel_calls == AUTOTUNE or self.num_parallel_calls >= 1,
+             "num_parallel_calls", "None (AUTOTUNE) or a positive integer", self.num_parallel_calls),
+        ]
+        for ok, name, expected, found in checks:
+            if not ok:
+                raise TfrecError(f"{name}: expected {expected}, found {found!r}")
+
+    @property
+    def parallel(self) -> int:
+        return AUTOTUNE if self.num_parallel_calls is None else self.num_parallel_calls
+
+    @property
+    def is_deterministic(self) -> bool:
+        if self.deterministic is not None:
+            return self.deterministic
+        return self.seed is not None or not self.shuffle
+
+
+@dataclass(frozen=True)
+class Source:
+    """What to read: shard files, their compression, the schema, and record sizes for buffer sizing."""
+
+    files: tuple[str, ...]
+    compression: str
+    schema: Schema
+    records: int | None  # in all files, when dataset.json says
+    record_bytes: float  # mean serialized size in the uncompressed stream, framing included
+    stored_bytes: float  # mean bytes on disk per record (foreign compressed files: uncompressed)
+
+
+def _schema_arg(schema: str | dict | Schema) -> Schema:
+    if isinstance(schema, Schema):
+        return schema
+    return schema_from_json(schema) if isinstance(schema, dict) else load_schema(str(schema))
+
+
+def _list_files(path: str | Sequence[str]) -> list[str]:
+    if not isinstance(path, (str, os.PathLike)):
+        return [str(p) for p in path]
+    path = str(path)
+    if os.path.isdir(path):
+        found = [os.path.join(path, f) for f in sorted(os.listdir(path))]
+        return [f for f in found if os.path.isfile(f) and not f.endswith((".idx", ".json")) and ".tmp-" not in f]
+    return sorted(glob.glob(path)) if glob.has_magic(path) else [path]
+
+
+def _mean_record_bytes(path: str, compression: str) -> float:
+    """Mean framed record size of a shard: from its .idx index, else from its first 256 records."""
+    if os.path.exists(path + ".idx"):
+        lengths = read_index(path + ".idx")[:, 1]
+    else:  # damaged records are for the reader to report, not this estimate
+        records = iter_intact_records(path, compression, ReadStats())
+        lengths = [len(r) + FRAMING_BYTES for _, r in zip(range(256), records)]
+    return float(np.mean(lengths)) if len(lengths) else 1.0
+
+
+def resolve_source(path: str | Sequence[str], split: str = "train",
+                   schema: str | dict | Schema | None = None) -> Source:
+    """Finds the files, compression and schema: from dataset.json, or from `schema` for foreign TFRecords.
+
+    Args:
+        path: a tfrec dataset directory; or foreign TFRecords: a file, a glob, a directory, a list.
+        split: the split of a tfrec dataset (ignored for foreign files).
+        schema: a schema JSON path, built-in name, JSON object or Schema; overrides dataset.json's.
+
+    Raises:
+        TfrecError: no dataset.json and no schema, no such split, no files.
+    """
+    if isinstance(path, (str, os.PathLike)) and os.path.isfile(os.path.join(str(path), MANIFEST)):
+        manifest = read_manifest(str(path))
+        files = shard_paths(str(path), manifest, split)
+        info = manifest["splits"][split]
+        use = _schema_arg(schema) if schema is not None else schema_from_json(manifest["schema"], f"{path}/{MANIFEST}")
+        compression = manifest.get("compression", "none")
+        stored = info["bytes"] / max(info["records"], 1)
+        mean = stored if compression == "none" else _mean_record_bytes(files[0], compression)
+        return Source(tuple(files), compression, use, info["records"], mean, stored)
+    files = _list_files(path)
+    missing = [f for f in files if not os.path.isfile(f)]
+    if not files or missing:
+        raise TfrecError(f"{path}: no TFRecord files found" + (f" ({missing[0]} does not exist)" if missing else ""))
+    if schema is None:
+        raise TfrecError(f"{path}: no {MANIFEST}; foreign TFRecords need a schema (schema= or --schema: "
+                         "a schema JSON file)")
+    compression = detect_compression(files[0])
+    mean = _mean_record_bytes(files[0], compression)
+    return Source(tuple(files), compression, _schema_arg(schema), None, mean, mean)
+
+
+def shard_files(files: Sequence[str], num_shards: int, shard_index: int) -> list[str]:
+    """Worker `shard_index` of `num_shards` reads every num_shards-th file: disjoint, and together complete.
+
+    Raises:
+        TfrecError: fewer files than workers (re-convert with more shards).
+    """
+    if num_shards > len(files):
+        raise TfrecError(f"{num_shards} workers but {len(files)} shard files: each worker reads whole files; "
+                         f"convert with --shards {num_shards} or more")
+    return list(files[shard_index::num_shards])
+
+
+class ReadStats:
+    """What skip_corrupt skipped: counts over everything read, and the distinct damaged records (thread-safe)."""
+
+    MAX_LISTED = 100
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.records_skipped = 0  # every skip, counted again on each epoch that meets it
+        self.bytes_skipped = 0
+        self.damaged: dict[tuple[str, int], dict] = {}
+
+    def skip(self, path: str, index: int, offset: int, reason: str, records: int = 1, nbytes: int = 0) -> None:
+        with self._lock:
+            self.records_skipped += records
+            self.bytes_skipped += nbytes
+            if (path, index) not in self.damaged and len(self.damaged) < self.MAX_LISTED:
+                self.damaged[(path, index)] = {"path": path, "index": index, "offset": offset,
+                                               "records": records, "reason": reason}
+
+    def to_json(self) -> dict:
+        with self._lock:
+            return {"records_skipped": self.records_skipped, "bytes_skipped": self.bytes_skipped,
+                    "damaged": list(self.damaged.values())}
+
+    def __repr__(self) -> str:
+        return f"ReadStats(records_skipped={self.records_skipped}, damaged={len(self.damaged)})"
+
+
+def _read_exact(stream, n: int) -> bytes:
+    out = stream.read(n)
+    while len(out) < n:
+        more = stream.read(n - len(out))
+        if not more:
+            break
+        out += more
+    return out
+
+
+def _length_ok(header: bytes) -> bool:
+    return struct.unpack_from("<I", header, 8)[0] == masked_crc32c(header[:8])
+
+
+def _check_framed(buf: bytes, expected_len: int) -> str | None:
+    """Why a framed record is damaged, or None if both CRCs hold."""
+    if not _length_ok(buf) or struct.unpack_from("<Q", buf)[0] != expected_len:
+        return "length CRC mismatch"
+    if struct.unpack_from("<I", buf, len(buf) - 4)[0] != masked_crc32c(buf[HEADER_BYTES:-4]):
+        return "data CRC mismatch"
+    return None
+
+
+_STREAM_ERRORS = (OSError, EOFError, zlib.error)  # what a damaged GZIP/ZLIB stream raises
+
+
+def _iter_indexed(stream, path: str, index: np.ndarray, stats: ReadStats) -> Iterator[bytes]:
+    pos = 0
+    for i, (offset, framed) in enumerate(index.tolist()):
+        why = "truncated file"
+        try:
+            if offset > pos:
+                _read_exact(stream, offset - pos)
+            buf = _read_exact(stream, framed)
+        except _STREAM_ERRORS as e:
+            buf, why = b"", f"cannot decompress ({e})"
+        pos = offset + len(buf)
+        if len(buf) < framed:
+            stats.skip(path, i, offset, f"{why}: {len(index) - i} records lost", len(index) - i)
+            return
+        reason = _check_framed(buf, framed - FRAMING_BYTES)
+        if reason:
+            stats.skip(path, i, offset, reason, 1, framed)
+        else:
+            yield buf[HEADER_BYTES:-4]
+
+
+def _iter_unindexed(stream, path: str, stats: ReadStats) -> Iterator[bytes]:
+    i = offset = 0
+    try:
+        while header := _read_exact(stream, HEADER_BYTES):
+            if len(header) < HEADER_BYTES or not _length_ok(header):
+                stats.skip(path, i, offset, "damaged length field: without an .idx index the rest of the file is lost")
+                return
+            (length,) = struct.unpack_from("<Q", header)
+            buf = header + _read_exact(stream, length + 4)
+            if len(buf) < length + FRAMING_BYTES:
+                stats.skip(path, i, offset, "truncated record at the end of the file", 1, len(buf))
+                return
+            if _check_framed(buf, length):
+                stats.skip(path, i, offset, "data CRC mismatch", 1, len(buf))
+            else:
+                yield buf[HEADER_BYTES:-4]
+            i, offset = i + 1, offset + len(buf)
+    except _STREAM_ERRORS as e:
+        stats.skip(path, i, offset, f"cannot decompress ({e}): the rest of the file is lost")
+
+
+def iter_intact_records(path: str, compression: str, stats: ReadStats) -> Iterator[bytes]:
+    """Yields one shard's intact records, skipping damaged ones and counting them in `stats`.
+
+    With the shard's .idx index (tfrec writes one per shard) a damaged record is skipped exactly,
+    reading resumes at the next one, and a truncated or undecompressible tail is counted record by
+    record. Without it, a bad data CRC skips one record, but a damaged length field or stream
+    loses the rest of the file, counted as one.
+    """
+    index = read_index(path + ".idx") if os.path.exists(path + ".idx") else None
+    stream = open_stream(path, compression)
+    try:
+        if index is not None:
+            yield from _iter_indexed(stream, path, index, stats)
+        else:
+            yield from _iter_unindexed(stream, path, stats)
+    finally:
+        stream.close()
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def read_records(files: Sequence[str], compression: str, options: ReadOptions, stats: ReadStats,
+                 record_bytes: float = 0.0) -> tf.data.Dataset:
+    """Serialized records from all files: shuffled file order, files read in parallel, interleaved."""
+    chunk = int(min(READ_CHUNK_RECORDS, max(1, READ_CHUNK_BYTES // max(record_bytes, 1))))
+    ds = tf.data.Dataset.from_tensor_slices(list(files))
+    if options.shuffle:
+        ds = ds.shuffle(len(files), seed=options.seed, reshuffle_each_iteration=True)
+    ctype = {"none": "", "gzip": "GZIP", "zlib": "ZLIB"}[compression]
+
+    def chunks(path):
+        batch = []
+        for rec in iter_intact_records(path.decode(), compression, stats):
+            batch.append(rec)
+            if len(batch) == chunk:
+                yield np.array(batch, dtype=object)
+                batch = []
+        if batch:
+            yield np.array(batch, dtype=object)
+
+    def open_file(path):
+        if options.skip_corrupt:  # tf.data's reader gives up on a file at its first bad record
+            spec = tf.TensorSpec([None], tf.string)
+            return tf.data.Dataset.from_generator(chunks, args=(path,), output_signature=spec)
+        # TFRecordDataset streams (a GZIP shard is inflated block by block, never held whole).
+        return tf.data.TFRecordDataset(path, compression_type=ctype).batch(chunk)
+
+    ds = ds.interleave(open_file, cycle_length=min(len(files), max(2, os.cpu_count() or 1)),
+                       num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
+    return ds.unbatch()
+
+
+def shuffle_buffer_size(record_bytes: float, options: ReadOptions) -> int:
+    """The record shuffle buffer: the option, else SHUFFLE_BUFFER_BYTES of records (at most MAX_SHUFFLE_RECORDS)."""
+    if options.shuffle_buffer:
+        return options.shuffle_buffer
+    return int(max(1, min(MAX_SHUFFLE_RECORDS, SHUFFLE_BUFFER_BYTES // max(record_bytes, 1))))
+
+
+def cache_shuffle_repeat(ds: tf.data.Dataset, buffer: int, options: ReadOptions) -> tf.data.Dataset:
+    """Caches the serialized records if asked, shuffles them in a bounded buffer, repeats."""
+    if options.cache:
+        ds = ds.cache() if options.cache is True else ds.cache(str(options.cache))
+    if options.shuffle:
+        seed = None if options.seed is None else options.seed + 1
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if options.repeat is not False:
+        ds = ds.repeat(None if options.repeat is True else options.repeat)
+    return ds
+
+
+def parse_batches(ds: tf.data.Dataset, spec: dict, options: ReadOptions) -> tf.data.Dataset:
+    """Batches serialized records, then parses each batch with one tf.io.parse_example."""
+    ds = ds.batch(options.batch_size, drop_remainder=options.drop_remainder)
+    return ds.map(lambda s: tf.io.parse_example(s, spec), num_parallel_calls=options.parallel,
+                  deterministic=options.is_deterministic)
+
+
+def resize_images(images: tf.Tensor, size: tuple[int, int], fit: str) -> tf.Tensor:
+    """Resizes one image or a batch to `size`: stretch, centre-crop to the aspect first, or pad; float32 [0, 1]."""
+    if fit == "crop":
+        shape = tf.shape(images)[-3:]
+        y, x, h, w = tf.unstack(center_window(shape, size))
+        images = tf.image.crop_to_bounding_box(images, y, x, h, w)
+    out = tf.image.resize_with_pad(images, *size) if fit == "pad" else tf.image.resize(images, size)
+    return out / 255.0 if images.dtype == tf.uint8 else out
+
+
+def center_window(shape: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """The largest centred [y, x, h, w] window of the target's aspect ratio in an image of `shape`."""
+    h, w = shape[0], shape[1]
+    th, tw = size
+    crop_h = tf.minimum(h, w * th // tw)
+    crop_w = tf.minimum(w, h * tw // th)
+    return tf.stack([(h - crop_h) // 2, (w - crop_w) // 2, crop_h, crop_w])
+
+
+def decode_raw_batches(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadOptions) -> tf.data.Dataset:
+    """Decodes a whole batch of raw uint8 images with one decode_raw and a reshape (and resizes it if asked)."""
+    key, shape = feature.name, list(feature.shape)
+
+    def decode(d):
+        images = tf.reshape(tf.io.decode_raw(d[key], tf.uint8), [-1] + shape)
+        if options.image_size and tuple(shape[:2]) != options.image_size:
+            images = resize_images(images, options.image_size, options.fit)
+        return {**d, key: images}
+
+    return ds.map(decode, num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
+
+
+def _decode_jpeg_window(encoded: tf.Tensor, window: tf.Tensor, target: tuple[int, int], channels: int) -> tf.Tensor:
+    """Decodes only `window` of a JPEG, at the smallest DCT scale (1, 1/2, 1/4, 1/8) that keeps it >= target."""
+    y, x, h, w = tf.unstack(window)
+    th, tw = target
+    # Conditions are nested (>= 8x implies >= 4x), so their sum indexes the largest usable ratio.
+    pick = tf.add_n([tf.cast((h >= r * th) & (w >= r * tw), tf.int32) for r in (2, 4, 8)])
+
+    def at(r):
+        scaled = tf.stack([y // r, x // r, tf.maximum(h // r, 1), tf.maximum(w // r, 1)])
+        return lambda: tf.io.decode_and_crop_jpeg(encoded, scaled, channels=channels, ratio=r)
+
+    return tf.switch_case(pick, [at(1), at(2), at(4), at(8)])
+
+
+def image_decoder(feature: FeatureSpec, options: ReadOptions, crop: RandomResizedCrop | None,
+                  per_image: Sequence, seed: int):
+    """The per-image decode for encoded images: (encoded, index) -> image of the target size.
+
+    A random resized crop picks its window before decoding, so that only the window is decoded;
+    `per_image` ops (e.g. flips) run on the decoded uint8 window before it is resized (a flip
+    commutes with the resize and costs less there). A resized image is scaled to [0, 1] at once,
+    while it is still in cache: scaling the batch later, or rounding to uint8 and converting the
+    batch, cost about 5% more per image (uint8 output rounds it back instead).
+    """
+    channels = feature.shape[2]
+    target = crop.size if crop is not None else options.image_size
+    base = tf.constant([seed, _IMAGE_SALT], tf.int64)
+
+    def window(shape, seed):
+        if crop is not None:
+            return crop.window(shape, seed)
+        if options.fit == "crop":
+            return center_window(shape, target)
+        return tf.stack([0, 0, shape[0], shape[1]])
+
+    def any_format(encoded):
+        return tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+
+    def decoded(encoded, seed):
+        if target is None or (crop is None and options.fit == "pad"):
+            return any_format(encoded)
+
+        def jpeg():
+            return _decode_jpeg_window(encoded, window(tf.io.extract_jpeg_shape(encoded), seed), target, channels)
+
+        def other():
+            img = any_format(encoded)
+            y, x, h, w = tf.unstack(window(tf.shape(img), seed))
+            return img[y: y + h, x: x + w]
+
+        return jpeg() if feature.encoding == "jpeg" else tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
+
+    def sized(img):
+        if target is None:
+            return tf.ensure_shape(img, feature.shape)
+        pad = crop is None and options.fit == "pad"
+        img = tf.image.resize_with_pad(img, *target) if pad else tf.image.resize(img, target)
+        if options.dtype == "uint8":
+            img = tf.cast(tf.clip_by_value(img + 0.5, 0, 255), tf.uint8)
+        else:
+            img = img * (1 / 255)
+        return tf.ensure_shape(img, [*target, channels])
+
+    def decode(encoded, index=None):
+        if index is None:  # nothing random to do
+            return sized(decoded(encoded, None))
+        seeds = tf.random.experimental.stateless_split(tf.random.experimental.stateless_fold_in(base, index),
+                                                       1 + len(per_image))
+        img = decoded(encoded, seeds[0])
+        for k, op in enumerate(per_image):
+            img = op.per_image(img, seeds[k + 1])
+        return sized(img)
+
+    return decode
+
+
+def decode_encoded(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadOptions, crop: RandomResizedCrop | None,
+                   per_image: Sequence, seed: int) -> tf.data.Dataset:
+    """Decodes JPEG/PNG images one by one in a parallel map (between unbatch and batch): sizes differ."""
+    decode = image_decoder(feature, options, crop, per_image, seed)
+    key = feature.name
+    parallel = dict(num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
+    if crop is None and not per_image:
+        ds = ds.unbatch().map(lambda d: {**d, key: decode(d[key])}, **parallel)
+    else:  # the record's position seeds its random crop and flips
+        ds = ds.unbatch().enumerate().map(lambda i, d: {**d, key: decode(d[key], i)}, **parallel)
+    return ds.batch(options.batch_size, drop_remainder=options.drop_remainder)
+
+
+def augment_batches(ds: tf.data.Dataset, image_key: str, label_key: str | None, augmentation: Augmentation,
+                    seed: int, options: ReadOptions) -> tf.data.Dataset:
+    """Applies the augmentation to whole batches; batch i's seed is (seed, i) folded, so a seed replays a run."""
+    base = tf.constant([seed, _BATCH_SALT], tf.int64)
+
+    def apply(i, d):
+        images = to_float(d[image_key]) if augmentation.needs_float else d[image_key]
+        images, labels = augmentation(images, d.get(label_key), tf.random.experimental.stateless_fold_in(base, i))
+        return {**d, image_key: images, **({label_key: labels} if label_key else {})}
+
+    return ds.enumerate().map(lambda i, d: apply(i, d), num_parallel_calls=options.parallel,
+                              deterministic=options.is_deterministic)
+
+
+def finish_batches(ds: tf.data.Dataset, image_key: str | None, label_key: str | None,
+                   options: ReadOptions) -> tf.data.Dataset:
+    """Converts images to the output dtype and normalisation; yields (images, labels), images, or a dict."""
+
+    def finish(d):
+        if image_key in d:
+            img = d[image_key]
+            if options.dtype == "uint8":
+                img = img if img.dtype == tf.uint8 else tf.image.convert_image_dtype(img, tf.uint8, saturate=True)
+            else:
+                img = to_float(img)
+                if options.normalize == "standardize":
+                    img = tf.image.per_image_standardization(img)
+            d = {**d, image_key: img}
+        if options.drop_remainder:  # every batch is full: say so in the static shapes
+            d = {k: tf.ensure_shape(v, [options.batch_size] + [None] * (v.shape.rank - 1))
+                 if isinstance(v, tf.Tensor) else v for k, v in d.items()}
+        if options.features is not None:
+            return {k: d[k] for k in options.features}
+        return (d[image_key], d[label_key]) if label_key else d[image_key]
+
+    return ds.map(finish, num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def _pick(schema: Schema, kind: str, preferred: str) -> FeatureSpec | None:
+    if preferred in schema and schema[preferred].kind == kind:
+        return schema[preferred]
+    return next((f for f in schema.features if f.kind == kind), None)
+
+
+def _select_features(schema: Schema, options: ReadOptions) -> tuple[FeatureSpec | None, FeatureSpec | None, tuple]:
+    """(the image feature, the label feature, the keys to parse): None where the output has none."""
+    image, label = _pick(schema, "image", "image"), _pick(schema, "class_label", "label")
+    keys = options.features or tuple(f.name for f in (image, label) if f is not None)
+    unknown = [k for k in keys if k not in schema]
+    if unknown or image is None and options.features is None:
+        raise TfrecError(f"schema {schema.name!r} has no feature {(unknown or ['image'])[0]!r}; "
+                         f"features: {', '.join(f.name for f in schema.features)}")
+    return (image if image is not None and image.name in keys else None,
+            label if label is not None and label.name in keys else None, keys)
+
+
+def build_stages(source: Source, options: ReadOptions, stats: ReadStats) -> list[tuple[str, tf.data.Dataset]]:
+    """The pipeline as named cumulative stages (read, parse, decode, augment, output); the last is the whole.
+
+    Raises:
+        TfrecError: unknown features, variable-size images without image_size, too few files for the workers.
+    """
+    schema = source.schema
+    image, label, keys = _select_features(schema, options)
+    label_key = label.name if label is not None else None
+    augmentation = options.augment.bind(options.image_size, label.num_classes if label else None)
+    seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
+    files = shard_files(source.files, options.num_shards, options.shard_index)
+    ds = read_records(files, source.compression, options, stats, source.record_bytes)
+    stages = [("read", cache_shuffle_repeat(ds, shuffle_buffer_size(source.record_bytes, options), options))]
+    spec = {k: v for k, v in schema.parse_spec().items() if k in keys}
+    stages.append(("parse", parse_batches(stages[-1][1], spec, options)))
+    if image is not None:
+        if image.encoding != "raw":
+            crop, per_image, augmentation = augmentation.split_per_image()
+            if crop is None and options.image_size is None and None in image.shape:
+                raise TfrecError(f"{source.files[0]}: images of schema {schema.name!r} vary in size "
+                                 f"(shape {list(image.shape)}); pass image_size=(height, width) to batch them")
+            stages.append(("decode", decode_encoded(stages[-1][1], image, options, crop, per_image, seed)))
+        else:
+            stages.append(("decode", decode_raw_batches(stages[-1][1], image, options)))
+        if augmentation.ops:
+            ds = augment_batches(stages[-1][1], image.name, label_key, augmentation, seed, options)
+            stages.append(("augment", ds))
+    elif augmentation.ops:
+        raise TfrecError(f"augmentation {augmentation.name!r} needs the image feature in features=")
+    out = finish_batches(stages[-1][1], image.name if image else None, label_key, options)
+    stages.append(("output", out.prefetch(AUTOTUNE)))
+    dopt = tf.data.Options()
+    dopt.deterministic = options.is_deterministic
+    dopt.experimental_optimization.map_fusion = True  # parse, decode and finish run as one function
+    if options.num_shards > 1:  # sharded here by file: stop tf.distribute from sharding again
+        dopt.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return [(name, d.with_options(dopt)) for name, d in stages]
+
+
+def make_dataset(
+    path: str | Sequence[str],
+    split: str = "train",
+    batch_size: int = 32,
+    *,
+    schema: str | dict | Schema | None = None,
+    features: Sequence[str] | None = None,
+    shuffle: bool = True,
+    shuffle_buffer: int | None = None,
+    seed: int | None = None,
+    deterministic: bool | None = None,
+    repeat: bool | int = False,
+    drop_remainder: bool = False,
+    cache: bool | str = False,
+    image_size: int | tuple[int, int] | None = None,
+    fit: str = "stretch",
+    dtype: str = "float32",
+    normalize: str | None = None,
+    augment: str | Augmentation | Sequence | None = None,
+    num_parallel_calls: int | None = None,
+    skip_corrupt: bool = False,
+    num_shards: int = 1,
+    shard_index: int = 0,
+    input_context: tf.distribute.InputContext | None = None,
+    stats: ReadStats | None = None,
+) -> tf.data.Dataset:
+    """A tf.data.Dataset of (images, labels) batches read from a tfrec dataset or foreign TFRecords.
+
+    Files are shuffled and interleaved in parallel; records are shuffled in a bounded buffer,
+    batched, parsed a batch at a time (tf.io.parse_example) and decoded (raw pixels a batch at
+    a time; JPEG/PNG in a parallel map, decoding only the crop window for `random resized crop`
+    and at a reduced DCT scale when the window is at least twice the target), augmented a batch
+    at a time with stateless random ops, converted and prefetched.
+
+    Args:
+        path: a dataset directory (with dataset.json), or foreign TFRecord file(s), glob or directory.
+        split: which split of the dataset.
+        batch_size: records per batch; with input_context, the global batch (split over replicas).
+        schema: a schema (file, name, JSON or Schema) for foreign files; overrides dataset.json's.
+        features: yield dicts of these feature keys instead of (images, labels).
+        shuffle: shuffle the file order and the records (in a buffer).
+        shuffle_buffer: records in the shuffle buffer; default SHUFFLE_BUFFER_BYTES / mean record
+            size, at most MAX_SHUFFLE_RECORDS, so large images cannot blow it up.
+        seed: seeds shuffling and augmentation; with it the pipeline is deterministic by default.
+        deterministic: keep element order across parallel stages (None: when a seed is given
+            or shuffle is off; otherwise a slow element may be overtaken, which is faster).
+        repeat: True to repeat forever, or a number of epochs.
+        drop_remainder: drop the last partial batch (gives static batch shapes).
+        cache: cache the serialized records in memory (True) or in files with this prefix.
+        image_size: (height, width) or an int; required for images of varying size.
+        fit: how to reach image_size: 'stretch', 'crop' (centre crop to the aspect) or 'pad'.
+        dtype: 'float32' (in [0, 1], or standardised) or 'uint8'.
+        normalize: 'unit' (default for float32) or 'standardize' (per-image zero mean, unit variance).
+        augment: a preset ('none', 'mnist', 'cifar', 'imagenet'), an Augmentation or a list of ops.
+        num_parallel_calls: parallelism of interleave and maps (default AUTOTUNE).
+        skip_corrupt: skip records with bad CRCs or truncated files, counting them in the
+            dataset's `read_stats` (a ReadStats); reading then goes through a Python reader.
+        num_shards: workers reading disjoint sets of files.
+        shard_index: this worker's index, 0 <= shard_index < num_shards.
+        input_context: from tf.distribute; sets num_shards, shard_index and the per-replica batch.
+        stats: a ReadStats to count skipped records in (default: a new one).
+
+    Returns:
+        The dataset; its `read_stats` attribute is the ReadStats (keep a reference to it before
+        chaining more transformations, which return new datasets without it).
+
+    Raises:
+        TfrecError: bad options, a missing dataset.json or split, unknown features or preset.
+    """
+    if input_context is not None:
+        if num_shards != 1:
+            raise TfrecError("give input_context or num_shards/shard_index, not both")
+        num_shards, shard_index = input_context.num_input_pipelines, input_context.input_pipeline_id
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    options = ReadOptions(
+        batch_size=batch_size, shuffle=shuffle, shuffle_buffer=shuffle_buffer, seed=seed, deterministic=deterministic,
+        repeat=repeat, drop_remainder=drop_remainder, cache=cache, image_size=image_size, fit=fit, dtype=dtype,
+        normalize=normalize, augment=augment, num_parallel_calls=num_parallel_calls, skip_corrupt=skip_corrupt,
+        num_shards=num_shards, shard_index=shard_index, features=features,
+    )
+    stats = stats if stats is not None else ReadStats()
+    ds = build_stages(resolve_source(path, split, schema), options, stats)[-1][1]
+    ds.read_stats = stats
+    return ds
+
+
+def augmented_samples(path: str, preset: str, n: int = 16, seed: int = 0,
+                      split: str = "train") -> tuple[list[np.ndarray], list[int]]:
+    """n augmented images (H x W x C uint8) and their labels, for a contact sheet of a preset.
+
+    Variable-size images come out at 224 x 224 (or the preset's crop size).
+    """
+    source = resolve_source(path, split)
+    image = _pick(source.schema, "image", "image")
+    size = (224, 224) if image is not None and None in image.shape else None
+    ds = make_dataset(path, split, n, shuffle=True, seed=seed, augment=preset, dtype="uint8",
+                      image_size=size, repeat=True)
+    images, labels = next(iter(ds.take(1)))
+    labels = labels.numpy()
+    labels = labels.argmax(-1) if labels.ndim == 2 else labels
+    return list(images.numpy()), [int(v) for v in labels]
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _batch_len(batch: Any) -> int:
+    return int(tf.nest.flatten(batch)[0].shape[0])
+
+
+def time_pass(ds: tf.data.Dataset, batches: int | None, progress: bool = False, total: int | None = None) -> dict:
+    """Times `batches` batches after the first (None: until StopIteration); the first is timed apart (start-up).
+
+    `images_per_s` is the steady rate after the first batch; `overall_images_per_s` includes the
+    start-up (opening files, filling the shuffle buffer), which dominates passes over small data.
+    The iterator's teardown is timed apart: with autotuning on, TF 2.21 can make it wait for the
+    autotuner's next tick (1.3/2.6/5.1/10.2 s after the iterator was made).
+    """
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    it = iter(ds)
+    bar = tqdm(total=batches + 1 if batches else total, unit="batch", disable=not progress, file=sys.stderr,
+               leave=False)
+    images = count = first_images = 0
+    first = None
+    t0 = start
+    while batches is None or count < batches:
+        try:
+            batch = next(it)
+        except StopIteration:
+            break
+        if first is None:
+            first, t0, first_images = time.perf_counter() - start, time.perf_counter(), _batch_len(batch)
+        else:
+            images, count = images + _batch_len(batch), count + 1
+        bar.update(1)
+    end = time.perf_counter()
+    bar.close()
+    del it
+    seconds = end - t0
+    return {"images": images, "batches": count, "seconds": seconds, "first_batch_s": first or 0.0,
+            "teardown_s": time.perf_counter() - end, "images_per_s": images / seconds if seconds > 0 else 0.0,
+            "overall_images_per_s": (images + first_images) / (end - start)}
+
+
+def benchmark_read(path: str, split: str = "train", batch_size: int = 256, batches: int | None = None,
+                   stages: bool = True, progress: bool = True, **options: Any) -> dict:
+    """Runs the pipeline for `batches` batches (None: one epoch) and measures it.
+
+    Returns:
+        images/s and MB/s (bytes on disk) after the first batch, first-batch and teardown seconds,
+        the process's peak resident memory (TensorFlow included) after the run, the skip counts,
+        and (with `stages`) the images/s of each cumulative stage (read, parse, decode, augment,
+        output) run alone for the same number of batches: where the rate drops, that stage costs.
+    """
+    source = resolve_source(path, split, options.pop("schema", None))
+    opts = ReadOptions(batch_size=batch_size, repeat=batches is not None, **options)
+    stats = ReadStats()
+    built = build_stages(source, opts, stats)
+    total = math.ceil((source.records or 0) / batch_size) or None
+    run = time_pass(built[-1][1], batches, progress, total)
+    result = {
+        "path": str(path), "split": split, "batch_size": batch_size, "augment": opts.augment.name,
+        "image_size": opts.image_size, "dtype": opts.dtype, "skip_corrupt": opts.skip_corrupt, **run,
+        "mb_per_s": run["images_per_s"] * source.stored_bytes / 1e6,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        **stats.to_json(),
+    }
+    if stages:
+        n = run["batches"] or 1
+        first = [(name, ds.batch(batch_size) if name == "read" else ds) for name, ds in built[:-1]]
+        result["stages"] = [{"stage": name, "images_per_s": time_pass(ds.prefetch(AUTOTUNE), n)["images_per_s"]}
+                            for name, ds in first] + [{"stage": "output", "images_per_s": run["images_per_s"]}]
+    return result
