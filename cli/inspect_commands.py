@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .main import cli, emit, json_option, quiet_option
+from .main import cli, emit, import_tensorflow_quietly, json_option, quiet_option
 
 _COMPRESSION = click.Choice(["auto", "none", "gzip", "zlib"])
 
@@ -69,6 +69,10 @@ def verify(ctx, paths, level, deep, schema, compression, no_dataset, no_checksum
               help="Print the first N records readably (long bytes summarised).")
 @click.option("--grid", type=click.Path(dir_okay=False), help="Write a contact sheet PNG of images with their labels.")
 @click.option("--grid-images", type=click.IntRange(min=1), default=36, show_default=True, help="Images on the contact sheet.")
+@click.option("--augment", type=click.Choice(["none", "mnist", "cifar", "imagenet"]),
+              help="Show the contact sheet's images as this augmentation preset makes them (needs TensorFlow).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --augment.")
+@click.option("--split", default="train", show_default=True, help="Split to draw --augment samples from.")
 @click.option("--catalog", type=click.Path(dir_okay=False),
               help="Write one Parquet row per record (shard, index, offset, length, label, height, width, format, bytes).")
 @click.option("--save-schema", type=click.Path(dir_okay=False),
@@ -81,8 +85,8 @@ def verify(ctx, paths, level, deep, schema, compression, no_dataset, no_checksum
 @json_option
 @quiet_option
 @click.pass_context
-def inspect(ctx, paths, samples, grid, grid_images, catalog, save_schema, sample_records, compression, workers,
-            as_json, quiet):
+def inspect(ctx, paths, samples, grid, grid_images, augment, seed, split, catalog, save_schema, sample_records,
+            compression, workers, as_json, quiet):
     """Show what is inside tfrec datasets or any TFRecord files.
 
     For a tfrec dataset (a directory with dataset.json): its schema, splits, shards, label histogram
@@ -96,12 +100,17 @@ def inspect(ctx, paths, samples, grid, grid_images, catalog, save_schema, sample
       tfrec inspect out/mnist --samples 3 --grid mnist.png
       tfrec inspect 'tfds/mnist/3.0.1/*.tfrecord*' --save-schema mnist.json
       tfrec inspect out/photos --catalog photos.parquet --json
+      tfrec inspect out/cifar10 --augment cifar --grid augmented.png
     """
     from tfrec.inspect import InspectOptions
     from tfrec.inspect import inspect as run
 
+    if augment:
+        import_tensorflow_quietly()
+
     options = InspectOptions(
-        samples=samples, sample_records=sample_records, grid=grid, grid_images=grid_images, catalog=catalog,
+        samples=samples, sample_records=sample_records, grid=grid, grid_images=grid_images, augment=augment,
+        seed=seed, split=split, catalog=catalog,
         save_schema=save_schema, compression=None if compression == "auto" else compression, workers=workers,
         progress=not (quiet or as_json),
     )

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
+import sys
 from typing import Any, Iterator
 
 import click
@@ -45,6 +47,25 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its start-up banner (oneDNN, CPU-feature lines) kept off the terminal.
+
+    Those lines come from C++ before logging is set up, so TF_CPP_MIN_LOG_LEVEL alone cannot hide
+    them; stderr is pointed at /dev/null for the import only. An import error still propagates.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def emit(result: Any, as_json: bool, human: str) -> None:

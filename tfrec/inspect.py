@@ -46,6 +46,9 @@ class InspectOptions:
     sample_records: int = 1000  # records read to infer the schema of foreign files
     grid: str | None = None  # write a contact sheet PNG here
     grid_images: int = 36
+    augment: str | None = None  # show the grid's images through this augmentation preset
+    seed: int = 0  # for augment
+    split: str = "train"  # the split augment draws from
     catalog: str | None = None  # write a per-record Parquet catalog here
     save_schema: str | None = None  # write the (inferred) schema here
     compression: str | None = None  # None/'auto': dataset.json's, or detected per file
@@ -58,6 +61,8 @@ class InspectOptions:
                 raise TfrecError(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(self, name)}")
         if self.sample_records < 1:
             raise TfrecError("--sample-records must be at least 1")
+        if self.augment is not None and not self.grid:
+            raise TfrecError("--augment shows augmented images on the contact sheet: give --grid FILE.png too")
         if self.compression not in (None, "auto"):
             normalize_compression(self.compression)
 
@@ -474,11 +479,14 @@ def inspect(paths: Sequence[str], options: InspectOptions | None = None) -> Insp
         schemas.append(schema)
         pictures += _pictures(records, _Layout.of(schema), schema, options.grid_images - len(pictures))
     written = {}
+    if options.augment:
+        pictures = _augmented_pictures(paths[0], options, schemas[0])
     if options.grid:
         if not pictures:
             raise TfrecError("--grid: no images found (no image feature in the schema, or none decode)")
         sheet = make_contact_sheet([p[0] for p in pictures], [p[1] for p in pictures], options.grid)
-        written["grid"] = {**sheet.to_json(), "detail": f"{sheet.count} images, {sheet.columns}x{sheet.rows}"}
+        augmented = f", augmented with the {options.augment!r} preset" if options.augment else ""
+        written["grid"] = {**sheet.to_json(), "detail": f"{sheet.count} images, {sheet.columns}x{sheet.rows}{augmented}"}
     if options.catalog:
         rows = write_catalog(stats, options.catalog)
         written["catalog"] = {"path": options.catalog, "rows": rows, "detail": f"{rows:,} rows"}
@@ -491,6 +499,16 @@ def inspect(paths: Sequence[str], options: InspectOptions | None = None) -> Insp
             f.write("\n")
         written["schema"] = {"path": options.save_schema, "detail": f"schema {schema.name!r}"}
     return InspectReport(tuple(sections), tuple(problems), written, time.perf_counter() - start)
+
+
+def _augmented_pictures(path: str, options: InspectOptions, schema: Schema | None) -> list[tuple[np.ndarray, str]]:
+    """Images as the reader's augmentation preset yields them, captioned with their class names."""
+    from .pipeline import augmented_samples  # imports TensorFlow
+
+    images, labels = augmented_samples(path, options.augment, options.grid_images, options.seed, options.split)
+    names = schema.label.names if schema is not None and schema.label is not None else None
+    captions = [names[v] if names and 0 <= v < len(names) else str(v) for v in labels]
+    return list(zip(images, captions))
 
 
 # ---------------------------------------------------------------- human output
