@@ -28,7 +28,12 @@ class ExampleDecodeError(TfrecError):
     """A record is not a valid serialized tf.train.Example."""
 
 
+_SMALL_VARINTS = [bytes((i,)) for i in range(128)]
+
+
 def _varint(n: int) -> bytes:
+    if 0 <= n < 128:
+        return _SMALL_VARINTS[n]  # most tags, lengths and labels: the common case, made cheap
     n &= _U64
     out = bytearray()
     while n > 0x7F:

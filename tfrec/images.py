@@ -7,9 +7,12 @@ PIL_FORMATS = {"JPEG": "jpeg", "PNG": "png", "BMP": "bmp", "GIF": "gif", "WEBP":
 
 def truncation_reason(data: bytes, fmt: str) -> str:
     """Why an encoded image is cut short, judged from its trailer alone, or '' when it looks whole."""
-    if fmt == "jpeg" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
-        # 0xFF bytes inside entropy-coded data are stuffed, so FFD9 after the last SOS is the real EOI.
-        return "truncated JPEG: no end-of-image marker after the image data"
+    if fmt == "jpeg":
+        # 0xFF bytes inside entropy-coded data are stuffed, so an FFD9 with no SOS (FFDA) after it is
+        # the real end of image; searching only after the last FFD9 keeps this check off the scan data.
+        eoi = data.rfind(b"\xff\xd9")
+        if eoi < 0 or data.find(b"\xff\xda", eoi) >= 0:
+            return "truncated JPEG: no end-of-image marker after the image data"
     if fmt == "png" and data.rfind(b"IEND") < 0:
         return "truncated PNG: no IEND chunk"
     return ""
