@@ -295,3 +295,10 @@ def test_image_folder_vary_size(tmp_path):
 def test_image_folder_rejects_bad_arguments(tmp_path, kwargs):
     with pytest.raises(ValueError):
         synth.write_image_folder(tmp_path, **kwargs)
+
+
+def test_digits_without_noise_have_a_clean_background():
+    noisy, _ = synth.make_digits(200, seed=3)
+    clean, labels = synth.make_digits(200, seed=3, noise=False)
+    assert (clean == 0).mean() > 0.5 > (noisy == 0).mean()
+    assert clean.shape == noisy.shape and labels.shape == (200,)

@@ -95,7 +95,7 @@ def write_idx(path: PathLike, array: np.ndarray, gzip: bool = False) -> str:
 
 
 def write_mnist(out_dir: PathLike, n_train: int = 600, n_test: int = 100, seed: int = 0,
-                gzip: bool = False) -> dict:
+                gzip: bool = False, noise: bool = True) -> dict:
     """Write a synthetic MNIST in the original IDX layout.
 
     Files: ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
@@ -109,12 +109,13 @@ def write_mnist(out_dir: PathLike, n_train: int = 600, n_test: int = 100, seed: 
         n_test: Number of test images.
         seed: Random seed.
         gzip: Write gzip-compressed ``.gz`` files like the official download.
+        noise: background noise (see make_digits); off compresses like the real MNIST.
 
     Returns:
         ``{"train"|"test": {"images": path, "labels": path, "count": n}}``.
     """
     n_train, n_test = _check_count("n_train", n_train), _check_count("n_test", n_test)
-    images, labels = make_digits(n_train + n_test, seed)
+    images, labels = make_digits(n_train + n_test, seed, noise=noise)
     out, suffix = Path(out_dir), ".gz" if gzip else ""
     result = {}
     for split, sl in (("train", slice(0, n_train)), ("test", slice(n_train, None))):
