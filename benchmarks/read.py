@@ -7,9 +7,11 @@ One run, the same data for everyone:
   batch, the anchor), tfrec without and with shuffling, and the limit of reading the bytes alone.
 * JPEG photos-like images (about 500x375, ImageNet's typical size, 1,200 images; 300 with
   --quick), read from the folder they were made in and from its pass-through conversion, batch
-  64, 224x224 float32: decoding the JPEG bytes (already in memory) plus resizing with all cores
-  (the limit and anchor), tfrec with no augmentation, Keras' image_dataset_from_directory, and
-  tfrec's `imagenet` preset.
+  64, 224x224 float32: decoding the JPEG bytes (already in memory) plus resizing with all cores,
+  the way tfrec decodes and resizes (the limit and anchor), tfrec with no augmentation, Keras'
+  image_dataset_from_directory as Keras ships it, and tfrec's `imagenet` preset; also libjpeg's
+  speed settings: how fast they decode the crop windows, and how far their pixels are from the
+  default decode's.
 * Large photos (about 1600x1200, 160 images; 60 with --quick), the same way against Keras:
   here tfrec decodes at a reduced DCT scale, since the target is much smaller than the source.
 
@@ -31,6 +33,7 @@ import os
 import sys
 import tempfile
 import time
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,6 +50,33 @@ from tfrec.schema import load_schema  # noqa: E402
 
 AUTOTUNE = tf.data.AUTOTUNE
 RAW_BATCH, JPEG_BATCH, PHOTO_BATCH, SIZE = 256, 64, 16, (224, 224)
+# libjpeg's speed settings that tf.io.decode_jpeg exposes; TensorFlow's default is INTEGER_FAST with
+# fancy upsampling (so the first is the default spelled out), INTEGER_ACCURATE is for comparison.
+DECODER_SETTINGS = {
+    "dct_method=INTEGER_FAST": {"dct_method": "INTEGER_FAST"},
+    "fancy_upscaling=False": {"fancy_upscaling": False},
+    "dct_method=INTEGER_ACCURATE": {"dct_method": "INTEGER_ACCURATE"},
+}
+FAST = {"dct_method": "INTEGER_FAST", "fancy_upscaling": False}
+# How each row decodes and resizes, for the table ("TF JPEG defaults": INTEGER_FAST IDCT, fancy upsampling).
+SETTINGS = {
+    "raw/tutorial": "decode_raw per record, cast, /255",
+    "raw/tfrec": "decode_raw per batch, dequantize to [0, 1]",
+    "raw/tfrec-shuffled": "as raw/tfrec",
+    "raw/limit-read-bytes": "nothing decoded",
+    "jpeg/limit-decode-resize": "decode_jpeg, TF JPEG defaults; cast to float32, bilinear resize (as tfrec)",
+    "jpeg/tfrec-224": "decode_jpeg (DCT-scaled when >= 2x), TF JPEG defaults; cast, bilinear resize, /255",
+    "jpeg/keras-folder-224": "Keras' own: decode_image (TF JPEG defaults), bilinear resize of the uint8 image",
+    "jpeg/tfrec-imagenet": "decode_and_crop_jpeg of the crop window (DCT-scaled when >= 2x), TF JPEG defaults; "
+                           "cast, bilinear resize, flip, /255",
+    "jpeg/limit-read-bytes": "nothing decoded",
+    "jpeg/limit-decode-only": "decode_jpeg, TF JPEG defaults; no resize",
+    "jpeg/limit-decode-crop-windows": "decode_and_crop_jpeg of the imagenet windows, TF JPEG defaults; no resize",
+    "jpeg/limit-decode-crop-windows-fast": "as the row above with dct_method=INTEGER_FAST, fancy_upscaling=False",
+    "photo/keras-folder-224": "as jpeg/keras-folder-224",
+    "photo/tfrec-224": "as jpeg/tfrec-224 (DCT-scaled when >= 2x)",
+    "photo/tfrec-imagenet": "as jpeg/tfrec-imagenet",
+}
 # Targets from the issue (measured on the 2-core reference machine with TensorFlow 2.21).
 TARGETS = {
     "raw_vs_tutorial": 8.0,  # tfrec (raw CIFAR, no augmentation) / tutorial pipeline
@@ -101,25 +131,47 @@ def bytes_only(dataset: str, batch: int) -> tf.data.Dataset:
 
 
 def decode_limit(jpegs: list[bytes]) -> tf.data.Dataset:
-    """The decode limit: whole-image JPEG decode plus resize to 224, all cores, bytes already in memory."""
+    """The decode limit: whole-image JPEG decode plus resize to 224, all cores, bytes already in memory.
+
+    Decoded and resized as tfrec does: TensorFlow's JPEG defaults, and the uint8 image cast to
+    float32 before the bilinear resize (the same pixels as resizing the uint8 image, in less time).
+    """
     ds = tf.data.Dataset.from_tensor_slices(jpegs)
-    ds = ds.map(lambda s: tf.image.resize(tf.io.decode_jpeg(s, channels=3), SIZE), num_parallel_calls=AUTOTUNE)
+    ds = ds.map(lambda s: tf.image.resize(tf.cast(tf.io.decode_jpeg(s, channels=3), tf.float32), SIZE),
+                num_parallel_calls=AUTOTUNE)
     return ds.batch(JPEG_BATCH).prefetch(AUTOTUNE)
 
 
-def decode_only(jpegs: list[bytes], window: bool) -> tf.data.Dataset:
+def decode_only(jpegs: list[bytes], window: bool, **decoder: Any) -> tf.data.Dataset:
     """Decoding alone, all cores, no resize: whole images, or only the imagenet preset's crop windows."""
     crop = RandomResizedCrop(*SIZE)
     base = tf.constant([0, 1], tf.int64)
 
     def decode(i, s):
         if not window:
-            return tf.shape(tf.io.decode_jpeg(s, channels=3))
+            return tf.shape(tf.io.decode_jpeg(s, channels=3, **decoder))
         win = crop.window(tf.io.extract_jpeg_shape(s), tf.random.experimental.stateless_fold_in(base, i))
-        return tf.shape(tf.io.decode_and_crop_jpeg(s, win, channels=3))
+        return tf.shape(tf.io.decode_and_crop_jpeg(s, win, channels=3, **decoder))
 
     ds = tf.data.Dataset.from_tensor_slices(jpegs).enumerate().map(decode, num_parallel_calls=AUTOTUNE)
     return ds.batch(JPEG_BATCH).prefetch(AUTOTUNE)
+
+
+def decoder_quality(files: list[str]) -> dict:
+    """Mean absolute difference (of 255) of libjpeg's speed settings from TensorFlow's default decode,
+    over whole images and after the bilinear resize to 224x224."""
+    out = {}
+    for f in files:
+        data = open(f, "rb").read()
+        ref = tf.cast(tf.io.decode_jpeg(data, channels=3), tf.float32)
+        ref_224 = tf.image.resize(ref, SIZE)
+        for name, kw in DECODER_SETTINGS.items():
+            img = tf.cast(tf.io.decode_jpeg(data, channels=3, **kw), tf.float32)
+            sums = out.setdefault(name, np.zeros(2))
+            sums += [float(tf.reduce_mean(tf.abs(img - ref))),
+                     float(tf.reduce_mean(tf.abs(tf.image.resize(img, SIZE) - ref_224)))]
+    return {name: {"mean_abs_diff": round(v[0] / len(files), 3), "mean_abs_diff_224": round(v[1] / len(files), 3)}
+            for name, v in out.items()}
 
 
 def keras_folder(folder: str, batch: int = JPEG_BATCH) -> tf.data.Dataset:
@@ -169,6 +221,8 @@ def run(paths: dict, rounds: int) -> dict:
         "jpeg/limit-read-bytes": (lambda: bytes_only(paths["jpeg"], JPEG_BATCH), "jpeg/limit-decode-resize"),
         "jpeg/limit-decode-only": (lambda: decode_only(jpegs, False), "jpeg/limit-decode-resize"),
         "jpeg/limit-decode-crop-windows": (lambda: decode_only(jpegs, True), "jpeg/limit-decode-only"),
+        "jpeg/limit-decode-crop-windows-fast": (lambda: decode_only(jpegs, True, **FAST),
+                                                "jpeg/limit-decode-crop-windows"),
         "photo/keras-folder-224": (lambda: keras_folder(paths["photo_src"], PHOTO_BATCH), "photo/keras-folder-224"),
         "photo/tfrec-224": (lambda: make_dataset(paths["photo"], batch_size=PHOTO_BATCH, image_size=SIZE),
                             "photo/keras-folder-224"),
@@ -190,7 +244,7 @@ def run(paths: dict, rounds: int) -> dict:
         results[name] = {
             "images_per_s": round(float(np.median(rates[name]))),
             "cpu_us_per_image": round(float(np.median(cpu[name])), 2),
-            "vs": anchor, "ratio": round(float(ratio), 2),
+            "vs": anchor, "ratio": round(float(ratio), 2), "settings": SETTINGS[name],
             "plain_loop_images_per_s": round(plain_loop(make)),
         }
     return results
@@ -216,23 +270,50 @@ def markdown(out: dict) -> str:
         f"Photo: {out['records']['photo']:,} images of about 1600x1200, batch {PHOTO_BATCH}, to 224x224.",
         "Ratios are medians of per-round ratios against the anchor in the same round.",
         "",
-        "| pipeline | images/s | CPU µs/image | ratio | against | plain `for` loop images/s |",
-        "| --- | ---: | ---: | ---: | --- | ---: |",
+        "| pipeline | images/s | CPU µs/image | ratio | against | plain `for` loop images/s | decode and resize |",
+        "| --- | ---: | ---: | ---: | --- | ---: | --- |",
     ]
     for name, r in out["results"].items():
         lines.append(f"| {name} | {r['images_per_s']:,} | {r['cpu_us_per_image']} | {r['ratio']}x | {r['vs']} | "
-                     f"{r['plain_loop_images_per_s']:,} |")
+                     f"{r['plain_loop_images_per_s']:,} | {r['settings']} |")
     lines += ["", "| target | wanted | measured | met |", "| --- | ---: | ---: | --- |"]
     for name, t in out["targets"].items():
         lines.append(f"| {name} | {t['target']}x | {t['measured']}x | {'yes' if t['met'] else 'no'} |")
-    res = out["results"]
+    res, q = out["results"], out["decoder_quality"]
     lines += [
         "",
-        f"Decoding only the imagenet preset's crop windows is {res['jpeg/limit-decode-crop-windows']['ratio']}x as fast "
-        "as decoding whole images: TensorFlow's decode_and_crop_jpeg skips the inverse DCT and colour conversion "
-        "outside the window but still entropy-decodes every row, and the resize to 224x224 costs the same for both. "
-        "That bounds the imagenet preset against Keras on ~500x375 images; on large photos the reduced DCT scale "
-        "(1/2, 1/4, 1/8, chosen when the window is at least that many times the target) does the rest.",
+        "libjpeg's speed settings against TensorFlow's default decode, mean absolute difference of 255 (whole "
+        "image; after the bilinear resize to 224x224):",
+        "",
+        "| setting | ~500x375 JPEGs | ~1600x1200 photos |",
+        "| --- | ---: | ---: |",
+    ]
+    for name in DECODER_SETTINGS:
+        a, b = q["jpeg"][name], q["photo"][name]
+        lines.append(f"| `{name}` | {a['mean_abs_diff']} ({a['mean_abs_diff_224']}) | "
+                     f"{b['mean_abs_diff']} ({b['mean_abs_diff_224']}) |")
+    fast = res["jpeg/limit-decode-crop-windows-fast"]
+    keras_224 = res["jpeg/tfrec-224"]["images_per_s"] / res["jpeg/keras-folder-224"]["images_per_s"]
+    lines += [
+        "",
+        "TensorFlow already decodes with INTEGER_FAST (the row is identical to the default), so the only speed "
+        "setting left is turning fancy upsampling off: it decoded the crop windows "
+        f"{fast['ratio']}x as fast ({fast['cpu_us_per_image']} vs "
+        f"{res['jpeg/limit-decode-crop-windows']['cpu_us_per_image']} CPU µs/image) while changing pixels, so "
+        "tfrec keeps the defaults. libjpeg-turbo's SIMD IDCT and upsampling leave entropy decoding as the cost, "
+        "and decode_and_crop_jpeg entropy-decodes every row above the window as well (it stops after the window's "
+        "last row).",
+        "",
+        f"Decoding only the imagenet preset's crop windows is {res['jpeg/limit-decode-crop-windows']['ratio']}x as "
+        "fast as decoding whole images. tfrec also casts each decoded image to float32 before the bilinear resize "
+        "(bit-identical output; TensorFlow's uint8 resize kernel is the slow one) and flips after the resize; "
+        "Keras' loader resizes the uint8 image, and stays as Keras ships it. The decode-resize limit row casts as "
+        "tfrec does (it used to resize the uint8 image, as Keras does), so jpeg/tfrec-224's ratio compares like "
+        f"with like; against Keras' loader jpeg/tfrec-224 delivers {keras_224:.2f}x the images/s. On ~500x375 "
+        "images the crop window's decode plus the resize and the float32 batch bound the imagenet preset against "
+        "Keras; on large photos "
+        "the reduced DCT scale (1/2, 1/4, 1/8, chosen when the window is at least that many times the target) "
+        "does the rest.",
         "",
         "The plain-loop column includes destroying the iterator, which with tf.data autotuning can wait for the "
         "autotuner's next tick (see DESIGN.md); the other columns stop the clock at StopIteration.",
@@ -253,11 +334,13 @@ def main() -> None:
         results = run(paths, rounds)
         records = {k: json.load(open(os.path.join(paths[k], "dataset.json")))["splits"]["train"]["records"]
                    for k in ("cifar", "jpeg", "photo")}
+        quality = {k: decoder_quality(sorted(glob.glob(os.path.join(paths[f"{k}_src"], "*", "*.jpg"))))
+                   for k in ("jpeg", "photo")}
     out = {
         "benchmark": "read", "quick": args.quick, "machine": machine(), "git": git_rev(),
         "tensorflow": tf.__version__, "rounds": rounds,
         "records": {"raw": records["cifar"], "jpeg": records["jpeg"], "photo": records["photo"]},
-        "results": results,
+        "results": results, "decoder_quality": quality,
     }
     out["targets"] = targets(results)
     print(json.dumps(out))

@@ -84,7 +84,7 @@ def read(path, split, schema, batch_size, batches, augment, image_size, fit, dty
       tfrec bench read out/photos --image-size 224 --augment imagenet --batches 50 --json
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO lines would interleave the bar
-    from tfrec.pipeline import benchmark_read
+    from tfrec.bench import benchmark_read
 
     result = benchmark_read(
         path, split, batch_size, batches, stages=stages, progress=not (quiet or as_json), schema=schema,

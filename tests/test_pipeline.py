@@ -17,6 +17,7 @@ tf = pytest.importorskip("tensorflow")
 from click.testing import CliRunner  # noqa: E402
 
 from tfrec import augment as A  # noqa: E402
+from tfrec import bench  # noqa: E402
 from tfrec import pipeline as P  # noqa: E402
 from tfrec.cli.main import cli  # noqa: E402
 from tfrec.convert import ConvertOptions, convert  # noqa: E402
@@ -24,6 +25,7 @@ from tfrec.errors import TfrecError  # noqa: E402
 from tfrec.example import decode_example  # noqa: E402
 from tfrec.manifest import read_manifest, shard_paths  # noqa: E402
 from tfrec.records import iter_records, read_index  # noqa: E402
+from tfrec.salvage import iter_intact_records  # noqa: E402
 
 
 def _digest(image) -> str:
@@ -224,7 +226,7 @@ def test_iter_intact_records_matches_iter_records_on_good_gzip(sources, tmp_path
     convert(sources["mnist"], str(out), ConvertOptions(shards=2, compression="gzip", progress=False, workers=1))
     shard = shard_paths(str(out), read_manifest(str(out)), "train")[0]
     stats = P.ReadStats()
-    assert list(P.iter_intact_records(shard, "gzip", stats)) == [r.data for r in iter_records(shard)]
+    assert list(iter_intact_records(shard, "gzip", stats)) == [r.data for r in iter_records(shard)]
     assert stats.records_skipped == 0
 
 
@@ -353,6 +355,17 @@ def test_jpeg_window_decodes_only_the_window_at_a_reduced_scale():
     assert same.shape == (40, 32, 3) and np.abs(same - full[8:48, 4:36]).mean() < 3
     half = P._decode_jpeg_window(jpeg, window, (10, 10), 3)  # 40x32 >= 2x but not 4x of 10x10: 1/2 scale
     assert half.shape == (20, 16, 3)
+    whole = P._decode_jpeg_window(jpeg, tf.constant([0, 0, 64, 48]), (30, 20), 3, whole=True)
+    assert np.array_equal(whole, tf.io.decode_jpeg(jpeg, channels=3, ratio=2))
+
+
+@pytest.mark.parametrize("shape", [(9, 7, 3), (64, 48, 3), (1, 64, 48, 3)])  # 64x48: > 8x the pixels, resized as uint8
+@pytest.mark.parametrize("pad", [False, True])
+def test_resize_casts_to_float_first_without_changing_a_pixel(shape, pad):
+    img = tf.constant(np.random.default_rng(4).integers(0, 256, shape, dtype=np.uint8))
+    want = tf.image.resize_with_pad(img, 12, 10) if pad else tf.image.resize(img, (12, 10))
+    got = P._resize(img, (12, 10), pad)
+    assert got.dtype == tf.float32 and np.array_equal(got, want)
 
 
 def test_read_options_check_themselves():
@@ -382,11 +395,11 @@ def test_unknown_features_and_splits_are_named(datasets):
 
 
 def test_benchmark_read_reports_throughput_memory_and_stages(datasets):
-    r = P.benchmark_read(datasets["cifar10"], batch_size=8, batches=3, progress=False, augment="cifar")
+    r = bench.benchmark_read(datasets["cifar10"], batch_size=8, batches=3, progress=False, augment="cifar")
     assert r["batches"] == 3 and r["images"] == 24 and r["images_per_s"] > 0 and r["mb_per_s"] > 0
     assert r["peak_rss_mb"] > 0 and r["records_skipped"] == 0
     assert [s["stage"] for s in r["stages"]] == ["read", "parse", "decode", "augment", "output"]
-    epoch = P.benchmark_read(datasets["mnist"], batch_size=16, stages=False, progress=False)
+    epoch = bench.benchmark_read(datasets["mnist"], batch_size=16, stages=False, progress=False)
     assert epoch["images"] + 16 == read_manifest(datasets["mnist"])["splits"]["train"]["records"]
 
 

@@ -1,39 +1,25 @@
-"""The streaming reader: a tf.data pipeline of small stages (read, shuffle, batch, parse, decode, augment).
-
-Memory stays bounded: shards are streamed (TFRecordDataset inflates GZIP block by block), the
-interleave holds a few chunks of at most READ_CHUNK_BYTES per open file, and the record shuffle
-buffer holds serialized records, at most SHUFFLE_BUFFER_BYTES of them by default, since its size
-comes from the mean record size in the shard index (or dataset.json, or a sample).
-
-Damaged records: tf.data's reader stops at a file's first bad record (DataLossError, which does
-not name the file; `tfrec verify` does), and ignore_errors() would silently drop the rest of that
-file. With skip_corrupt=True each file is read by iter_intact_records instead, in Python, which
-skips exactly the damaged records (resynchronising through the shard's .idx index) and counts
-them in a ReadStats; that reader is slower, so it is a policy the caller turns on.
-"""
+"""The streaming reader: a tf.data pipeline of small stages (read, shuffle, batch, parse, decode, augment)."""
 from __future__ import annotations
 
-import glob
-import math
 import os
 import random
-import resource
-import struct
-import sys
-import threading
-import time
-import zlib
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from .augment import Augmentation, RandomResizedCrop, get_augmentation, to_float
 from .errors import TfrecError
-from .manifest import MANIFEST, read_manifest, shard_paths
-from .records import FRAMING_BYTES, HEADER_BYTES, detect_compression, masked_crc32c, open_stream, read_index
-from .schema import FeatureSpec, Schema, load_schema, schema_from_json
+from .inputs import Source, resolve_source, shard_files
+from .salvage import ReadStats, iter_intact_records
+from .schema import FeatureSpec, Schema
+
+# Memory stays bounded: shards are streamed (TFRecordDataset inflates GZIP block by block), the
+# interleave holds a few chunks of at most READ_CHUNK_BYTES per open file, and the record shuffle
+# buffer holds serialized records, at most SHUFFLE_BUFFER_BYTES of them by default, since its size
+# comes from the mean record size in the shard index (or dataset.json, or a sample). Damaged
+# records are skipped, on request, by the Python reader in tfrec.salvage.
 
 AUTOTUNE = tf.data.AUTOTUNE
 # The shuffle buffer holds serialized records (it sits before decoding), so its memory is
@@ -47,6 +33,7 @@ MAX_SHUFFLE_RECORDS = 10_000  # with file-level shuffling this mixes well; more 
 # file) stay small for large records too: 64 CIFAR records, 9 ImageNet JPEGs.
 READ_CHUNK_RECORDS = 64
 READ_CHUNK_BYTES = 1 << 20
+CAST_BEFORE_RESIZE_AREA_RATIO = 8  # source pixels per target pixel, at most; see _resize
 FITS = ("stretch", "crop", "pad")
 DTYPES = ("float32", "uint8")
 NORMALIZATIONS = ("unit", "standardize")
@@ -117,204 +104,6 @@ class ReadOptions:
         return self.seed is not None or not self.shuffle
 
 
-@dataclass(frozen=True)
-class Source:
-    """What to read: shard files, their compression, the schema, and record sizes for buffer sizing."""
-
-    files: tuple[str, ...]
-    compression: str
-    schema: Schema
-    records: int | None  # in all files, when dataset.json says
-    record_bytes: float  # mean serialized size in the uncompressed stream, framing included
-    stored_bytes: float  # mean bytes on disk per record (foreign compressed files: uncompressed)
-
-
-def _schema_arg(schema: str | dict | Schema) -> Schema:
-    if isinstance(schema, Schema):
-        return schema
-    return schema_from_json(schema) if isinstance(schema, dict) else load_schema(str(schema))
-
-
-def _list_files(path: str | Sequence[str]) -> list[str]:
-    if not isinstance(path, (str, os.PathLike)):
-        return [str(p) for p in path]
-    path = str(path)
-    if os.path.isdir(path):
-        found = [os.path.join(path, f) for f in sorted(os.listdir(path))]
-        return [f for f in found if os.path.isfile(f) and not f.endswith((".idx", ".json")) and ".tmp-" not in f]
-    return sorted(glob.glob(path)) if glob.has_magic(path) else [path]
-
-
-def _mean_record_bytes(path: str, compression: str) -> float:
-    """Mean framed record size of a shard: from its .idx index, else from its first 256 records."""
-    if os.path.exists(path + ".idx"):
-        lengths = read_index(path + ".idx")[:, 1]
-    else:  # damaged records are for the reader to report, not this estimate
-        records = iter_intact_records(path, compression, ReadStats())
-        lengths = [len(r) + FRAMING_BYTES for _, r in zip(range(256), records)]
-    return float(np.mean(lengths)) if len(lengths) else 1.0
-
-
-def resolve_source(path: str | Sequence[str], split: str = "train",
-                   schema: str | dict | Schema | None = None) -> Source:
-    """Finds the files, compression and schema: from dataset.json, or from `schema` for foreign TFRecords.
-
-    Args:
-        path: a tfrec dataset directory; or foreign TFRecords: a file, a glob, a directory, a list.
-        split: the split of a tfrec dataset (ignored for foreign files).
-        schema: a schema JSON path, built-in name, JSON object or Schema; overrides dataset.json's.
-
-    Raises:
-        TfrecError: no dataset.json and no schema, no such split, no files.
-    """
-    if isinstance(path, (str, os.PathLike)) and os.path.isfile(os.path.join(str(path), MANIFEST)):
-        manifest = read_manifest(str(path))
-        files = shard_paths(str(path), manifest, split)
-        info = manifest["splits"][split]
-        use = _schema_arg(schema) if schema is not None else schema_from_json(manifest["schema"], f"{path}/{MANIFEST}")
-        compression = manifest.get("compression", "none")
-        stored = info["bytes"] / max(info["records"], 1)
-        mean = stored if compression == "none" else _mean_record_bytes(files[0], compression)
-        return Source(tuple(files), compression, use, info["records"], mean, stored)
-    files = _list_files(path)
-    missing = [f for f in files if not os.path.isfile(f)]
-    if not files or missing:
-        raise TfrecError(f"{path}: no TFRecord files found" + (f" ({missing[0]} does not exist)" if missing else ""))
-    if schema is None:
-        raise TfrecError(f"{path}: no {MANIFEST}; foreign TFRecords need a schema (schema= or --schema: "
-                         "a schema JSON file)")
-    compression = detect_compression(files[0])
-    mean = _mean_record_bytes(files[0], compression)
-    return Source(tuple(files), compression, _schema_arg(schema), None, mean, mean)
-
-
-def shard_files(files: Sequence[str], num_shards: int, shard_index: int) -> list[str]:
-    """Worker `shard_index` of `num_shards` reads every num_shards-th file: disjoint, and together complete.
-
-    Raises:
-        TfrecError: fewer files than workers (re-convert with more shards).
-    """
-    if num_shards > len(files):
-        raise TfrecError(f"{num_shards} workers but {len(files)} shard files: each worker reads whole files; "
-                         f"convert with --shards {num_shards} or more")
-    return list(files[shard_index::num_shards])
-
-
-class ReadStats:
-    """What skip_corrupt skipped: counts over everything read, and the distinct damaged records (thread-safe)."""
-
-    MAX_LISTED = 100
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.records_skipped = 0  # every skip, counted again on each epoch that meets it
-        self.bytes_skipped = 0
-        self.damaged: dict[tuple[str, int], dict] = {}
-
-    def skip(self, path: str, index: int, offset: int, reason: str, records: int = 1, nbytes: int = 0) -> None:
-        with self._lock:
-            self.records_skipped += records
-            self.bytes_skipped += nbytes
-            if (path, index) not in self.damaged and len(self.damaged) < self.MAX_LISTED:
-                self.damaged[(path, index)] = {"path": path, "index": index, "offset": offset,
-                                               "records": records, "reason": reason}
-
-    def to_json(self) -> dict:
-        with self._lock:
-            return {"records_skipped": self.records_skipped, "bytes_skipped": self.bytes_skipped,
-                    "damaged": list(self.damaged.values())}
-
-    def __repr__(self) -> str:
-        return f"ReadStats(records_skipped={self.records_skipped}, damaged={len(self.damaged)})"
-
-
-def _read_exact(stream, n: int) -> bytes:
-    out = stream.read(n)
-    while len(out) < n:
-        more = stream.read(n - len(out))
-        if not more:
-            break
-        out += more
-    return out
-
-
-def _length_ok(header: bytes) -> bool:
-    return struct.unpack_from("<I", header, 8)[0] == masked_crc32c(header[:8])
-
-
-def _check_framed(buf: bytes, expected_len: int) -> str | None:
-    """Why a framed record is damaged, or None if both CRCs hold."""
-    if not _length_ok(buf) or struct.unpack_from("<Q", buf)[0] != expected_len:
-        return "length CRC mismatch"
-    if struct.unpack_from("<I", buf, len(buf) - 4)[0] != masked_crc32c(buf[HEADER_BYTES:-4]):
-        return "data CRC mismatch"
-    return None
-
-
-_STREAM_ERRORS = (OSError, EOFError, zlib.error)  # what a damaged GZIP/ZLIB stream raises
-
-
-def _iter_indexed(stream, path: str, index: np.ndarray, stats: ReadStats) -> Iterator[bytes]:
-    pos = 0
-    for i, (offset, framed) in enumerate(index.tolist()):
-        why = "truncated file"
-        try:
-            if offset > pos:
-                _read_exact(stream, offset - pos)
-            buf = _read_exact(stream, framed)
-        except _STREAM_ERRORS as e:
-            buf, why = b"", f"cannot decompress ({e})"
-        pos = offset + len(buf)
-        if len(buf) < framed:
-            stats.skip(path, i, offset, f"{why}: {len(index) - i} records lost", len(index) - i)
-            return
-        reason = _check_framed(buf, framed - FRAMING_BYTES)
-        if reason:
-            stats.skip(path, i, offset, reason, 1, framed)
-        else:
-            yield buf[HEADER_BYTES:-4]
-
-
-def _iter_unindexed(stream, path: str, stats: ReadStats) -> Iterator[bytes]:
-    i = offset = 0
-    try:
-        while header := _read_exact(stream, HEADER_BYTES):
-            if len(header) < HEADER_BYTES or not _length_ok(header):
-                stats.skip(path, i, offset, "damaged length field: without an .idx index the rest of the file is lost")
-                return
-            (length,) = struct.unpack_from("<Q", header)
-            buf = header + _read_exact(stream, length + 4)
-            if len(buf) < length + FRAMING_BYTES:
-                stats.skip(path, i, offset, "truncated record at the end of the file", 1, len(buf))
-                return
-            if _check_framed(buf, length):
-                stats.skip(path, i, offset, "data CRC mismatch", 1, len(buf))
-            else:
-                yield buf[HEADER_BYTES:-4]
-            i, offset = i + 1, offset + len(buf)
-    except _STREAM_ERRORS as e:
-        stats.skip(path, i, offset, f"cannot decompress ({e}): the rest of the file is lost")
-
-
-def iter_intact_records(path: str, compression: str, stats: ReadStats) -> Iterator[bytes]:
-    """Yields one shard's intact records, skipping damaged ones and counting them in `stats`.
-
-    With the shard's .idx index (tfrec writes one per shard) a damaged record is skipped exactly,
-    reading resumes at the next one, and a truncated or undecompressible tail is counted record by
-    record. Without it, a bad data CRC skips one record, but a damaged length field or stream
-    loses the rest of the file, counted as one.
-    """
-    index = read_index(path + ".idx") if os.path.exists(path + ".idx") else None
-    stream = open_stream(path, compression)
-    try:
-        if index is not None:
-            yield from _iter_indexed(stream, path, index, stats)
-        else:
-            yield from _iter_unindexed(stream, path, stats)
-    finally:
-        stream.close()
-
-
 # --------------------------------------------------------------------------- stages
 
 
@@ -375,14 +164,33 @@ def parse_batches(ds: tf.data.Dataset, spec: dict, options: ReadOptions) -> tf.d
                   deterministic=options.is_deterministic)
 
 
+def _resize(images: tf.Tensor, size: tuple[int, int], pad: bool) -> tf.Tensor:
+    """Bilinear resize (antialias off, as Keras' loaders do) to float32, padding to the aspect if `pad`."""
+
+    def resize(x):
+        return tf.image.resize_with_pad(x, *size) if pad else tf.image.resize(x, size)
+
+    if images.dtype == tf.float32:
+        return resize(images)
+    # ResizeBilinear's output is bit-identical for uint8 and float32 input, but its uint8 kernel is
+    # slower: to 224x224 it took 265 us from uint8, and 150-185 us casting sources of up to 600x448
+    # to float32 first (cast included), the same at 900x700 (TF 2.21, one core). So cast sources
+    # of up to CAST_BEFORE_RESIZE_AREA_RATIO x the target's pixels: every JPEG window the DCT scaling
+    # leaves under 2x the target per side (all but windows over 16x it).
+    pixels = tf.reduce_prod(tf.shape(images)[-3:-1])
+    small = pixels <= CAST_BEFORE_RESIZE_AREA_RATIO * size[0] * size[1]
+    return tf.cond(small, lambda: resize(tf.cast(images, tf.float32)), lambda: resize(images))
+
+
 def resize_images(images: tf.Tensor, size: tuple[int, int], fit: str) -> tf.Tensor:
     """Resizes one image or a batch to `size`: stretch, centre-crop to the aspect first, or pad; float32 [0, 1]."""
+    scale = images.dtype == tf.uint8
     if fit == "crop":
         shape = tf.shape(images)[-3:]
         y, x, h, w = tf.unstack(center_window(shape, size))
         images = tf.image.crop_to_bounding_box(images, y, x, h, w)
-    out = tf.image.resize_with_pad(images, *size) if fit == "pad" else tf.image.resize(images, size)
-    return out / 255.0 if images.dtype == tf.uint8 else out
+    out = _resize(images, size, fit == "pad")
+    return out / 255.0 if scale else out
 
 
 def center_window(shape: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
@@ -407,14 +215,18 @@ def decode_raw_batches(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadO
     return ds.map(decode, num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
 
 
-def _decode_jpeg_window(encoded: tf.Tensor, window: tf.Tensor, target: tuple[int, int], channels: int) -> tf.Tensor:
-    """Decodes only `window` of a JPEG, at the smallest DCT scale (1, 1/2, 1/4, 1/8) that keeps it >= target."""
+def _decode_jpeg_window(encoded: tf.Tensor, window: tf.Tensor, target: tuple[int, int], channels: int,
+                        whole: bool = False) -> tf.Tensor:
+    """Decodes only `window` of a JPEG (all of it if `whole`: the window is the image), at the smallest
+    DCT scale (1, 1/2, 1/4, 1/8) that keeps it >= target."""
     y, x, h, w = tf.unstack(window)
     th, tw = target
     # Conditions are nested (>= 8x implies >= 4x), so their sum indexes the largest usable ratio.
     pick = tf.add_n([tf.cast((h >= r * th) & (w >= r * tw), tf.int32) for r in (2, 4, 8)])
 
     def at(r):
+        if whole:  # decode_and_crop_jpeg of the whole image cost ~30 us more per 500x375 JPEG than this
+            return lambda: tf.io.decode_jpeg(encoded, channels=channels, ratio=r)
         scaled = tf.stack([y // r, x // r, tf.maximum(h // r, 1), tf.maximum(w // r, 1)])
         return lambda: tf.io.decode_and_crop_jpeg(encoded, scaled, channels=channels, ratio=r)
 
@@ -425,11 +237,14 @@ def image_decoder(feature: FeatureSpec, options: ReadOptions, crop: RandomResize
                   per_image: Sequence, seed: int):
     """The per-image decode for encoded images: (encoded, index) -> image of the target size.
 
-    A random resized crop picks its window before decoding, so that only the window is decoded;
-    `per_image` ops (e.g. flips) run on the decoded uint8 window before it is resized (a flip
-    commutes with the resize and costs less there). A resized image is scaled to [0, 1] at once,
-    while it is still in cache: scaling the batch later, or rounding to uint8 and converting the
-    batch, cost about 5% more per image (uint8 output rounds it back instead).
+    A random resized crop picks its window before decoding, so that only the window is decoded.
+    `per_image` ops (e.g. flips) run on the resized float32 image: a flip commutes with the
+    resize, and there its cost does not grow with the window (flipping a 224x224 float32 image
+    took 31 us, a 330x300 uint8 window 46 us; most windows are larger than that). A resized image is scaled to [0, 1]
+    at once, while it is still in cache: scaling the batch later, or rounding to uint8 and
+    converting the batch, cost about 5% more per image (uint8 output rounds it back instead).
+    JPEGs are decoded with TensorFlow's defaults (INTEGER_FAST IDCT, fancy upsampling): turning
+    fancy upsampling off saved nothing measurable and changes pixels (benchmarks/RESULTS.md).
     """
     channels = feature.shape[2]
     target = crop.size if crop is not None else options.image_size
@@ -450,7 +265,9 @@ def image_decoder(feature: FeatureSpec, options: ReadOptions, crop: RandomResize
             return any_format(encoded)
 
         def jpeg():
-            return _decode_jpeg_window(encoded, window(tf.io.extract_jpeg_shape(encoded), seed), target, channels)
+            whole = crop is None and options.fit == "stretch"
+            return _decode_jpeg_window(encoded, window(tf.io.extract_jpeg_shape(encoded), seed), target, channels,
+                                       whole)
 
         def other():
             img = any_format(encoded)
@@ -459,11 +276,9 @@ def image_decoder(feature: FeatureSpec, options: ReadOptions, crop: RandomResize
 
         return jpeg() if feature.encoding == "jpeg" else tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
 
-    def sized(img):
+    def converted(img):
         if target is None:
             return tf.ensure_shape(img, feature.shape)
-        pad = crop is None and options.fit == "pad"
-        img = tf.image.resize_with_pad(img, *target) if pad else tf.image.resize(img, target)
         if options.dtype == "uint8":
             img = tf.cast(tf.clip_by_value(img + 0.5, 0, 255), tf.uint8)
         else:
@@ -471,14 +286,13 @@ def image_decoder(feature: FeatureSpec, options: ReadOptions, crop: RandomResize
         return tf.ensure_shape(img, [*target, channels])
 
     def decode(encoded, index=None):
-        if index is None:  # nothing random to do
-            return sized(decoded(encoded, None))
-        seeds = tf.random.experimental.stateless_split(tf.random.experimental.stateless_fold_in(base, index),
-                                                       1 + len(per_image))
-        img = decoded(encoded, seeds[0])
+        split = None if index is None else tf.random.experimental.stateless_split(
+            tf.random.experimental.stateless_fold_in(base, index), 1 + len(per_image))
+        img = decoded(encoded, None if split is None else split[0])
+        img = img if target is None else _resize(img, target, crop is None and options.fit == "pad")
         for k, op in enumerate(per_image):
-            img = op.per_image(img, seeds[k + 1])
-        return sized(img)
+            img = op.per_image(img, split[k + 1])
+        return converted(img)
 
     return decode
 
@@ -696,77 +510,3 @@ def augmented_samples(path: str, preset: str, n: int = 16, seed: int = 0,
     labels = labels.numpy()
     labels = labels.argmax(-1) if labels.ndim == 2 else labels
     return list(images.numpy()), [int(v) for v in labels]
-
-
-# --------------------------------------------------------------------------- measuring
-
-
-def _batch_len(batch: Any) -> int:
-    return int(tf.nest.flatten(batch)[0].shape[0])
-
-
-def time_pass(ds: tf.data.Dataset, batches: int | None, progress: bool = False, total: int | None = None) -> dict:
-    """Times `batches` batches after the first (None: until StopIteration); the first is timed apart (start-up).
-
-    `images_per_s` is the steady rate after the first batch; `overall_images_per_s` includes the
-    start-up (opening files, filling the shuffle buffer), which dominates passes over small data.
-    The iterator's teardown is timed apart: with autotuning on, TF 2.21 can make it wait for the
-    autotuner's next tick (1.3/2.6/5.1/10.2 s after the iterator was made).
-    """
-    from tqdm import tqdm
-
-    start = time.perf_counter()
-    it = iter(ds)
-    bar = tqdm(total=batches + 1 if batches else total, unit="batch", disable=not progress, file=sys.stderr,
-               leave=False)
-    images = count = first_images = 0
-    first = None
-    t0 = start
-    while batches is None or count < batches:
-        try:
-            batch = next(it)
-        except StopIteration:
-            break
-        if first is None:
-            first, t0, first_images = time.perf_counter() - start, time.perf_counter(), _batch_len(batch)
-        else:
-            images, count = images + _batch_len(batch), count + 1
-        bar.update(1)
-    end = time.perf_counter()
-    bar.close()
-    del it
-    seconds = end - t0
-    return {"images": images, "batches": count, "seconds": seconds, "first_batch_s": first or 0.0,
-            "teardown_s": time.perf_counter() - end, "images_per_s": images / seconds if seconds > 0 else 0.0,
-            "overall_images_per_s": (images + first_images) / (end - start)}
-
-
-def benchmark_read(path: str, split: str = "train", batch_size: int = 256, batches: int | None = None,
-                   stages: bool = True, progress: bool = True, **options: Any) -> dict:
-    """Runs the pipeline for `batches` batches (None: one epoch) and measures it.
-
-    Returns:
-        images/s and MB/s (bytes on disk) after the first batch, first-batch and teardown seconds,
-        the process's peak resident memory (TensorFlow included) after the run, the skip counts,
-        and (with `stages`) the images/s of each cumulative stage (read, parse, decode, augment,
-        output) run alone for the same number of batches: where the rate drops, that stage costs.
-    """
-    source = resolve_source(path, split, options.pop("schema", None))
-    opts = ReadOptions(batch_size=batch_size, repeat=batches is not None, **options)
-    stats = ReadStats()
-    built = build_stages(source, opts, stats)
-    total = math.ceil((source.records or 0) / batch_size) or None
-    run = time_pass(built[-1][1], batches, progress, total)
-    result = {
-        "path": str(path), "split": split, "batch_size": batch_size, "augment": opts.augment.name,
-        "image_size": opts.image_size, "dtype": opts.dtype, "skip_corrupt": opts.skip_corrupt, **run,
-        "mb_per_s": run["images_per_s"] * source.stored_bytes / 1e6,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        **stats.to_json(),
-    }
-    if stages:
-        n = run["batches"] or 1
-        first = [(name, ds.batch(batch_size) if name == "read" else ds) for name, ds in built[:-1]]
-        result["stages"] = [{"stage": name, "images_per_s": time_pass(ds.prefetch(AUTOTUNE), n)["images_per_s"]}
-                            for name, ds in first] + [{"stage": "output", "images_per_s": run["images_per_s"]}]
-    return result
