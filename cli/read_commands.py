@@ -7,7 +7,7 @@ import click
 
 from tfrec.augment import PRESETS
 
-from .main import cli, emit, json_option, quiet_option
+from .main import cli, emit, import_tensorflow_quietly, json_option, quiet_option
 
 
 def _image_size(ctx, param, value):
@@ -84,6 +84,7 @@ def read(path, split, schema, batch_size, batches, augment, image_size, fit, dty
       tfrec bench read out/photos --image-size 224 --augment imagenet --batches 50 --json
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO lines would interleave the bar
+    import_tensorflow_quietly()
     from tfrec.bench import benchmark_read
 
     result = benchmark_read(
