@@ -26,6 +26,20 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all processes on the machine have used since boot (None where /proc/stat is missing).
+
+    Benchmarks compare it with their own CPU time to say how much other work shared the machine.
+    """
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def git_rev() -> str:
     """The short commit the benchmark ran at (with '+dirty' for uncommitted changes)."""
     try:

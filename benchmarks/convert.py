@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _results import git_rev, machine, update_section  # noqa: E402
+from _results import git_rev, machine, machine_busy_seconds, update_section  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Targets from the issue.
@@ -142,17 +142,6 @@ def cpu_seconds() -> float:
     """User + system CPU seconds of this process and of the children it has waited for."""
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def machine_busy_seconds() -> float | None:
-    """CPU seconds all processes on the machine have used since boot (None where /proc/stat is missing)."""
-    try:
-        with open("/proc/stat") as f:
-            ticks = [int(v) for v in f.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 class OtherLoad:

@@ -38,7 +38,7 @@ import time
 from typing import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _results import git_rev, machine, update_section  # noqa: E402
+from _results import git_rev, machine, machine_busy_seconds, update_section  # noqa: E402
 
 import google_crc32c  # noqa: E402
 
@@ -82,16 +82,6 @@ print(json.dumps({"records": int(count), "reduce_s": statistics.median(graph),
 
 def log(msg: str) -> None:
     print(f"[verify-bench] {msg}", file=sys.stderr, flush=True)
-
-
-def busy_seconds() -> float | None:
-    """CPU seconds all processes on the machine have used since boot (None without /proc/stat)."""
-    try:
-        with open("/proc/stat") as f:
-            ticks = [int(v) for v in f.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def make_data(root: str, quick: bool) -> dict[str, str]:
@@ -262,9 +252,9 @@ def main() -> None:
     root = args.data or os.path.join(tempfile.gettempdir(), "tfrec-verify-bench")
     os.makedirs(root, exist_ok=True)
     data = make_data(root, args.quick)
-    busy0, ours0, t0 = busy_seconds(), time.process_time(), time.perf_counter()
+    busy0, ours0, t0 = machine_busy_seconds(), time.process_time(), time.perf_counter()
     results = {name: bench(name, path, runs) for name, path in data.items()}
-    busy1, wall = busy_seconds(), time.perf_counter() - t0
+    busy1, wall = machine_busy_seconds(), time.perf_counter() - t0
     other = None
     if busy0 is not None and busy1 is not None:
         other = max(0.0, (busy1 - busy0) - (time.process_time() - ours0)) / wall  # includes the TF subprocess
