@@ -247,8 +247,9 @@ def check_image(value: bytes, spec: FeatureSpec | None, example: dict) -> str:
                 img.load()
     except Exception as e:  # noqa: BLE001  Pillow raises many types on bad data; none may escape
         return f"does not decode ({type(e).__name__}: {e})"
-    if truncation_reason(value, fmt):
-        return truncation_reason(value, fmt)
+    truncated = truncation_reason(value, fmt)
+    if truncated:
+        return truncated
     if spec is not None and spec.encoding in ("png", "jpeg") and fmt != spec.encoding:
         return f"is {fmt}; the schema says {spec.encoding}"
     dims = spec.shape[:2] if spec is not None else (None, None)
