@@ -15,7 +15,7 @@ import numpy as np
 from .errors import CorruptRecordError, TfrecError
 
 # The constant TensorFlow adds when masking a CRC (tensorflow/core/lib/hash/crc32c.h).
-_MASK_DELTA = 0xA282EAD8
+MASK_DELTA = 0xA282EAD8
 HEADER_BYTES = 12  # uint64 length + masked CRC32C of the length
 FOOTER_BYTES = 4  # masked CRC32C of the data
 FRAMING_BYTES = HEADER_BYTES + FOOTER_BYTES
@@ -28,15 +28,15 @@ COMPRESSED_CHUNK_BYTES = 64 << 10
 _U32 = 0xFFFFFFFF
 
 
-def masked_crc32c(data: bytes | memoryview) -> int:
+def masked_crc32c(data: "bytes | np.ndarray") -> int:
     """The masked CRC32C TFRecord stores: rotate right by 15 bits, add 0xa282ead8."""
     crc = google_crc32c.value(data)
-    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & _U32
+    return (((crc >> 15) | (crc << 17)) + MASK_DELTA) & _U32
 
 
 def _mask_array(crc: np.ndarray) -> np.ndarray:
     crc = crc.astype(np.uint64)
-    return ((((crc >> 15) | (crc << 17)) + _MASK_DELTA) & _U32).astype("<u4")
+    return ((((crc >> 15) | (crc << 17)) + MASK_DELTA) & _U32).astype("<u4")
 
 
 def frame_record(data: bytes) -> bytes:
@@ -246,19 +246,22 @@ class _ZlibStream:
 
 def detect_compression(path: str) -> str:
     """Guesses a TFRecord file's compression from its first bytes: gzip magic, zlib header, or none."""
-    with open(path, "rb") as f:
-        head = f.read(2)
-    if head == b"\x1f\x8b":
+    with open(path, "rb", buffering=0) as f:
+        return compression_of(f.read(64))
+
+
+def compression_of(head: bytes) -> str:
+    """The compression a stream that starts with `head` (its first 64 bytes, or all if shorter) uses."""
+    if head[:2] == b"\x1f\x8b":
         return "gzip"
     # A plain TFRecord starts with a little-endian uint64 length; a zlib stream with 0x78 and a
     # header that is a multiple of 31. Plain files can collide only for records of 0x..78 bytes.
-    if len(head) == 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
-        with open(path, "rb") as f:
-            try:
-                zlib.decompressobj().decompress(f.read(64), 16)
-                return "zlib"
-            except zlib.error:
-                return "none"
+    if len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
+        try:
+            zlib.decompressobj().decompress(head[:64], 16)
+            return "zlib"
+        except zlib.error:
+            return "none"
     return "none"
 
 

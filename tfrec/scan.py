@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import itertools
 import os
 import struct
 import warnings
@@ -31,14 +32,15 @@ from typing import Callable, Iterable
 import google_crc32c
 import numpy as np
 
-from .crc import crc32c_combine, run_crc
+from .crc import crc32c_combine, mask, masked_length_crcs, run_crc
 from .errors import TfrecError
 from .manifest import MANIFEST
 from .records import (
     FOOTER_BYTES,
     FRAMING_BYTES,
     HEADER_BYTES,
-    detect_compression,
+    MASK_DELTA,
+    compression_of,
     masked_crc32c,
     normalize_compression,
     read_index,
@@ -51,16 +53,22 @@ FIRST_READ_BYTES = 64 << 10  # enough to learn the record size; later reads end 
 # A run of equal-length records is checked with NumPy from this many records on; below it the
 # per-call overhead of NumPy exceeds the per-record loop (about 0.5 us per record).
 RUN_MIN_RECORDS = 16
+# With a seekable file, runs are checked this many records at a time (from 16k records on the
+# NumPy check gets slower per record: its arrays stop fitting in cache).
+DEFER_RECORDS = 16384
+# Records from this size on are checked through a NumPy view of the buffer, not a copied slice.
+ZERO_COPY_BYTES = 4096
 # A length field above this cannot start a record when resynchronising (TensorFlow itself cannot
 # read records of 2 GiB or more into a tf.string).
 MAX_RECORD_BYTES = 1 << 31
 # Largest decompressed block taken from zlib per call: bounds memory on a decompression bomb.
 INFLATE_CHUNK_BYTES = 16 << 20
 INFLATE_INPUT_BYTES = 256 << 10
-_U32 = 0xFFFFFFFF
 
 RecordCallback = Callable[[int, int, bytes], None]
 _LEN = struct.Struct("<Q")
+_HEADER_BYTE_OFFSETS = np.arange(HEADER_BYTES, dtype=np.int64)
+_FOOTER_BYTE_OFFSETS = np.arange(FOOTER_BYTES, dtype=np.int64)
 _CRC = struct.Struct("<I")
 
 
@@ -123,10 +131,51 @@ class ScanResult:
     stream_bytes: int  # bytes of the (uncompressed) record stream that were scanned
     file_bytes: int  # size on disk
     checksum: str | None  # "crc32:%08x" (or crc32c) of the bytes on disk; None if not asked or stopped early
-    offsets: np.ndarray = field(repr=False)
-    lengths: np.ndarray = field(repr=False)
+    runs: np.ndarray = field(repr=False)  # (offset, framed length, count) of each run of equal-length records
     problems: tuple[Problem, ...] = ()
     complete: bool = True  # False when stopped by a record limit or the problem limit
+
+    @functools.cached_property
+    def lengths(self) -> np.ndarray:
+        """Each record's framed length (int64), built on first use: most callers never need it."""
+        return np.repeat(self.runs[:, 1], self.runs[:, 2])
+
+    @functools.cached_property
+    def offsets(self) -> np.ndarray:
+        """Each record's stream offset (int64), as in .idx files."""
+        counts = self.runs[:, 2]
+        starts = np.repeat(self.runs[:, 0] - np.concatenate(([0], np.cumsum(counts)[:-1])) * self.runs[:, 1], counts)
+        return starts + np.arange(len(starts), dtype=np.int64) * self.lengths  # offset + i * framed within a run
+
+
+class ChunkCrc:
+    """The CRC32C of a buffer, computed on first use and kept: a scan of records of varying length never needs it."""
+
+    __slots__ = ("buf", "_value")
+
+    def __init__(self, buf: bytes):
+        self.buf, self._value = buf, None
+
+    def value(self) -> int:
+        if self._value is None:
+            self._value = google_crc32c.value(self.buf)
+        return self._value
+
+
+@dataclass
+class _Pending:
+    """A run of equal-length records whose headers were checked and whose data CRCs are yet to be."""
+
+    index: int  # the first record's index
+    offset: int  # the first record's stream offset
+    length: int  # data bytes of each record
+    footers: list[np.ndarray]  # the stored data CRCs, one array per read
+    crc: int  # CRC32C of the run's bytes
+    count: int
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.count * (self.length + FRAMING_BYTES)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -143,9 +192,12 @@ class FrameScanner:
     """
 
     def __init__(self, path: str, on_record: RecordCallback | None = None, max_problems: int = 100,
-                 limit: int | None = None):
+                 limit: int | None = None, reread: Callable[[int, int], bytes] | None = None):
         self.path = str(path)
         self.on_record = on_record
+        # reread(offset, size) gives back bytes already scanned (a seekable file): runs of equal-length
+        # records are then checked across reads, once per DEFER_RECORDS, and re-read only when one fails.
+        self.reread = reread
         self.max_problems = max_problems
         self.limit = limit
         self.index = 0  # the next record's index
@@ -157,6 +209,8 @@ class FrameScanner:
         self._leftover = b""
         self._runs: list[tuple[int, int, int]] = []  # (offset, framed length, count), merged when contiguous
         self._bad: tuple[int, int] | None = None  # (offset, index) of a bad header while resynchronising
+        self._pending: _Pending | None = None  # a run whose CRC check is deferred
+        self._view: np.ndarray | None = None  # the buffer being scanned, as uint8 (see _feed)
 
     # -- driving
 
@@ -172,13 +226,14 @@ class FrameScanner:
             size = self.stride * (default // self.stride)
         return max(size, self.want, 1)
 
-    def scan(self, buf: bytes, final: bool, crc: int | None = None) -> int:
+    def scan(self, buf: bytes, final: bool, crc: "int | ChunkCrc | None" = None) -> int:
         """Checks the records that lie complete in buf, which starts at stream offset `base`.
 
         Args:
             buf: the stream from `base` on (a caller that can seek re-reads what was not consumed).
             final: buf reaches the end of the stream; a record cut short is reported.
-            crc: the CRC32C of buf, when the caller has it (saves a pass over the bytes).
+            crc: the CRC32C of buf, or a ChunkCrc that computes it once when asked, when the
+                caller has it (a run check that covers the whole buffer then needs no pass of its own).
 
         Returns:
             The bytes consumed; `base` moves on by as much.
@@ -200,17 +255,17 @@ class FrameScanner:
         self._leftover = b""
 
     def report(self, record: int | None, offset: int | None, reason: str, check: str = "framing") -> None:
+        self.flush()  # problems of a deferred run come first: they lie earlier in the stream
+        if len(self.problems) >= self.max_problems:
+            return
         self.problems.append(Problem(self.path, record, offset, check, reason))
         if len(self.problems) >= self.max_problems:
             self.stopped = True
 
     def result(self, compression: str, file_bytes: int, checksum: str | None) -> ScanResult:
-        runs = np.array(self._runs, np.int64).reshape(-1, 3)
-        counts = runs[:, 2]
-        lengths = np.repeat(runs[:, 1], counts)
-        starts = np.repeat(runs[:, 0] - np.concatenate(([0], np.cumsum(counts)[:-1])) * runs[:, 1], counts)
-        offsets = starts + np.arange(len(lengths), dtype=np.int64) * lengths  # offset + i * framed within a run
-        return ScanResult(self.path, compression, self.index, self.base, file_bytes, checksum, offsets, lengths,
+        self.flush()
+        runs = np.fromiter(itertools.chain.from_iterable(self._runs), np.int64, 3 * len(self._runs)).reshape(-1, 3)
+        return ScanResult(self.path, compression, self.index, self.base, file_bytes, checksum, runs,
                           tuple(self.problems), complete=not self.stopped)
 
     # -- bookkeeping
@@ -228,10 +283,12 @@ class FrameScanner:
 
     # -- scanning
 
-    def _feed(self, buf: bytes, final: bool, crc: int | None) -> int:
+    def _feed(self, buf: bytes, final: bool, crc: "int | ChunkCrc | None") -> int:
         """Checks the records that lie complete in buf; returns the bytes consumed."""
         pos, n = 0, len(buf)
         self.want = 0
+        # Records checked one by one take their CRC through a NumPy view: no copy of the bytes.
+        self._view = np.frombuffer(buf, np.uint8) if self.on_record is None and n >= ZERO_COPY_BYTES else None
         while not self.stopped and pos < n:
             if self._bad is not None:
                 pos, found = self._resync(buf, pos, final)
@@ -253,10 +310,16 @@ class FrameScanner:
                 if k:
                     pos += k * framed
                     continue
+            if self.on_record is None and self.limit is None:
+                moved = self._clean(buf, pos)  # the common case, in a tight loop
+                if moved != pos:
+                    pos = moved
+                    continue
             step = self._one(buf, pos, length, final)
             if not step:
                 break
             pos += step
+        self._view = None  # holding on to the buffer would make the next read's allocation page-fault
         self.base += pos
         return pos
 
@@ -275,7 +338,8 @@ class FrameScanner:
                         f"truncated record: length field says {length} bytes, only {n - pos - HEADER_BYTES} follow the header")
             return n - pos
         end = pos + HEADER_BYTES + length
-        data = buf[pos + HEADER_BYTES : end]
+        view = self._view
+        data = view[pos + HEADER_BYTES : end] if view is not None and length >= ZERO_COPY_BYTES else buf[pos + HEADER_BYTES : end]
         if masked_crc32c(data) != _CRC.unpack_from(buf, end)[0]:
             self.report(self.index, offset, "data CRC mismatch (the record's bytes are damaged)")
         elif self.on_record is not None:
@@ -283,7 +347,49 @@ class FrameScanner:
         self._add(offset, framed, 1)
         return framed
 
-    def _run(self, buf: bytes, pos: int, length: int, crc: int | None) -> int:
+    def _clean(self, buf: bytes, pos: int) -> int:
+        """Checks records of varying length from pos on while all is well; returns the new pos.
+
+        A Python walk over the length fields finds where the records start; their length CRCs are
+        then checked with NumPy, and their data CRCs with one hardware call each on a view (no
+        copy). It stops, leaving the record to `_one`, at anything else: a bad CRC, a record cut off
+        by the end of buf, or a record of the last one's length (which may start a run).
+        """
+        n, stride, unpack_len = len(buf), self.stride, _LEN.unpack_from
+        starts, lengths, p = [], [], pos
+        while p + HEADER_BYTES <= n:
+            (length,) = unpack_len(buf, p)
+            framed = length + FRAMING_BYTES
+            if framed == stride or p + framed > n:
+                break
+            starts.append(p)
+            lengths.append(length)
+            p += framed
+            stride = framed
+        if not starts:
+            return pos
+        view = np.frombuffer(buf, np.uint8)
+        at = np.array(starts, np.int64)
+        heads = view[at[:, None] + _HEADER_BYTE_OFFSETS]  # (m, 12): length field, then its masked CRC
+        good = masked_length_crcs(heads[:, :8]) == heads[:, 8:].copy().view("<u4")[:, 0]
+        m = len(starts) if good.all() else int(np.argmin(good))  # a bad length field: `_one` takes it from there
+        value, z = google_crc32c.value, ZERO_COPY_BYTES
+        crcs = [value(view[a + HEADER_BYTES : a + HEADER_BYTES + n] if n >= z else buf[a + HEADER_BYTES : a + HEADER_BYTES + n])
+                for a, n in zip(starts[:m], lengths[:m])]
+        ends = at[:m] + HEADER_BYTES + np.array(lengths[:m], np.int64)
+        stored = view[ends[:, None] + _FOOTER_BYTE_OFFSETS].copy().view("<u4")[:, 0]
+        good = mask(np.array(crcs, np.uint32)) == stored
+        if not good.all():
+            m = int(np.argmin(good))  # `_one` reports it
+        if m:
+            base = self.base
+            self._runs.extend((base + a, n + FRAMING_BYTES, 1) for a, n in zip(starts[:m], lengths[:m]))
+            self.index += m
+            self.stride = lengths[m - 1] + FRAMING_BYTES
+            pos = starts[m - 1] + lengths[m - 1] + FRAMING_BYTES
+        return pos
+
+    def _run(self, buf: bytes, pos: int, length: int, crc: "int | ChunkCrc | None") -> int:
         """Checks the run of records of this length that starts at pos with NumPy; returns its count.
 
         `crc` is the CRC32C of the whole of buf, when the caller has it.
@@ -294,25 +400,71 @@ class FrameScanner:
             k = min(k, self.limit - self.index)
         if k <= 0:
             return 0
-        # each header as three little-endian words: length low, length high, length CRC
-        heads = np.ndarray((k, 3), "<u4", buf, pos, (framed, 4))
-        good = heads == np.array([length & _U32, length >> 32, _length_crc(length)], np.uint32)
-        if not good.all():
-            k = int(np.argmin(good.all(axis=1)))
+        # each header: the 8-byte length, then its 4-byte CRC (two 1-D strided compares: 3x faster than one 2-D)
+        lengths = np.ndarray((k,), "<u8", buf, pos, (framed,))
+        crcs = np.ndarray((k,), "<u4", buf, pos + 8, (framed,))
+        if not ((lengths == length).all() and (crcs == _length_crc(length)).all()):
+            k = int(np.argmin((lengths == length) & (crcs == _length_crc(length))))
             if k < RUN_MIN_RECORDS:
                 return 0
         end = pos + k * framed
         footers = np.ndarray((k,), "<u4", buf, pos + HEADER_BYTES + length, (framed,)).astype(np.uint32)
-        if crc is not None and end == len(buf) and pos < end - pos:
+        whole = crc is not None and end == len(buf)
+        if whole and pos == 0:
+            actual = crc if isinstance(crc, int) else crc.value()
+        elif whole and pos < end - pos:
             # crc(buf) = shift(crc(buf[:pos]), len) ^ crc(run): copying the short prefix beats the run.
-            actual = crc32c_combine(google_crc32c.value(buf[:pos]), crc, end - pos)
+            actual = crc32c_combine(google_crc32c.value(buf[:pos]), crc if isinstance(crc, int) else crc.value(), end - pos)
         else:
-            actual = google_crc32c.value(buf[pos:end])
-        bad = run_crc(length, footers) != actual
-        if bad or self.on_record is not None:
-            self._each(buf, pos, length, k, footers, bad)
+            actual = google_crc32c.value(np.frombuffer(buf, np.uint8, end - pos, pos))
+        if self.reread is not None and self.on_record is None:
+            self._defer(self.base + pos, length, footers, actual, k)
+        else:
+            bad = run_crc(length, footers) != actual
+            if bad or self.on_record is not None:
+                self._each(buf, pos, length, k, footers, bad)
         self._add(self.base + pos, framed, k)
         return k
+
+    def _defer(self, offset: int, length: int, footers: np.ndarray, crc: int, count: int) -> None:
+        """Adds a checked-header run to the pending one (or starts one); checks it once it is long enough.
+
+        Checking up to DEFER_RECORDS records at a time costs a third less than checking each read:
+        the CRC tables stay in cache, and NumPy's per-call costs are paid once.
+        """
+        p = self._pending
+        if p is not None and (p.length != length or p.end != offset):
+            self.flush()
+            p = None
+        if p is None:
+            self._pending = _Pending(self.index, offset, length, [footers], crc, count)
+        else:
+            p.footers.append(footers)
+            p.crc = crc32c_combine(p.crc, crc, count * (length + FRAMING_BYTES))
+            p.count += count
+        if self._pending.count >= DEFER_RECORDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Checks the deferred run, if any; names its bad records (re-reading its bytes) when it fails."""
+        p, self._pending = self._pending, None
+        if p is None:
+            return
+        footers = np.concatenate(p.footers) if len(p.footers) > 1 else p.footers[0]
+        if run_crc(p.length, footers) == p.crc:
+            return
+        framed = p.length + FRAMING_BYTES
+        step = max(1, SCAN_CHUNK_BYTES // framed)
+        for first in range(0, p.count, step):
+            n = min(step, p.count - first)
+            buf = self.reread(p.offset + first * framed, n * framed)
+            for i in range(n):
+                start = i * framed + HEADER_BYTES
+                if masked_crc32c(buf[start : start + p.length]) != int(footers[first + i]):
+                    self.report(p.index + first + i, p.offset + (first + i) * framed,
+                                "data CRC mismatch (the record's bytes are damaged)")
+                    if self.stopped:
+                        return
 
     def _each(self, buf: bytes, pos: int, length: int, k: int, footers: np.ndarray, check: bool) -> None:
         """Visits the k records of a run one by one: checks their data CRCs if asked, calls on_record."""
@@ -393,9 +545,10 @@ def scan_file(path: str, compression: str | None = "auto", on_record: RecordCall
     scanner = FrameScanner(path, on_record, max_problems, limit)
     summer = _Checksum(checksum)
     try:
-        comp = detect_compression(path) if compression in (None, "auto") else normalize_compression(compression)
+        comp = None if compression in (None, "auto") else normalize_compression(compression)
         with open(path, "rb", buffering=0) as f:
             size = os.fstat(f.fileno()).st_size
+            comp = comp or compression_of(os.pread(f.fileno(), 64, 0))
             done = _scan_plain(f, scanner, summer, size) if comp == "none" else _scan_compressed(f, scanner, comp, size, summer)
     except OSError as e:
         scanner.report(None, None, f"cannot read: {e.strerror or e}")
@@ -414,7 +567,7 @@ class _Checksum:
     def __init__(self, kind: str | None):
         self.kind, self.value, self.end = kind, 0, 0
 
-    def add(self, chunk: bytes, start: int = -1, crc32c: int | None = None) -> None:
+    def add(self, chunk: bytes, start: int = -1, crc32c: "ChunkCrc | None" = None) -> None:
         """Adds chunk, which starts at file offset `start` (-1: where the last one ended); skips overlap."""
         skip = max(0, self.end - start) if start >= 0 else 0
         if skip >= len(chunk) or not self.kind:
@@ -423,7 +576,7 @@ class _Checksum:
         if self.kind == "crc32":
             self.value = zlib.crc32(memoryview(chunk)[skip:], self.value)
         else:
-            c = google_crc32c.value(chunk) if crc32c is None else crc32c
+            c = google_crc32c.value(chunk) if crc32c is None else crc32c.value()
             if skip:  # c(chunk) = shift(c(head), len(tail)) ^ c(tail); the overlap is the short head
                 c = crc32c_combine(google_crc32c.value(chunk[:skip]), c, len(chunk) - skip)
             self.value = crc32c_combine(self.value, c, len(chunk) - skip)
@@ -436,20 +589,27 @@ class _Checksum:
 def _scan_plain(f, scanner: FrameScanner, summer: _Checksum, size: int) -> bool:
     # Seek back to the first unconsumed byte instead of carrying it over: joining a partial record
     # to the next chunk costs a fresh multi-megabyte allocation and copy per chunk.
+    def reread(offset: int, n: int) -> bytes:
+        f.seek(offset)
+        return f.read(n)
+
+    scanner.reread = reread
     chunk = None
     while not scanner.stopped and scanner.base < size:
         if f.tell() != scanner.base:
             f.seek(scanner.base)
         # Drop the last chunk before reading the next: with two multi-megabyte buffers alive, the
         # allocator hands back fresh memory each time and every read page-faults (3x slower reads).
-        chunk = None
+        chunk = crc = None
         chunk = f.read(scanner.read_size())
         if not chunk:
             break
-        crc = google_crc32c.value(chunk)
+        crc = ChunkCrc(chunk)  # computed only if a run check or the checksum wants it
         summer.add(chunk, scanner.base, crc)
         final = scanner.base + len(chunk) >= size
         scanner.scan(chunk, final, crc)
+    chunk = crc = None
+    scanner.flush()
     return summer.end >= size
 
 
