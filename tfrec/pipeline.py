@@ -216,19 +216,22 @@ def decode_raw_batches(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadO
 
 
 def _decode_jpeg_window(encoded: tf.Tensor, window: tf.Tensor, target: tuple[int, int], channels: int,
-                        whole: bool = False) -> tf.Tensor:
+                        whole: bool = False, then=None) -> tf.Tensor:
     """Decodes only `window` of a JPEG (all of it if `whole`: the window is the image), at the smallest
-    DCT scale (1, 1/2, 1/4, 1/8) that keeps it >= target."""
+    DCT scale (1, 1/2, 1/4, 1/8) that keeps it >= target; `then(image)`, if given, runs in the same
+    branch (one control-flow op per image instead of two: each cost about 1% of a 500x375 JPEG's decode)."""
     y, x, h, w = tf.unstack(window)
     th, tw = target
-    # Conditions are nested (>= 8x implies >= 4x), so their sum indexes the largest usable ratio.
-    pick = tf.add_n([tf.cast((h >= r * th) & (w >= r * tw), tf.int32) for r in (2, 4, 8)])
+    # The largest ratio r in (1, 2, 4, 8) with h >= r * th and w >= r * tw, as a branch index 0-3.
+    fit = tf.minimum(h // th, w // tw)
+    pick = tf.cast(fit >= 2, tf.int32) + tf.cast(fit >= 4, tf.int32) + tf.cast(fit >= 8, tf.int32)
+    then = then or (lambda img: img)
 
     def at(r):
         if whole:  # decode_and_crop_jpeg of the whole image cost ~30 us more per 500x375 JPEG than this
-            return lambda: tf.io.decode_jpeg(encoded, channels=channels, ratio=r)
+            return lambda: then(tf.io.decode_jpeg(encoded, channels=channels, ratio=r))
         scaled = tf.stack([y // r, x // r, tf.maximum(h // r, 1), tf.maximum(w // r, 1)])
-        return lambda: tf.io.decode_and_crop_jpeg(encoded, scaled, channels=channels, ratio=r)
+        return lambda: then(tf.io.decode_and_crop_jpeg(encoded, scaled, channels=channels, ratio=r))
 
     return tf.switch_case(pick, [at(1), at(2), at(4), at(8)])
 
@@ -238,11 +241,13 @@ def image_decoder(feature: FeatureSpec, options: ReadOptions, crop: RandomResize
     """The per-image decode for encoded images: (encoded, index) -> image of the target size.
 
     A random resized crop picks its window before decoding, so that only the window is decoded.
-    `per_image` ops (e.g. flips) run on the resized float32 image: a flip commutes with the
-    resize, and there its cost does not grow with the window (flipping a 224x224 float32 image
-    took 31 us, a 330x300 uint8 window 46 us; most windows are larger than that). A resized image is scaled to [0, 1]
-    at once, while it is still in cache: scaling the batch later, or rounding to uint8 and
-    converting the batch, cost about 5% more per image (uint8 output rounds it back instead).
+    The decoded window is cast to float32 and resized with tf.image.resize (bilinear, as Keras'
+    loaders; tf.image.crop_and_resize straight from uint8 took twice as long). `per_image` ops
+    (e.g. flips) run on the resized float32 image: a flip commutes with the resize, and there its
+    cost does not grow with the window (flipping a 224x224 float32 image took 31 us, a 330x300
+    uint8 window 46 us; most windows are larger than that). For float32 output the resized image
+    is scaled to [0, 1] at once, while it is still in cache (scaling whole batches later cost
+    about 5% more per image); uint8 output is rounded from the [0, 255] resize.
     JPEGs are decoded with TensorFlow's defaults (INTEGER_FAST IDCT, fancy upsampling): turning
     fancy upsampling off saved nothing measurable and changes pixels (benchmarks/RESULTS.md).
     """
@@ -260,38 +265,52 @@ def image_decoder(feature: FeatureSpec, options: ReadOptions, crop: RandomResize
     def any_format(encoded):
         return tf.io.decode_image(encoded, channels=channels, expand_animations=False)
 
-    def decoded(encoded, seed):
-        if target is None or (crop is None and options.fit == "pad"):
-            return any_format(encoded)
+    unit = options.dtype == "float32"  # float32 output is in [0, 1]; uint8 output is rounded from [0, 255]
+
+    def resized(encoded, seeds):
+        """The image at the target size, float32 in [0, 1] (`unit`) or [0, 255]."""
+        if crop is None and options.fit == "pad":
+            img = _resize(any_format(encoded), target, True)
+            return img * (1 / 255) if unit else img
+
+        # The resize runs in the decode's branch: one control-flow op per image. A DCT-scaled
+        # window is under 2x the target on at least one side, so casting to float32 first is the
+        # faster resize (see _resize). (Dequantizing to [0, 1] there instead of the multiply after
+        # the resize cost 1% more.)
+        def jpeg_then(img):
+            img = tf.image.resize(tf.cast(img, tf.float32), target)
+            return img * (1 / 255) if unit else img
+
+        def other_then(img):  # other formats are not DCT-scaled: _resize decides when to convert
+            img = _resize(img, target, False)
+            return img * (1 / 255) if unit else img
 
         def jpeg():
             whole = crop is None and options.fit == "stretch"
-            return _decode_jpeg_window(encoded, window(tf.io.extract_jpeg_shape(encoded), seed), target, channels,
-                                       whole)
+            win = window(tf.io.extract_jpeg_shape(encoded), seeds[0])
+            return _decode_jpeg_window(encoded, win, target, channels, whole, jpeg_then)
 
         def other():
             img = any_format(encoded)
-            y, x, h, w = tf.unstack(window(tf.shape(img), seed))
-            return img[y: y + h, x: x + w]
+            y, x, h, w = tf.unstack(window(tf.shape(img), seeds[0]))
+            return other_then(img[y: y + h, x: x + w])
 
         return jpeg() if feature.encoding == "jpeg" else tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
 
     def converted(img):
         if target is None:
             return tf.ensure_shape(img, feature.shape)
-        if options.dtype == "uint8":
+        if not unit:
             img = tf.cast(tf.clip_by_value(img + 0.5, 0, 255), tf.uint8)
-        else:
-            img = img * (1 / 255)
         return tf.ensure_shape(img, [*target, channels])
 
     def decode(encoded, index=None):
-        split = None if index is None else tf.random.experimental.stateless_split(
-            tf.random.experimental.stateless_fold_in(base, index), 1 + len(per_image))
-        img = decoded(encoded, None if split is None else split[0])
-        img = img if target is None else _resize(img, target, crop is None and options.fit == "pad")
+        n = 1 + len(per_image)  # seeds: the crop window's, then one per per-image op
+        seeds = [None] * n if index is None else tf.unstack(tf.random.experimental.stateless_split(
+            tf.random.experimental.stateless_fold_in(base, index), n))
+        img = any_format(encoded) if target is None else resized(encoded, seeds)
         for k, op in enumerate(per_image):
-            img = op.per_image(img, split[k + 1])
+            img = op.per_image(img, seeds[k + 1])
         return converted(img)
 
     return decode
