@@ -207,7 +207,8 @@ class FrameScanner:
         self.problems: list[Problem] = []
         self.stopped = limit is not None and limit <= 0
         self._leftover = b""
-        self._runs: list[tuple[int, int, int]] = []  # (offset, framed length, count), merged when contiguous
+        # (offset, framed length, count), merged when contiguous; or (k, 3) arrays of such rows (from _clean)
+        self._runs: list = []
         self._bad: tuple[int, int] | None = None  # (offset, index) of a bad header while resynchronising
         self._pending: _Pending | None = None  # a run whose CRC check is deferred
         self._view: np.ndarray | None = None  # the buffer being scanned, as uint8 (see _feed)
@@ -264,7 +265,17 @@ class FrameScanner:
 
     def result(self, compression: str, file_bytes: int, checksum: str | None) -> ScanResult:
         self.flush()
-        runs = np.fromiter(itertools.chain.from_iterable(self._runs), np.int64, 3 * len(self._runs)).reshape(-1, 3)
+        parts, tuples = [], []  # _runs holds (offset, framed, count) tuples and (k, 3) blocks from _clean
+        for run in self._runs + [None]:
+            if isinstance(run, tuple):
+                tuples.append(run)
+                continue
+            if tuples:
+                parts.append(np.fromiter(itertools.chain.from_iterable(tuples), np.int64, 3 * len(tuples)).reshape(-1, 3))
+                tuples = []
+            if run is not None:
+                parts.append(run)
+        runs = np.concatenate(parts) if parts else np.zeros((0, 3), np.int64)
         return ScanResult(self.path, compression, self.index, self.base, file_bytes, checksum, runs,
                           tuple(self.problems), complete=not self.stopped)
 
@@ -272,7 +283,7 @@ class FrameScanner:
 
     def _add(self, offset: int, framed: int, count: int) -> None:
         last = self._runs[-1] if self._runs else None
-        if last is not None and last[1] == framed and last[0] + last[1] * last[2] == offset:
+        if isinstance(last, tuple) and last[1] == framed and last[0] + last[1] * last[2] == offset:
             self._runs[-1] = (last[0], framed, last[2] + count)
         else:
             self._runs.append((offset, framed, count))
@@ -356,37 +367,43 @@ class FrameScanner:
         by the end of buf, or a record of the last one's length (which may start a run).
         """
         n, stride, unpack_len = len(buf), self.stride, _LEN.unpack_from
-        starts, lengths, p = [], [], pos
+        starts, ends, p = [], [], pos  # each record's data: buf[starts[i]:ends[i]]
         while p + HEADER_BYTES <= n:
             (length,) = unpack_len(buf, p)
             framed = length + FRAMING_BYTES
             if framed == stride or p + framed > n:
                 break
-            starts.append(p)
-            lengths.append(length)
+            starts.append(p + HEADER_BYTES)
             p += framed
+            ends.append(p - FOOTER_BYTES)
             stride = framed
         if not starts:
             return pos
         view = np.frombuffer(buf, np.uint8)
-        at = np.array(starts, np.int64)
-        heads = view[at[:, None] + _HEADER_BYTE_OFFSETS]  # (m, 12): length field, then its masked CRC
-        good = masked_length_crcs(heads[:, :8]) == heads[:, 8:].copy().view("<u4")[:, 0]
+        data_at, data_end = np.array(starts, np.int64), np.array(ends, np.int64)
+        # one gather: each record's 12 header bytes (length field, its masked CRC), then its 4 footer bytes
+        frame = view[np.concatenate([data_at[:, None] - HEADER_BYTES + _HEADER_BYTE_OFFSETS,
+                                     data_end[:, None] + _FOOTER_BYTE_OFFSETS], axis=1)]
+        words = frame[:, 8:].copy().view("<u4")  # (m, 2): length CRC, data CRC as stored
+        good = masked_length_crcs(frame[:, :8]) == words[:, 0]
         m = len(starts) if good.all() else int(np.argmin(good))  # a bad length field: `_one` takes it from there
-        value, z = google_crc32c.value, ZERO_COPY_BYTES
-        crcs = [value(view[a + HEADER_BYTES : a + HEADER_BYTES + n] if n >= z else buf[a + HEADER_BYTES : a + HEADER_BYTES + n])
-                for a, n in zip(starts[:m], lengths[:m])]
-        ends = at[:m] + HEADER_BYTES + np.array(lengths[:m], np.int64)
-        stored = view[ends[:, None] + _FOOTER_BYTE_OFFSETS].copy().view("<u4")[:, 0]
-        good = mask(np.array(crcs, np.uint32)) == stored
+        value = google_crc32c.value
+        if min((e - a for a, e in zip(starts[:m], ends[:m])), default=0) >= ZERO_COPY_BYTES:
+            crcs = [value(view[a:e]) for a, e in zip(starts[:m], ends[:m])]
+        else:  # a small record is cheaper to copy than to view
+            crcs = [value(view[a:e] if e - a >= ZERO_COPY_BYTES else buf[a:e]) for a, e in zip(starts[:m], ends[:m])]
+        good = mask(np.array(crcs, np.uint32)) == words[:m, 1]
         if not good.all():
             m = int(np.argmin(good))  # `_one` reports it
         if m:
-            base = self.base
-            self._runs.extend((base + a, n + FRAMING_BYTES, 1) for a, n in zip(starts[:m], lengths[:m]))
+            block = np.empty((m, 3), np.int64)  # one run entry per record, as _add would make them
+            block[:, 0] = data_at[:m] + (self.base - HEADER_BYTES)
+            block[:, 1] = data_end[:m] - data_at[:m] + FRAMING_BYTES
+            block[:, 2] = 1
+            self._runs.append(block)
             self.index += m
-            self.stride = lengths[m - 1] + FRAMING_BYTES
-            pos = starts[m - 1] + lengths[m - 1] + FRAMING_BYTES
+            self.stride = int(block[-1, 1])
+            pos = ends[m - 1] + FOOTER_BYTES
         return pos
 
     def _run(self, buf: bytes, pos: int, length: int, crc: "int | ChunkCrc | None") -> int:
