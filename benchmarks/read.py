@@ -367,7 +367,8 @@ def markdown(out: dict) -> str:
         "many times the target) does the rest.",
         "",
         "Every pass starts once the process is idle: a destroyed iterator's threads can run on for a while, and a "
-        "pass started meanwhile was up to 40% slower (this is why earlier figures put jpeg/tfrec-224 at 0.80x). "
+        "pass started meanwhile was up to 40% slower. (Earlier figures, 0.80x for jpeg/tfrec-224, were taken without "
+        "this wait and with shuffling.) "
         "The plain-loop column includes destroying the iterator, which with tf.data autotuning can wait for the "
         "autotuner's next tick (see DESIGN.md); the other columns stop the clock at StopIteration.",
     ]
