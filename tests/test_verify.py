@@ -355,6 +355,10 @@ def test_scan_variable_records_and_checksums(tmp_path, compression, monkeypatch)
     assert scan.scan_file(path, checksum="crc32c").checksum == f"crc32c:{google_crc32c.value(raw):08x}"
     if compression == "none":
         assert (result.offsets == read_index(path + ".idx")[:, 0]).all()
+        # without a callback: varied records one by one, then the equal ones as runs, across reads
+        plain = scan.scan_file(path)
+        assert not plain.problems and plain.records == len(payloads)
+        assert (plain.offsets == result.offsets).all() and (plain.lengths == result.lengths).all()
 
 
 def _damage(path: str, offs: list[int], data: list[int] = (), lengths: list[int] = (), footers: list[int] = ()) -> None:
