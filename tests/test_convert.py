@@ -4,6 +4,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 from collections import Counter
 
 import numpy as np
@@ -76,6 +77,33 @@ def test_image_folder_keeps_original_bytes(sources, datasets):
     first = rows[0]
     img = Image.open(os.path.join(root, first["filename"][1][0].decode()))
     assert (first["width"][1][0], first["height"][1][0]) == img.size and first["format"][1][0] == b"jpeg"
+
+
+def test_image_formats_recorded_and_an_all_jpeg_folder_stored_as_jpeg(sources, datasets, tmp_path):
+    manifest = read_manifest(datasets["imagefolder"])  # a folder of JPEGs only
+    assert manifest["schema"]["features"]["image"]["encoding"] == "jpeg"
+    shards = manifest["splits"]["train"]["shards"]
+    assert all(set(s["formats"]) == {"jpeg"} for s in shards)
+    assert sum(s["formats"]["jpeg"] for s in shards) == manifest["splits"]["train"]["records"]
+    # one PNG among them: the schema stays `encoded` (any format), and the shards say what they hold
+    mixed = tmp_path / "mixed"
+    shutil.copytree(sources["imagefolder"], mixed)
+    first = sorted(glob.glob(str(mixed / "*" / "*.jpg")))[0]
+    Image.open(first).save(first[:-4] + ".png")
+    os.remove(first)
+    manifest = convert(str(mixed), str(tmp_path / "out"), ConvertOptions(shards=3, progress=False, workers=1))
+    assert manifest["schema"]["features"]["image"]["encoding"] == "encoded"
+    counts = Counter()
+    for s in manifest["splits"]["train"]["shards"]:
+        counts.update(s["formats"])
+    assert counts == {"jpeg": manifest["splits"]["train"]["records"] - 1, "png": 1}
+    # the reader takes both: JPEGs through their crop window, the PNG through decode_image
+    tf = pytest.importorskip("tensorflow")
+    from tfrec.pipeline import make_dataset
+
+    n = sum(int(tf.shape(x)[0]) for x, _ in make_dataset(str(tmp_path / "out"), batch_size=8, image_size=(16, 16),
+                                                         augment="imagenet", seed=1))
+    assert n == manifest["splits"]["train"]["records"]
 
 
 def test_every_shard_parses_with_the_schema_spec(datasets):

@@ -173,17 +173,18 @@ def _iter_bulk(split: SplitData, schema: Schema, idx: np.ndarray) -> Iterator[tu
         yield b"".join(parts), np.array([len(p) for p in parts], np.int64)
 
 
-def encode_chunk(make_record: Callable, items: list) -> tuple[bytes, list[int], list[dict]]:
-    """Worker task: turns items into framed records; bad items become skip entries."""
-    framed, lengths, skipped = [], [], []
+def encode_chunk(make_record: Callable, items: list) -> tuple[bytes, list[int], list[dict], dict[str, int]]:
+    """Worker task: turns items into framed records; bad items become skip entries; counts the image formats."""
+    framed, lengths, skipped, formats = [], [], [], {}
     for item in items:
-        record, reason = make_record(item)
+        record, reason, fmt = make_record(item)
         if record is None:
             skipped.append({"path": item[1], "reason": reason})
             continue
         framed.append(frame_record(record))
         lengths.append(len(record) + FRAMING_BYTES)
-    return b"".join(framed), lengths, skipped
+        formats[fmt] = formats.get(fmt, 0) + 1
+    return b"".join(framed), lengths, skipped, formats
 
 
 def _init_worker() -> None:
@@ -265,6 +266,7 @@ class _Run:
         self.journal, self.reuse = journal, reuse
         self.skipped: list[dict] = list(source.skipped)
         self.shard_skipped: list[dict] = []
+        self.shard_formats: dict[str, int] = {}  # image formats stored in the shard being written
         self.written = 0
         self.tqdm = tqdm
         self._check_fail()
@@ -297,7 +299,7 @@ class _Run:
                 yield entry["shard"]
                 continue
             _, chunks = next(blocks)
-            self.shard_skipped = []
+            self.shard_skipped, self.shard_formats = [], {}
             path = os.path.join(self.out, spec.file)
             try:
                 with ShardWriter(path, self.options.compression) as w:
@@ -310,6 +312,8 @@ class _Run:
                     f"{path}: cannot write: {e.strerror}{hint}; its temporary file was removed, no dataset.json written"
                 ) from e
             info = w.info.to_json()
+            if p.split.items is not None:  # image sources: which formats the shard holds
+                info["formats"] = dict(sorted(self.shard_formats.items()))
             self.journal.record(name, info, self.shard_skipped)
             self.written += 1
             yield info
@@ -325,9 +329,11 @@ class _Run:
 
         def chunks(spec):
             for _ in range(spec.start, spec.stop, ITEM_CHUNK_RECORDS):
-                framed, lengths, skipped = next(results)
+                framed, lengths, skipped, formats = next(results)
                 self.skipped.extend(skipped)
                 self.shard_skipped.extend(skipped)
+                for fmt, count in formats.items():
+                    self.shard_formats[fmt] = self.shard_formats.get(fmt, 0) + count
                 self._check_fail()
                 bar.update(len(skipped))
                 yield framed, lengths
@@ -385,13 +391,24 @@ def convert(src: str, out: str, options: ConvertOptions | None = None) -> dict[s
     return {**manifest, "out": out, "seconds": round(time.perf_counter() - start, 3), "reused_shards": len(reuse)}
 
 
+def stored_schema(schema: Schema, written: dict) -> Schema:
+    """The schema dataset.json records: an `encoded` image feature becomes `jpeg` when every image
+    stored is a JPEG (the common image folder), so readers need no per-image format check."""
+    image = schema.image
+    if image is None or image.encoding != "encoded":
+        return schema
+    shards = [s for entry in written.values() for s in entry["shards"]]
+    formats = {f for s in shards for f in s.get("formats", {"unknown": 1})}
+    return schema.with_image(encoding="jpeg") if shards and formats == {"jpeg"} else schema
+
+
 def _manifest(name: str, source: SourceData, options: ConvertOptions, written: dict, skipped: list) -> dict:
     label = source.schema.label
     return {
         "name": name,
         "tfrec_version": __version__,
         "source": {"format": source.kind, "description": source.description},
-        "schema": source.schema.to_json(),
+        "schema": stored_schema(source.schema, written).to_json(),
         "label_names": list(label.names) if label is not None and label.names else None,
         "compression": normalize_compression(options.compression),
         "seed": options.seed,

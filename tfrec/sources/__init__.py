@@ -52,7 +52,8 @@ class SourceData:
     description: str
     schema: Schema
     splits: dict[str, SplitData]
-    make_record: Callable[[Any], tuple[bytes | None, str]] | None = None
+    # item -> (record, '', the stored image's format) or (None, why the item was skipped, '')
+    make_record: Callable[[Any], tuple[bytes | None, str, str]] | None = None
     skipped: list[dict] = field(default_factory=list)
     ignored: int = 0
     warnings: tuple[str, ...] = ()

@@ -158,8 +158,8 @@ def _open_uncapped(Image, data: bytes):
         Image.MAX_IMAGE_PIXELS = limit
 
 
-def make_image_record(item, options: _WorkerOptions) -> tuple[bytes | None, str]:
-    """Reads one image file and serializes its Example; returns (None, reason) for a bad file."""
+def make_image_record(item, options: _WorkerOptions) -> tuple[bytes | None, str, str]:
+    """Reads one image file and serializes its Example: (record, '', stored format), or (None, reason, '')."""
     from PIL import Image, UnidentifiedImageError
 
     full, rel, label, _ = item
@@ -168,27 +168,27 @@ def make_image_record(item, options: _WorkerOptions) -> tuple[bytes | None, str]
         with open(full, "rb") as f:
             data = f.read()
     except OSError as e:
-        return None, f"cannot read: {e.strerror}"
+        return None, f"cannot read: {e.strerror}", ""
     if not data:
-        return None, "empty file (0 bytes)"
+        return None, "empty file (0 bytes)", ""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = _open_uncapped(Image, data)  # our own cap is checked below, with a clear reason
             fmt = PIL_FORMATS.get(img.format or "")
             if fmt is None:
-                return None, f"unsupported image format {img.format}"
+                return None, f"unsupported image format {img.format}", ""
             width, height = img.size
             if width * height > max_pixels:
-                return None, f"image too large: {width}x{height} = {width * height} pixels exceeds the cap of {max_pixels}"
+                return None, f"image too large: {width}x{height} = {width * height} pixels exceeds the cap of {max_pixels}", ""
             truncated = truncation_reason(data, fmt)
             if truncated:
-                return None, truncated
+                return None, truncated, ""
             if resize or encode or _conversion(img, fmt, exif_transpose):
                 data, fmt, width, height = _reencode(img, fmt, resize, encode, quality, exif_transpose)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        return None, f"not a valid image: {e}"
+        return None, f"not a valid image: {e}", ""
     record = schema.encode(
         {"image": data, "label": label, "height": height, "width": width, "format": fmt, "filename": os.fsencode(rel)}
     )
-    return record, ""
+    return record, "", fmt
