@@ -8,12 +8,16 @@ enough to check a dataset at close to the speed of reading it:
   CRCs of the run at once through CRC linearity. The CRC32C of a run of records can be computed
   from each record's header, its stored data CRC and its footer, using crc(A+B) = shift(crc(A),
   len(B)) ^ crc(B); it is compared with the CRC32C of the run's bytes, one hardware pass over each
-  buffer read (reads end on record boundaries, so a run is usually the whole buffer). A run whose
-  CRCs all hold passes; otherwise each record of the run is checked on its own to name the bad
-  ones. One damaged record is always caught (exactly as its own CRC would catch it); several
-  damaged records could cancel out only by a 2**-32 coincidence (identical damage in two records
-  cannot cancel: their shifts differ).
-- Other records are checked one by one with google_crc32c.
+  buffer read (reads end on record boundaries, so a run is usually the whole buffer). In a file
+  the check is deferred and made once per DEFER_RECORDS records across reads (the CRCs combine),
+  so its tables stay in cache. A run whose CRCs all hold passes; otherwise its bytes are read
+  again and each record is checked on its own to name the bad ones. One damaged record is always
+  caught (exactly as its own CRC would catch it); several damaged records could cancel out only by
+  a 2**-32 coincidence (identical damage in two records cannot cancel: their shifts differ).
+- Records of varying length (encoded images) are found by a walk over their length fields; their
+  length CRCs and stored data CRCs are checked with NumPy, and each data CRC is computed with one
+  google_crc32c call on a zero-copy view. Anything unusual goes to the record-by-record path,
+  which names the problem.
 - After a corrupt length field the scanner searches forward for the next offset whose length CRC
   and data CRC both hold, reports the bytes it skipped, and continues from there.
 """
@@ -39,7 +43,6 @@ from .records import (
     FOOTER_BYTES,
     FRAMING_BYTES,
     HEADER_BYTES,
-    MASK_DELTA,
     compression_of,
     masked_crc32c,
     normalize_compression,
