@@ -7,7 +7,7 @@ import struct
 import google_crc32c
 import numpy as np
 
-from .records import FOOTER_BYTES, FRAMING_BYTES, MASK_DELTA, masked_crc32c
+from .records import FOOTER_BYTES, FRAMING_BYTES, MASK_DELTA, mask_crcs, masked_crc32c
 
 
 # CRC32C values form the ring GF(2)[x]/P; appending n zero bytes multiplies by a constant, so it is a
@@ -52,25 +52,6 @@ def _shift8(n: int) -> np.ndarray:
         n >>= 1
         j += 1
     return _tables(cols)
-
-
-def _wide(tables: np.ndarray) -> np.ndarray:
-    """16-bit tables (2, 65536) from byte-sliced ones: entry hi*256+lo = t[hi] ^ t[lo]."""
-    return np.stack([np.bitwise_xor.outer(tables[1], tables[0]).ravel(),
-                     np.bitwise_xor.outer(tables[3], tables[2]).ravel()])
-
-
-@functools.lru_cache(maxsize=48)  # 512 KiB each; a dataset of one record size uses about 20
-def _shift16(n: int) -> np.ndarray:
-    return _wide(_shift8(n))
-
-
-def _shift(x: np.ndarray, n: int) -> np.ndarray:
-    """Shifts CRC values over n appended bytes: crc(A + B) = _shift(crc(A), len(B)) ^ crc(B)."""
-    if x.size < 64:  # building the wide tables costs more than a few slow lookups
-        return _apply8(_shift8(n), x)
-    t = _shift16(n)
-    return np.take(t[0], x & 0xFFFF) ^ np.take(t[1], x >> 16)
 
 
 @functools.lru_cache(maxsize=256)
@@ -140,7 +121,7 @@ def _run_constant(length: int, count: int) -> int:
     header = struct.pack("<Q", length)
     header += struct.pack("<I", masked_crc32c(header))
     k4 = google_crc32c.value(b"\0" * 4)
-    const = int(_shift(np.array([google_crc32c.value(header)], np.uint32), length + FOOTER_BYTES)[0]) ^ k4
+    const = crc32c_combine(google_crc32c.value(header), k4, length + FOOTER_BYTES)
     return int(_fold(np.full(count, const, np.uint32), length + FRAMING_BYTES))
 
 
@@ -215,10 +196,4 @@ def masked_length_crcs(fields: np.ndarray) -> np.ndarray:
     """The masked CRC32C that TFRecord stores after each 8-byte length field; fields is (n, 8) uint8."""
     tables, zero = _length_tables()
     crc = np.bitwise_xor.reduce(np.take(tables, fields + _LENGTH_OFFSETS), axis=1) ^ np.uint32(zero)
-    return mask(crc)
-
-
-def mask(crc: np.ndarray) -> np.ndarray:
-    """TensorFlow's CRC masking (rotate right by 15 bits, add 0xa282ead8) of uint32 values."""
-    crc = np.asarray(crc, np.uint32)
-    return (((crc >> np.uint32(15)) | (crc << np.uint32(17))) + np.uint32(MASK_DELTA)).astype(np.uint32)
+    return mask_crcs(crc)

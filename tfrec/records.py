@@ -34,8 +34,9 @@ def masked_crc32c(data: "bytes | np.ndarray") -> int:
     return (((crc >> 15) | (crc << 17)) + MASK_DELTA) & _U32
 
 
-def _mask_array(crc: np.ndarray) -> np.ndarray:
-    crc = crc.astype(np.uint64)
+def mask_crcs(crc: np.ndarray) -> np.ndarray:
+    """masked_crc32c's masking of an array of CRC32C values, as little-endian uint32."""
+    crc = np.asarray(crc).astype(np.uint64)
     return ((((crc >> 15) | (crc << 17)) + MASK_DELTA) & _U32).astype("<u4")
 
 
@@ -75,7 +76,7 @@ def frame_rows_inplace(framed: np.ndarray) -> np.ndarray:
     framed[:, 8:12] = np.frombuffer(struct.pack("<I", masked_crc32c(header)), np.uint8)
     crc = google_crc32c.value  # takes bytes and NumPy arrays (not memoryviews): rows need no copy
     crcs = np.fromiter((crc(row[HEADER_BYTES : width - FOOTER_BYTES]) for row in framed), np.uint64, n)
-    framed[:, width - FOOTER_BYTES :] = _mask_array(crcs).view(np.uint8).reshape(n, 4)
+    framed[:, width - FOOTER_BYTES :] = mask_crcs(crcs).view(np.uint8).reshape(n, 4)
     return framed
 
 

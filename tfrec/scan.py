@@ -36,7 +36,7 @@ from typing import Callable, Iterable
 import google_crc32c
 import numpy as np
 
-from .crc import crc32c_combine, mask, masked_length_crcs, run_crc
+from .crc import crc32c_combine, masked_length_crcs, run_crc
 from .errors import TfrecError
 from .manifest import MANIFEST
 from .records import (
@@ -44,6 +44,7 @@ from .records import (
     FRAMING_BYTES,
     HEADER_BYTES,
     compression_of,
+    mask_crcs,
     masked_crc32c,
     normalize_compression,
     read_index,
@@ -395,7 +396,7 @@ class FrameScanner:
             crcs = [value(view[a:e]) for a, e in zip(starts[:m], ends[:m])]
         else:  # a small record is cheaper to copy than to view
             crcs = [value(view[a:e] if e - a >= ZERO_COPY_BYTES else buf[a:e]) for a, e in zip(starts[:m], ends[:m])]
-        good = mask(np.array(crcs, np.uint32)) == words[:m, 1]
+        good = mask_crcs(np.array(crcs, np.uint32)) == words[:m, 1]
         if not good.all():
             m = int(np.argmin(good))  # `_one` reports it
         if m:
@@ -429,12 +430,10 @@ class FrameScanner:
                 return 0
         end = pos + k * framed
         footers = np.ndarray((k,), "<u4", buf, pos + HEADER_BYTES + length, (framed,)).astype(np.uint32)
-        whole = crc is not None and end == len(buf)
-        if whole and pos == 0:
-            actual = crc if isinstance(crc, int) else crc.value()
-        elif whole and pos < end - pos:
+        if crc is not None and end == len(buf) and pos < end - pos:  # the buffer's CRC covers the run
+            whole = crc if isinstance(crc, int) else crc.value()
             # crc(buf) = shift(crc(buf[:pos]), len) ^ crc(run): copying the short prefix beats the run.
-            actual = crc32c_combine(google_crc32c.value(buf[:pos]), crc if isinstance(crc, int) else crc.value(), end - pos)
+            actual = whole if pos == 0 else crc32c_combine(google_crc32c.value(buf[:pos]), whole, end - pos)
         else:
             actual = google_crc32c.value(np.frombuffer(buf, np.uint8, end - pos, pos))
         if self.reread is not None and self.on_record is None:
