@@ -8,7 +8,7 @@ CIFAR-10-format (50,000 + 10,000, binary version) data and a folder of 3,000 JPE
   tutorial script (NumPy parses the same files; a Python loop builds one `tf.train.Example` per
   record and writes it with `tf.io.TFRecordWriter`, one file per split). Alternating pairs after a
   warm-up; target: tfrec >= 5x faster (median of the per-pair ratios).
-- the conversion work in-process (`tfrec.convert.convert`, start-up excluded) against the I/O limit
+- the conversion work in-process (`tfrec.write.convert.convert`, start-up excluded) against the I/O limit
   measured in the same process: read every source file (gunzipping .gz ones) and write as many bytes
   as the output shards hold to a file in the output filesystem. Target: work / limit <= 3.
 - `--resize 224x224` on the JPEG folder with 1 and 2 workers. Target: >= 1.8x images/s with 2.
@@ -167,7 +167,7 @@ class OtherLoad:
 
 def generate_data(root: str, sizes: Sizes) -> dict[str, str]:
     """Writes (or reuses, when root/data.json matches) the three sources; returns their paths."""
-    from tfrec import synth
+    from tfrec.demo import synth
 
     paths = {
         "mnist": os.path.join(root, "mnist"),
@@ -301,11 +301,11 @@ def fresh_run(work: str, label: str, fn: Callable[[str], object]):
 
 
 def convert_once(src: str, out: str, **options) -> tuple[float, float, dict]:
-    """(wall, CPU) seconds of one in-process `tfrec.convert.convert` into a new directory, and its manifest.
+    """(wall, CPU) seconds of one in-process `tfrec.write.convert.convert` into a new directory, and its manifest.
 
     CPU counts this process and the worker processes, which the pool has reaped when convert returns.
     """
-    from tfrec.convert import ConvertOptions, convert
+    from tfrec.write.convert import ConvertOptions, convert
 
     opts = ConvertOptions(overwrite=True, progress=False, **options)
     cpu, start = cpu_seconds(), time.perf_counter()
@@ -470,7 +470,7 @@ def markdown(result: dict, command: str) -> str:
         "",
         f"Whole command: `tfrec convert SRC OUT --overwrite -q` vs the tutorial script (one `tf.train.Example` per "
         f"record, `tf.io.TFRecordWriter`), both as fresh processes, target >= {COMMAND_SPEEDUP_MIN:g}x. Work: "
-        f"`tfrec.convert.convert` in-process vs the I/O limit (read the sources, gunzip, write the output's "
+        f"`tfrec.write.convert.convert` in-process vs the I/O limit (read the sources, gunzip, write the output's "
         f"byte count), target <= {WORK_OVER_LIMIT_MAX:g}x. Ratios are medians of alternating pairs.",
         "",
         "| dataset | records | output MB | tfrec command s | tutorial s | speed-up | work s | I/O limit s "

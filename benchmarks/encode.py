@@ -17,8 +17,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _results import git_rev, machine, update_section  # noqa: E402
 
-from tfrec.example import encode_example, encode_examples_bulk  # noqa: E402
-from tfrec.records import FOOTER_BYTES, HEADER_BYTES, frame_record, frame_rows_inplace  # noqa: E402
+from tfrec.codec.example import encode_example, encode_examples_bulk  # noqa: E402
+from tfrec.io.records import FOOTER_BYTES, HEADER_BYTES, frame_record, frame_rows_inplace  # noqa: E402
 
 
 def _median_time(fn, runs: int) -> float:

@@ -44,11 +44,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from _results import git_rev, machine, update_section  # noqa: E402
-from tfrec import synth  # noqa: E402
-from tfrec.convert import ConvertOptions, convert  # noqa: E402
-from tfrec.augment import RandomFlip, RandomResizedCrop  # noqa: E402
-from tfrec.pipeline import make_dataset  # noqa: E402
-from tfrec.schema import load_schema  # noqa: E402
+from tfrec.demo import synth  # noqa: E402
+from tfrec.write.convert import ConvertOptions, convert  # noqa: E402
+from tfrec.read.augment import RandomFlip, RandomResizedCrop  # noqa: E402
+from tfrec.read.pipeline import make_dataset  # noqa: E402
+from tfrec.codec.schema import load_schema  # noqa: E402
 
 AUTOTUNE = tf.data.AUTOTUNE
 RAW_BATCH, JPEG_BATCH, PHOTO_BATCH, SIZE = 256, 64, 16, (224, 224)

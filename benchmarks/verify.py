@@ -44,9 +44,9 @@ from _results import git_rev, machine, machine_busy_seconds, update_section  # n
 
 import google_crc32c  # noqa: E402
 
-from tfrec import synth  # noqa: E402
-from tfrec.convert import ConvertOptions, convert  # noqa: E402
-from tfrec.verify import VerifyOptions, verify  # noqa: E402
+from tfrec.demo import synth  # noqa: E402
+from tfrec.write.convert import ConvertOptions, convert  # noqa: E402
+from tfrec.check.verify import VerifyOptions, verify  # noqa: E402
 
 TARGET = 1.5  # framing verify / (read + CRC32C), from the issue
 READ_BYTES = 4 << 20

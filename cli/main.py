@@ -97,7 +97,7 @@ def main() -> None:
     cli(prog_name="tfrec")
 
 
-from . import commands, inspect_commands, read_commands  # noqa: E402,F401  (register the commands on `cli`)
+from . import bench, check, convert  # noqa: E402,F401  (register the commands on `cli`)
 
 
 if __name__ == "__main__":  # `python -m tfrec.cli.main`: run the registered group, not this copy's

@@ -7,8 +7,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfrec import synth  # noqa: E402
-from tfrec.convert import ConvertOptions, convert  # noqa: E402
+from tfrec.demo import synth  # noqa: E402
+from tfrec.write.convert import ConvertOptions, convert  # noqa: E402
 
 
 @pytest.fixture(scope="session")

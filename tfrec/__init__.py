@@ -1,19 +1,19 @@
 """tfrec: convert image datasets to sharded TFRecords, verify, inspect and stream them."""
 from ._version import __version__
-from .convert import ConvertOptions, convert
+from .write.convert import ConvertOptions, convert
 from .errors import CorruptRecordError, SchemaError, SourceError, TfrecError
-from .example import decode_example, encode_example
-from .manifest import read_manifest
-from .inspect import InspectOptions, inspect
-from .records import Record, ShardWriter, frame_record, iter_records, masked_crc32c, read_index, write_records
-from .schema import Schema, builtin_schemas, load_schema
-from .verify import VerifyOptions, verify
+from .codec.example import decode_example, encode_example
+from .io.manifest import read_manifest
+from .check.inspect import InspectOptions, inspect
+from .io.records import Record, ShardWriter, frame_record, iter_records, masked_crc32c, read_index, write_records
+from .codec.schema import Schema, builtin_schemas, load_schema
+from .check.verify import VerifyOptions, verify
 
 
 def __getattr__(name: str):
     # The tf.data reader imports TensorFlow: load it only when asked, so `import tfrec` stays light.
     if name in ("make_dataset",):
-        from . import pipeline
+        from .read import pipeline
 
         return getattr(pipeline, name)
     raise AttributeError(f"module 'tfrec' has no attribute {name!r}")

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import SourceError
-from ..schema import Schema
+from ..codec.schema import Schema
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def content_id(*buffers) -> str:
 
 
 def _readers() -> dict[str, Callable[[str, SourceOptions], SourceData]]:
-    from . import cifar, imagefolder, mnist
+    from ..sources import cifar, imagefolder, mnist
 
     return {
         "mnist": mnist.read_mnist,

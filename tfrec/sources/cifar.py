@@ -8,8 +8,8 @@ import tarfile
 import numpy as np
 
 from ..errors import SourceError
-from ..schema import load_schema
-from . import SourceData, SourceOptions, SplitData, content_id
+from ..codec.schema import load_schema
+from ..sources import SourceData, SourceOptions, SplitData, content_id
 
 _PIXELS = 32 * 32 * 3
 _PICKLE_HINT = (

@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 
 from ..errors import SourceError
-from ..images import PIL_FORMATS, truncation_reason
-from ..schema import load_schema
-from . import SourceData, SourceOptions, SplitData
+from ..codec.images import PIL_FORMATS, truncation_reason
+from ..codec.schema import load_schema
+from ..sources import SourceData, SourceOptions, SplitData
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}

@@ -9,8 +9,8 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import SourceError
-from ..schema import load_schema
-from . import SourceData, SourceOptions, SplitData, content_id
+from ..codec.schema import load_schema
+from ..sources import SourceData, SourceOptions, SplitData, content_id
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): only unsigned bytes are image/label data.
 _IDX_TYPES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}

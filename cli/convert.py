@@ -1,0 +1,132 @@
+"""The commands: each parses its options, calls one tfrec function, and renders the result."""
+from __future__ import annotations
+
+import click
+
+from .main import cli, emit, json_option, quiet_option, sigterm_as_interrupt
+
+
+def _size_pair(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+        if w < 1 or h < 1:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"expected WIDTHxHEIGHT such as 224x224, not {value!r}")
+    return (w, h)
+
+
+def _split_spec(ctx, param, value):
+    if not value:
+        return None
+    from tfrec.errors import TfrecError
+    from tfrec.write.plan import parse_split_spec
+
+    try:
+        return tuple(parse_split_spec(value).items())
+    except TfrecError as e:
+        raise click.BadParameter(str(e))
+
+
+def _shard_size(ctx, param, value):
+    if value is None:
+        return None
+    from tfrec.errors import TfrecError
+    from tfrec.write.plan import parse_size
+
+    try:
+        return parse_size(value)
+    except TfrecError as e:
+        raise click.BadParameter(str(e))
+
+
+def convert_summary(result: dict) -> str:
+    """The human summary of a conversion: splits, shards, records, bytes, skipped files."""
+    lines = [f"wrote {result['out']} ({result['name']}, {result['source']['format']}) in {result['seconds']:.2f} s"]
+    for name, s in result["splits"].items():
+        lines.append(f"  {name:<8} {s['records']:>9,} records  {len(s['shards']):>4} shards  {s['bytes'] / 1e6:>9.2f} MB")
+    if result["skipped"]:
+        lines.append(f"  skipped {len(result['skipped'])} bad files:")
+        lines += [f"    {s['path']}: {s['reason']}" for s in result["skipped"][:20]]
+        if len(result["skipped"]) > 20:
+            lines.append(f"    ... and {len(result['skipped']) - 20} more (all listed in dataset.json)")
+    lines += [f"  warning: {w}" for w in result.get("warnings", [])]
+    if result.get("reused_shards"):
+        lines.append(f"  resumed: reused {result['reused_shards']} complete shard(s) from the interrupted run")
+    if result["ignored_files"]:
+        lines.append(f"  ignored {result['ignored_files']} files without an image extension")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("src", type=click.Path(exists=True))
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["auto", "mnist", "cifar10", "cifar100", "imagefolder"]),
+              default="auto", show_default=True, help="Source format; auto detects it from the files.")
+@click.option("--name", help="Dataset name used in shard file names (default: the format).")
+@click.option("--shards", type=click.IntRange(min=1), help="Shards per split (default: from --shard-size or ~100 MB files).")
+@click.option("--shard-size", callback=_shard_size, help="Largest shard, e.g. 128MB (instead of --shards).")
+@click.option("--compression", type=click.Choice(["none", "gzip", "zlib"]), default="none", show_default=True)
+@click.option("--split", "split", callback=_split_spec, help="Re-split the train split, e.g. train=0.9,val=0.1 (stratified by class).")
+@click.option("--shuffle/--no-shuffle", default=True, show_default=True, help="Write records in a seeded random order.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for shuffling and splitting: same seed, same bytes.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, help="Processes for image folders (0: one per core when re-encoding, else 1).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing non-empty OUT.")
+@click.option("--resume", is_flag=True, help="Finish an interrupted conversion into OUT, reusing its complete shards.")
+@click.option("--resize", callback=_size_pair, help="Re-encode images at WIDTHxHEIGHT, e.g. 224x224.")
+@click.option("--encode", type=click.Choice(["jpeg", "png"]), help="Re-encode images in this format.")
+@click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality when re-encoding.")
+@click.option("--on-error", type=click.Choice(["skip", "fail"]), default="skip", show_default=True,
+              help="Bad image files: skip and list them, or stop with no dataset.json.")
+@click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that lead out of the source tree.")
+@click.option("--exif/--ignore-exif", "exif_transpose", default=True, show_default=True,
+              help="Store EXIF-rotated JPEGs upright (re-encoded), or keep their bytes as they are.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=178_956_970, show_default=True,
+              help="Skip (or fail on) images with more pixels than this: a decompression-bomb guard.")
+@click.option("--schema", "schema", help="A schema JSON file (or built-in name) to use instead of the format's own.")
+@json_option
+@quiet_option
+def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle, seed, workers, overwrite, resume,
+            resize, encode, quality, on_error, follow_symlinks, exif_transpose, max_pixels, schema, as_json, quiet):
+    """Convert SRC (MNIST IDX files, CIFAR-10/100 binaries or an image folder) into sharded TFRecords in OUT.
+
+    OUT gets TFDS-style shards NAME-SPLIT.tfrecord-00000-of-0000N, one DALI-style .idx index per
+    shard, and dataset.json (written last: a directory without it is incomplete).
+
+    \b
+    Examples:
+      tfrec convert ~/data/mnist out/mnist
+      tfrec convert cifar-10-binary.tar.gz out/cifar10 --shards 8
+      tfrec convert photos/ out/photos --split train=0.9,val=0.1 --resize 224x224
+    """
+    from tfrec.write.convert import ConvertOptions
+    from tfrec.write.convert import convert as run
+
+    options = ConvertOptions(
+        format=fmt, name=name, shards=shards, shard_size=shard_size, compression=compression, split=split,
+        shuffle=shuffle, seed=seed, workers=workers, overwrite=overwrite, resume=resume, resize=resize,
+        encode=encode, quality=quality, on_error=on_error, follow_symlinks=follow_symlinks,
+        exif_transpose=exif_transpose, max_pixels=max_pixels, schema=schema, progress=not (quiet or as_json),
+    )
+    with sigterm_as_interrupt():
+        result = run(src, out, options)
+    emit(result, as_json, "" if quiet else convert_summary(result))
+
+
+@cli.command()
+@click.argument("directory", default="tfrec-demo", type=click.Path(file_okay=False))
+@json_option
+@quiet_option
+def demo(directory, as_json, quiet):
+    """Make small sample datasets (MNIST IDX, CIFAR-10 binary, a JPEG folder) and convert each.
+
+    Everything is generated here, deterministically: rendered digits and coloured shapes, small
+    enough to finish in seconds and learnable enough to train on. DIRECTORY (default tfrec-demo)
+    gets sources/ and datasets/.
+    """
+    from tfrec.demo.demo import run_demo
+
+    result = run_demo(directory, progress=not (quiet or as_json))
+    emit(result, as_json, "" if quiet else result["summary"])

@@ -1,0 +1,1 @@
+"""tfrec tests; the folders mirror tfrec/."""

@@ -1,0 +1,1 @@
+"""Verification, inspection, schema inference and contact sheets: no TensorFlow at import time."""

@@ -1,0 +1,212 @@
+"""Schema inference: a tfrec Schema guessed from sample records of TFRecord files tfrec did not write."""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from ..codec.schema import Schema, schema_from_json
+
+# Magic bytes of the encoded image formats tf.io.decode_image reads.
+IMAGE_MAGIC = (
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
+)
+# Pillow mode -> channels after decoding; modes with 2 channels are read as 4 (RGBA).
+_CHANNELS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 4, "PA": 4, "RGBA": 4, "P": 3, "RGB": 3, "YCbCr": 3, "CMYK": 3}
+_SHAPES_KEPT = 8  # distinct image shapes listed per feature
+_HEADER_PIXELS_CAP = 1 << 28  # Pillow reads only the header here; larger claims are not sizes we trust
+
+
+def image_format(value: bytes) -> str:
+    """'jpeg', 'png', 'gif', 'bmp' or 'webp' from the first bytes of an encoded image, or ''."""
+    for magic, fmt in IMAGE_MAGIC:
+        if value.startswith(magic):
+            return fmt
+    if value[:4] == b"RIFF" and value[8:12] == b"WEBP":
+        return "webp"
+    return ""
+
+
+def image_header(value: bytes) -> tuple[int, int, int] | None:
+    """(height, width, channels) of an encoded image from its header alone (no pixel decoding), or None."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(value)) as img:
+                w, h = img.size
+                return (h, w, _CHANNELS.get(img.mode, 3)) if 0 < w * h <= _HEADER_PIXELS_CAP else None
+    except Exception:  # noqa: BLE001  any undecodable header simply is not an image
+        return None
+
+
+def _is_text(value: bytes) -> bool:
+    try:
+        text = bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\t\n\r" for c in text)
+
+
+@dataclass(frozen=True)
+class FeatureGuess:
+    """What the samples show about one key: kind, value counts, value range, and what bytes look like."""
+
+    name: str
+    kind: str  # bytes, int64 or float, as stored
+    present: int  # sampled records that have the key
+    min_count: int
+    max_count: int
+    looks_like: str = ""  # bytes: jpeg, png, gif, bmp, webp, image (mixed formats), text, binary
+    min_value: float | None = None  # int64/float: the smallest and largest value seen
+    max_value: float | None = None
+    image_shapes: tuple[tuple[int, int, int], ...] = ()  # distinct (height, width, channels) seen
+    conflicts: tuple[str, ...] = ()  # other kinds the same key had in some records
+
+    @property
+    def is_image(self) -> bool:
+        return self.looks_like in ("jpeg", "png", "gif", "bmp", "webp", "image") and self.min_count == self.max_count == 1
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "present": self.present,
+                               "values_per_record": [self.min_count, self.max_count]}
+        if self.looks_like:
+            out["looks_like"] = self.looks_like
+        if self.min_value is not None:
+            out["value_range"] = [self.min_value, self.max_value]
+        if self.image_shapes:
+            out["image_shapes"] = [list(s) for s in self.image_shapes]
+        if self.conflicts:
+            out["other_kinds"] = list(self.conflicts)
+        return out
+
+    def schema_feature(self, records: int) -> dict:
+        """This key as a feature of the schemas/ JSON format."""
+        if self.is_image:
+            dims = list(zip(*self.image_shapes)) if self.image_shapes else [(), (), ()]
+            shape = [d[0] if len(set(d)) == 1 else None for d in dims[:2]] if self.image_shapes else [None, None]
+            channels = dims[2][0] if self.image_shapes and len(set(dims[2])) == 1 else 3
+            encoding = self.looks_like if self.looks_like in ("jpeg", "png") else "encoded"
+            return {"kind": "image", "encoding": encoding, "dtype": "uint8", "shape": shape + [channels]}
+        kind = "text" if self.looks_like == "text" and self.max_count == 1 else self.kind
+        if self.min_count == self.max_count and self.present == records:
+            shape = [] if self.max_count == 1 else [self.max_count]
+        else:
+            shape = [None]  # varying counts or a key some records lack: read as a variable-length list
+        return {"kind": kind, "shape": shape}
+
+
+@dataclass(frozen=True)
+class InferredSchema:
+    """The guesses for every key seen in the samples, and the Schema they make."""
+
+    records: int
+    features: tuple[FeatureGuess, ...]
+
+    def to_schema(self, name: str = "inferred") -> Schema:
+        """A validated Schema (the schemas/ format), readable by tfrec's reader and verify."""
+        doc = {
+            "name": name,
+            "description": f"inferred by tfrec inspect from {self.records} sample records",
+            "features": {f.name: f.schema_feature(self.records) for f in self.features},
+        }
+        return schema_from_json(doc, f"<inferred {name}>")
+
+    def notes(self) -> list[str]:
+        """Things a person should look at before trusting the inferred schema."""
+        out = []
+        for f in self.features:
+            if f.present < self.records:
+                out.append(f"{f.name!r} is missing in {self.records - f.present} of {self.records} sampled records")
+            if f.conflicts:
+                out.append(f"{f.name!r} is {f.kind} in most records but {', '.join(f.conflicts)} in some")
+            if f.kind == "int64" and "label" in f.name.lower() and f.max_count == 1 and (f.min_value or 0) >= 0:
+                out.append(f"{f.name!r} looks like a class label (values {f.min_value}..{f.max_value} in the sample); "
+                           f"set kind class_label and num_classes in the saved schema to check label ranges")
+        return out
+
+    def to_json(self) -> dict:
+        return {"sampled_records": self.records, "features": [f.to_json() for f in self.features], "notes": self.notes()}
+
+
+class SchemaInferrer:
+    """Accumulates decoded Examples (name -> (kind, values)) and guesses each key's feature."""
+
+    def __init__(self):
+        self.records = 0
+        self._kinds: dict[str, Counter] = {}
+        self._counts: dict[str, list[int]] = {}
+        self._range: dict[str, list[float]] = {}
+        self._looks: dict[str, Counter] = {}
+        self._shapes: dict[str, Counter] = {}
+
+    def add(self, example: dict[str, tuple[str, list]]) -> None:
+        self.records += 1
+        for name, (kind, values) in example.items():
+            self._kinds.setdefault(name, Counter())[kind] += 1
+            counts = self._counts.setdefault(name, [len(values), len(values), 0])
+            counts[0], counts[1], counts[2] = min(counts[0], len(values)), max(counts[1], len(values)), counts[2] + 1
+            if kind in ("int64", "float") and values:
+                lo, hi = min(values), max(values)
+                rng = self._range.setdefault(name, [lo, hi])
+                rng[0], rng[1] = min(rng[0], lo), max(rng[1], hi)
+            elif kind == "bytes":
+                self._add_bytes(name, values)
+
+    def _add_bytes(self, name: str, values: list) -> None:
+        looks = self._looks.setdefault(name, Counter())
+        for v in values:
+            fmt = image_format(v)
+            looks[fmt or ("text" if _is_text(v) else "binary")] += 1
+            if fmt and len(self._shapes.setdefault(name, Counter())) < 64:
+                shape = image_header(v)
+                if shape is not None:
+                    self._shapes[name][shape] += 1
+
+    def result(self) -> InferredSchema:
+        guesses = []
+        for name in sorted(self._kinds):
+            (kind, _), *others = self._kinds[name].most_common()
+            lo, hi, present = self._counts[name]
+            looks = self._looks.get(name, Counter())
+            rng = self._range.get(name)
+            guesses.append(FeatureGuess(
+                name, kind, present, lo, hi, _looks_like(looks) if kind == "bytes" else "",
+                rng[0] if rng else None, rng[1] if rng else None,
+                tuple(s for s, _ in self._shapes.get(name, Counter()).most_common(_SHAPES_KEPT)),
+                tuple(k for k, _ in others),
+            ))
+        return InferredSchema(self.records, tuple(guesses))
+
+
+def _looks_like(looks: Counter) -> str:
+    if not looks:
+        return ""
+    images = {k: n for k, n in looks.items() if k not in ("text", "binary")}
+    if sum(images.values()) == sum(looks.values()):
+        return next(iter(images)) if len(images) == 1 else "image"
+    if set(looks) == {"text"}:
+        return "text"
+    return "binary"
+
+
+def infer_schema(examples: Iterable[dict[str, tuple[str, list]]]) -> InferredSchema:
+    """Guesses every key's kind, value counts and content from decoded Examples (see SchemaInferrer)."""
+    inferrer = SchemaInferrer()
+    for example in examples:
+        inferrer.add(example)
+    return inferrer.result()
+
+
+def schema_name(path: str) -> str:
+    """A schema name from a TFRecord file name: 'mnist-train.tfrecord-00000-of-00001' -> 'mnist-train'."""
+    base = os.path.basename(str(path).rstrip("/"))
+    return base.split(".tfrecord")[0].split(".tfrec")[0].split(".")[0] or "inferred"

@@ -1,0 +1,459 @@
+"""Verification: framing, Example parsing, image decoding and dataset.json agreement, shard by shard in parallel.
+
+Levels, each including the ones before it:
+- framing: every record's length CRC and data CRC, truncation, trailing bytes (`tfrec.io.scan`);
+- parse: every record is a tf.train.Example; with a schema, its keys, kinds and value counts match
+  (and a raw image holds H*W*C bytes);
+- decode: every encoded image decodes (Pillow) to the declared size and format, labels lie in
+  [0, num_classes), text is UTF-8.
+For a tfrec dataset directory the dataset level is checked too: every shard listed in dataset.json
+exists and none is extra, record counts and byte sizes agree, checksums agree (unless turned off),
+and each .idx file agrees with its shard. A foreign file's .idx is compared when there is one.
+"""
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from ..errors import TfrecError
+from ..codec.images import PIL_FORMATS, truncation_reason
+from ..codec.example import ExampleDecodeError, decode_example
+from .infer import image_format
+from ..io.manifest import MANIFEST, read_manifest
+from ..io.records import normalize_compression
+from ..io.scan import CHECKSUMS, Problem, ScanResult, find_inputs, load_index, scan_file, tfrecord_files
+from ..codec.schema import FeatureSpec, Schema, load_schema, schema_from_json
+from ..sources import SourceOptions
+
+LEVELS = ("framing", "parse", "decode")
+# Below this many bytes in all, shards are checked in this process. A pool of worker processes
+# costs 15-70 ms to start and stop on a 2-core machine (benchmarks/verify.py), and framing checks
+# run at 4-7 GB/s in one process, so parallel framing pays only for large datasets; parsing is
+# about 100x slower per byte and pays from a few MB on.
+PARALLEL_MIN_BYTES = {"framing": 512 << 20, "parse": 2 << 20, "decode": 1 << 20}
+MAX_PIXELS = SourceOptions.max_pixels  # the same cap as `tfrec convert`
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What to check and how; checks itself."""
+
+    level: str = "parse"
+    dataset: bool = True  # the dataset level: agreement with dataset.json and the .idx files
+    checksums: bool = True  # part of the dataset level: whole-file checksums (a CRC-32 pass, ~1.7 GB/s)
+    schema: str | None = None  # for foreign files: a schema name or file to check records against
+    compression: str | None = None  # None/'auto': dataset.json's, or detected per file
+    max_errors: int = 100
+    workers: int = 0  # 0: one per core when the data is large enough
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.level not in LEVELS:
+            raise TfrecError(f"unknown level {self.level!r}; expected one of {', '.join(LEVELS)}")
+        if self.max_errors < 1:
+            raise TfrecError(f"--max-errors must be at least 1, not {self.max_errors}")
+        if self.workers < 0:
+            raise TfrecError(f"--workers must be 0 (automatic) or more, not {self.workers}")
+        if self.compression not in (None, "auto"):
+            normalize_compression(self.compression)
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One file to verify, with what dataset.json says about it: handed to a worker process."""
+
+    path: str
+    compression: str | None
+    level: str
+    schema: Schema | None
+    max_problems: int
+    expected: dict | None = None  # the dataset.json shard entry: records, bytes, checksum
+    checksum: str | None = None  # the checksum kind to compute ('crc32', 'crc32c') or None
+    index_required: bool = False  # tfrec datasets always have one
+    dataset: bool = True  # compare with the .idx file (and `expected`)
+
+
+@dataclass(frozen=True)
+class ShardReport:
+    """What verifying one file found."""
+
+    file: str
+    compression: str
+    records: int
+    bytes: int
+    checksum: str | None
+    problems: tuple[Problem, ...]
+    seconds: float
+    stopped: bool = False  # the check stopped at max_errors before the end of the file
+
+    def to_json(self) -> dict:
+        return {"file": self.file, "compression": self.compression, "records": self.records, "bytes": self.bytes,
+                "checksum": self.checksum, "problems": len(self.problems), "stopped": self.stopped,
+                "seconds": round(self.seconds, 4)}
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The outcome of `verify`: ok, what was checked, and every problem found (up to max_errors)."""
+
+    paths: tuple[str, ...]
+    level: str
+    shards: tuple[ShardReport, ...]
+    problems: tuple[Problem, ...]
+    problems_found: int  # before cutting the list at max_errors
+    seconds: float
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def truncated(self) -> bool:
+        """More problems may exist: the list was cut, or a file's check stopped at max_errors."""
+        return self.problems_found > len(self.problems) or any(s.stopped for s in self.shards)
+
+    @property
+    def records(self) -> int:
+        return sum(s.records for s in self.shards)
+
+    @property
+    def bytes(self) -> int:
+        return sum(s.bytes for s in self.shards)
+
+    def to_json(self) -> dict:
+        return {
+            "ok": self.ok, "paths": list(self.paths), "level": self.level, "files": len(self.shards),
+            "records": self.records, "bytes": self.bytes, "seconds": round(self.seconds, 4),
+            "problems_found": self.problems_found, "truncated": self.truncated,
+            "problems": [p.to_json() for p in self.problems], "shards": [s.to_json() for s in self.shards],
+            "notes": list(self.notes),
+        }
+
+    def summary(self) -> str:
+        """The human report: one line of totals, then each problem with file, record and byte offset."""
+        files = f"{len(self.shards)} file{'s' if len(self.shards) != 1 else ''}"
+        head = (f"verified {', '.join(self.paths)} (level {self.level}): {files}, "
+                f"{self.records:,} records, {self.bytes / 1e6:,.1f} MB in {self.seconds:.2f} s")
+        lines = [head] + [f"  note: {n}" for n in self.notes]
+        if self.ok:
+            return "\n".join(lines + ["  OK: no problems found"])
+        lines.append(f"  {self.problems_found} problem{'s' if self.problems_found != 1 else ''} found:")
+        lines += [f"    {p}" for p in self.problems]
+        if self.truncated:
+            lines.append(f"    ... stopped at --max-errors {len(self.problems)}; there may be more")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- record checks (parse, decode)
+
+
+class RecordChecker:
+    """Parses each record (and decodes its images at the decode level), collecting problems."""
+
+    def __init__(self, path: str, schema: Schema | None, level: str, max_problems: int):
+        self.path, self.schema, self.level, self.max_problems = path, schema, level, max_problems
+        self.problems: list[Problem] = []
+
+    def __call__(self, index: int, offset: int, data: bytes) -> None:
+        if len(self.problems) >= self.max_problems:
+            return
+        try:
+            example = decode_example(data)
+        except ExampleDecodeError as e:
+            self.problems.append(Problem(self.path, index, offset, "parse", f"not a tf.train.Example: {e}"))
+            return
+        reasons = [("parse", r) for r in check_example(example, self.schema)] if self.schema else []
+        if self.level == "decode" and not reasons:
+            reasons = [("decode", r) for r in decode_checks(example, self.schema)]
+        self.problems += [Problem(self.path, index, offset, check, r) for check, r in reasons]
+
+
+def _count_ok(spec: FeatureSpec, n: int) -> bool:
+    if spec.value_count is not None:
+        return n == spec.value_count
+    fixed = 1
+    for d in spec.shape:
+        fixed *= d or 1
+    return n % fixed == 0
+
+
+def check_example(example: dict[str, tuple[str, list]], schema: Schema) -> list[str]:
+    """Why a decoded Example does not match the schema: missing or extra keys, kinds, counts, raw sizes."""
+    reasons = []
+    for spec in schema.features:
+        if spec.name not in example:
+            reasons.append(f"feature {spec.name!r} is missing")
+            continue
+        kind, values = example[spec.name]
+        if values and kind != spec.storage:
+            reasons.append(f"feature {spec.name!r} holds {kind} values; the schema says {spec.storage} ({spec.kind})")
+        elif not _count_ok(spec, len(values)):
+            expected = spec.value_count if spec.value_count is not None else f"a multiple of the fixed dims of {list(spec.shape)}"
+            reasons.append(f"feature {spec.name!r} has {len(values)} values; the schema expects {expected}")
+        elif spec.kind == "image" and spec.encoding == "raw":
+            h, w, c = spec.shape
+            if len(values[0]) != h * w * c:
+                reasons.append(f"raw image {spec.name!r} is {len(values[0])} bytes; shape {list(spec.shape)} needs {h * w * c}")
+    extra = sorted(set(example) - {f.name for f in schema.features})
+    if extra:
+        reasons.append(f"feature{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))} not in the schema")
+    return reasons
+
+
+def decode_checks(example: dict[str, tuple[str, list]], schema: Schema | None) -> list[str]:
+    """Why the values do not decode: bad images, labels out of range, text that is not UTF-8."""
+    reasons = []
+    specs = schema.features if schema else ()
+    for spec in specs:
+        values = example.get(spec.name, ("", []))[1]
+        if spec.kind == "class_label" and spec.num_classes is not None:
+            bad = [v for v in values if not 0 <= v < spec.num_classes]
+            if bad:
+                reasons.append(f"label {spec.name!r} = {bad[0]} is outside [0, {spec.num_classes})")
+        elif spec.kind == "image" and spec.encoding != "raw":
+            reasons += [f"image {spec.name!r}: {r}" for r in (check_image(v, spec, example) for v in values) if r]
+        elif spec.kind == "text":
+            for v in values:
+                try:
+                    bytes(v).decode("utf-8")
+                except UnicodeDecodeError as e:
+                    reasons.append(f"text {spec.name!r} is not UTF-8 (byte {e.start})")
+    if schema is None:  # a foreign file: decode whatever looks like an image
+        for name, (kind, values) in example.items():
+            if kind == "bytes" and values and image_format(values[0]):
+                reasons += [f"image {name!r}: {r}" for r in (check_image(v, None, {}) for v in values) if r]
+    return reasons
+
+
+def check_image(value: bytes, spec: FeatureSpec | None, example: dict) -> str:
+    """Why an encoded image fails to decode to what the schema declares, or ''."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(value)) as img:
+                fmt = PIL_FORMATS.get(img.format or "", (img.format or "unknown").lower())
+                w, h = img.size
+                if w * h > MAX_PIXELS:
+                    return f"{w}x{h} = {w * h} pixels exceeds the cap of {MAX_PIXELS}"
+                img.load()
+    except Exception as e:  # noqa: BLE001  Pillow raises many types on bad data; none may escape
+        return f"does not decode ({type(e).__name__}: {e})"
+    truncated = truncation_reason(value, fmt)
+    if truncated:
+        return truncated
+    if spec is not None and spec.encoding in ("png", "jpeg") and fmt != spec.encoding:
+        return f"is {fmt}; the schema says {spec.encoding}"
+    dims = spec.shape[:2] if spec is not None else (None, None)
+    if (dims[0] and dims[0] != h) or (dims[1] and dims[1] != w):
+        return f"decodes to {h}x{w} (HxW); the schema says {dims[0] or 'any'}x{dims[1] or 'any'}"
+    for key, actual in (("height", h), ("width", w)):
+        stored = example.get(key, ("", []))[1]
+        if stored and stored[0] != actual:
+            return f"decodes to {h}x{w} (HxW) but feature {key!r} says {stored[0]}"
+    return ""
+
+
+# ---------------------------------------------------------------- one shard (runs in a worker)
+
+
+def verify_shard(task: ShardTask) -> ShardReport:
+    """Verifies one file: framing, parse/decode, and agreement with dataset.json and its .idx."""
+    start = time.perf_counter()
+    checker = RecordChecker(task.path, task.schema, task.level, task.max_problems) if task.level != "framing" else None
+    scan = scan_file(task.path, task.compression, checker, task.max_problems, checksum=task.checksum)
+    problems = list(scan.problems) + (checker.problems if checker else [])
+    problems.sort(key=lambda p: (p.record if p.record is not None else -1, p.offset or 0))
+    if task.expected is not None:
+        problems += _against_manifest(scan, task.expected)
+    if task.dataset:
+        problems += _against_index(scan, task.index_required)
+    stopped = not scan.complete or (checker is not None and len(checker.problems) >= task.max_problems)
+    return ShardReport(task.path, scan.compression, scan.records, scan.file_bytes, scan.checksum,
+                       tuple(problems), time.perf_counter() - start, stopped)
+
+
+def _against_manifest(scan: ScanResult, expected: dict) -> list[Problem]:
+    out, path = [], scan.path
+    listed = expected.get("records")
+    if scan.complete and isinstance(listed, int) and listed != scan.records:
+        if scan.records > listed:
+            out.append(Problem(path, listed, int(scan.offsets[listed]), "dataset",
+                               f"dataset.json lists {listed} records; the shard holds {scan.records}"))
+        else:
+            out.append(Problem(path, scan.records, scan.stream_bytes, "dataset",
+                               f"the shard ends after {scan.records} records; dataset.json lists {listed}"))
+    size = expected.get("bytes")
+    if isinstance(size, int) and size != scan.file_bytes:
+        out.append(Problem(path, None, min(size, scan.file_bytes), "dataset",
+                           f"the file is {scan.file_bytes} bytes; dataset.json says {size}"))
+    stored = expected.get("checksum")
+    if scan.checksum is not None and stored and stored != scan.checksum:
+        out.append(Problem(path, None, None, "dataset", f"checksum {scan.checksum} differs from dataset.json's {stored}"))
+    return out
+
+
+def _against_index(scan: ScanResult, required: bool) -> list[Problem]:
+    path = scan.path + ".idx"
+    if not os.path.exists(path):
+        return [Problem(path, None, None, "dataset", "index file missing")] if required else []
+    if scan.problems or not scan.complete:
+        return []  # the framing is already reported broken; comparing offsets would only repeat it
+    try:
+        index = load_index(path)
+    except (TfrecError, OSError) as e:
+        return [Problem(path, None, None, "dataset", str(e).removeprefix(f"{path}: "))]
+    n = min(len(index), scan.records)
+    bad = (index[:n, 0] != scan.offsets[:n]) | (index[:n, 1] != scan.lengths[:n])
+    if bad.any():
+        i = int(bad.argmax())
+        return [Problem(path, i, int(scan.offsets[i]), "dataset",
+                        f"line {i + 1} says '{index[i, 0]} {index[i, 1]}'; the record is at byte "
+                        f"{scan.offsets[i]}, {scan.lengths[i]} bytes long")]
+    if len(index) != scan.records:
+        return [Problem(path, n, int(index[n, 0]) if len(index) > n else scan.stream_bytes, "dataset",
+                        f"the index lists {len(index)} records; the shard holds {scan.records}")]
+    return []
+
+
+# ---------------------------------------------------------------- datasets and files
+
+
+def manifest_shards(manifest: dict, manifest_path: str) -> tuple[list[tuple[str, dict]], list[Problem]]:
+    """(split, shard entry) pairs of dataset.json, and problems with its structure or its split totals."""
+    splits = manifest.get("splits")
+    if not isinstance(splits, dict):
+        return [], [Problem(manifest_path, None, None, "dataset", "malformed: 'splits' is not an object")]
+    pairs, problems = [], []
+    for split, entry in splits.items():
+        shards = entry.get("shards") if isinstance(entry, dict) else None
+        good = [s for s in shards if isinstance(s, dict) and isinstance(s.get("file"), str) and s["file"]] \
+            if isinstance(shards, list) else []
+        if shards is None or len(good) != len(shards):
+            problems.append(Problem(manifest_path, None, None, "dataset", f"malformed: split {split!r} has bad shard entries"))
+        pairs += [(split, s) for s in good]
+        total = sum(s["records"] for s in good if isinstance(s.get("records"), int))
+        listed = entry.get("records") if isinstance(entry, dict) else None
+        if listed != total:
+            problems.append(Problem(manifest_path, None, None, "dataset",
+                                    f"split {split!r} lists {listed} records; its shards list {total}"))
+    return pairs, problems
+
+
+def _dataset_tasks(directory: str, options: VerifyOptions) -> tuple[list[ShardTask], list[Problem]]:
+    """The shard tasks of a tfrec dataset, and the problems visible from dataset.json alone."""
+    manifest_path = os.path.join(directory, MANIFEST)
+    try:
+        manifest = read_manifest(directory)
+        if not isinstance(manifest, dict):
+            raise TfrecError(f"{manifest_path}: malformed: not a JSON object")
+        schema = schema_from_json(manifest.get("schema"), manifest_path) if options.level != "framing" else None
+        compression = options.compression or normalize_compression(manifest.get("compression", "none"))
+    except TfrecError as e:
+        return [], [Problem(manifest_path, None, None, "dataset", str(e).removeprefix(f"{manifest_path}: "))]
+    pairs, problems = manifest_shards(manifest, manifest_path)
+    if not options.dataset:
+        problems = [p for p in problems if p.reason.startswith("malformed")]
+    tasks, listed = [], set()
+    for _, s in pairs:
+        path = os.path.join(directory, s["file"])
+        listed.add(os.path.normpath(path))
+        if not os.path.isfile(path):
+            problems.append(Problem(path, None, None, "dataset", "listed in dataset.json but missing"))
+        elif not options.dataset:
+            tasks.append(ShardTask(path, compression, options.level, schema, options.max_errors, dataset=False))
+        else:
+            kind = str(s.get("checksum", "")).partition(":")[0]
+            checksum = kind if options.checksums and kind in CHECKSUMS else None
+            tasks.append(ShardTask(path, compression, options.level, schema, options.max_errors, dict(s), checksum, True))
+    if options.dataset:
+        problems += [Problem(p, None, None, "dataset", "a shard file not listed in dataset.json")
+                     for p in tfrecord_files(directory) if os.path.normpath(p) not in listed]
+    return tasks, problems
+
+
+def map_shards(fn: Callable, tasks: Sequence, sizes: Sequence[int], workers: int = 0, min_bytes: int = 0,
+               progress: bool = True, desc: str = "") -> list:
+    """fn over per-shard tasks, in worker processes when it pays; results in task order.
+
+    Args:
+        fn: a module-level function (picklable), called as fn(task).
+        tasks: one per shard.
+        sizes: each shard's bytes, for balancing (largest first) and the progress bar.
+        workers: processes (0: one per core, used only from `min_bytes` in all on).
+        min_bytes: below this many bytes in all, automatic mode runs in this process.
+        progress: show a progress bar on stderr.
+        desc: the progress bar's label.
+    """
+    from tqdm import tqdm
+
+    count = min(workers or os.cpu_count() or 1, len(tasks))
+    parallel = count > 1 and (workers > 0 or sum(sizes) >= min_bytes)
+    order = sorted(range(len(tasks)), key=lambda i: -sizes[i])  # largest first balances the workers
+    results: list = [None] * len(tasks)
+    bar = tqdm(total=sum(sizes), unit="B", unit_scale=True, desc=desc, disable=not progress, file=sys.stderr,
+               delay=0.5)  # no bar for jobs that finish in a blink
+    with bar:
+        if parallel:
+            # fork is fastest and safe while TensorFlow (which starts threads) is not imported.
+            method = "spawn" if "tensorflow" in sys.modules else "fork"
+            with multiprocessing.get_context(method).Pool(count) as pool:
+                for i, result in pool.imap_unordered(_indexed, [(fn, i, tasks[i]) for i in order]):
+                    results[i] = result
+                    bar.update(sizes[i])
+        else:
+            for i in order:
+                results[i] = fn(tasks[i])
+                bar.update(sizes[i])
+    return results
+
+
+def _indexed(item: tuple[Callable, int, Any]) -> tuple[int, Any]:
+    fn, i, task = item
+    return i, fn(task)
+
+
+def verify(paths: Sequence[str], options: VerifyOptions | None = None) -> VerifyReport:
+    """Verifies tfrec dataset directories and/or TFRecord files (globs allowed), listing every problem.
+
+    Args:
+        paths: dataset directories (with dataset.json), directories of TFRecord files, files, or globs.
+        options: see VerifyOptions.
+
+    Returns:
+        A VerifyReport; its `ok` is False when any problem was found. Problems are never raised.
+
+    Raises:
+        TfrecError: a path does not exist or matches no file; bad options; an unreadable --schema.
+    """
+    options = options or VerifyOptions()
+    start = time.perf_counter()
+    foreign_schema = load_schema(options.schema) if options.schema and options.level != "framing" else None
+    tasks, problems, notes = [], [], []
+    inputs = find_inputs(paths)
+    for item in inputs:
+        if item.dataset:
+            t, p = _dataset_tasks(item.path, options)
+            tasks += t
+            problems += p
+        else:
+            if item.note:
+                notes.append(item.note)
+            tasks += [ShardTask(f, options.compression, options.level, foreign_schema, options.max_errors,
+                                dataset=options.dataset) for f in item.files]
+    sizes = [os.path.getsize(t.path) for t in tasks]
+    reports = map_shards(verify_shard, tasks, sizes, options.workers, PARALLEL_MIN_BYTES[options.level],
+                         options.progress, "verify")
+    problems = [p for r in reports for p in r.problems] + problems
+    if options.level != "framing" and not options.schema and any(not i.dataset for i in inputs):
+        notes.append("foreign files were checked as tf.train.Examples without a schema (pass --schema to check keys)")
+    return VerifyReport(tuple(str(p) for p in paths), options.level, tuple(reports),
+                        tuple(problems[: options.max_errors]), len(problems), time.perf_counter() - start, tuple(notes))

@@ -1,0 +1,1 @@
+"""tf.train.Example encode/decode, Example schemas, and encoded-image facts: no TensorFlow at import time."""

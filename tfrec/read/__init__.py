@@ -1,0 +1,1 @@
+"""The streaming tf.data reader: inputs, decoding, augmentation (TensorFlow)."""

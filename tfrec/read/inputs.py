@@ -1,0 +1,98 @@
+"""What a read covers: the shard files, their compression, the schema and the mean record size."""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import TfrecError
+from ..io.manifest import MANIFEST, read_manifest, shard_paths
+from ..io.records import FRAMING_BYTES, detect_compression, read_index
+from ..io.salvage import ReadStats, iter_intact_records
+from ..codec.schema import Schema, load_schema, schema_from_json
+
+
+@dataclass(frozen=True)
+class Source:
+    """What to read: shard files, their compression, the schema, and record sizes for buffer sizing."""
+
+    files: tuple[str, ...]
+    compression: str
+    schema: Schema
+    records: int | None  # in all files, when dataset.json says
+    record_bytes: float  # mean serialized size in the uncompressed stream, framing included
+    stored_bytes: float  # mean bytes on disk per record (foreign compressed files: uncompressed)
+
+
+def _schema_arg(schema: str | dict | Schema) -> Schema:
+    if isinstance(schema, Schema):
+        return schema
+    return schema_from_json(schema) if isinstance(schema, dict) else load_schema(str(schema))
+
+
+def _list_files(path: str | Sequence[str]) -> list[str]:
+    if not isinstance(path, (str, os.PathLike)):
+        return [str(p) for p in path]
+    path = str(path)
+    if os.path.isdir(path):
+        found = [os.path.join(path, f) for f in sorted(os.listdir(path))]
+        return [f for f in found if os.path.isfile(f) and not f.endswith((".idx", ".json")) and ".tmp-" not in f]
+    return sorted(glob.glob(path)) if glob.has_magic(path) else [path]
+
+
+def _mean_record_bytes(path: str, compression: str) -> float:
+    """Mean framed record size of a shard: from its .idx index, else from its first 256 records."""
+    if os.path.exists(path + ".idx"):
+        lengths = read_index(path + ".idx")[:, 1]
+    else:  # damaged records are for the reader to report, not this estimate
+        records = iter_intact_records(path, compression, ReadStats())
+        lengths = [len(r) + FRAMING_BYTES for _, r in zip(range(256), records)]
+    return float(np.mean(lengths)) if len(lengths) else 1.0
+
+
+def resolve_source(path: str | Sequence[str], split: str = "train",
+                   schema: str | dict | Schema | None = None) -> Source:
+    """Finds the files, compression and schema: from dataset.json, or from `schema` for foreign TFRecords.
+
+    Args:
+        path: a tfrec dataset directory; or foreign TFRecords: a file, a glob, a directory, a list.
+        split: the split of a tfrec dataset (ignored for foreign files).
+        schema: a schema JSON path, built-in name, JSON object or Schema; overrides dataset.json's.
+
+    Raises:
+        TfrecError: no dataset.json and no schema, no such split, no files.
+    """
+    if isinstance(path, (str, os.PathLike)) and os.path.isfile(os.path.join(str(path), MANIFEST)):
+        manifest = read_manifest(str(path))
+        files = shard_paths(str(path), manifest, split)
+        info = manifest["splits"][split]
+        use = _schema_arg(schema) if schema is not None else schema_from_json(manifest["schema"], f"{path}/{MANIFEST}")
+        compression = manifest.get("compression", "none")
+        stored = info["bytes"] / max(info["records"], 1)
+        mean = stored if compression == "none" else _mean_record_bytes(files[0], compression)
+        return Source(tuple(files), compression, use, info["records"], mean, stored)
+    files = _list_files(path)
+    missing = [f for f in files if not os.path.isfile(f)]
+    if not files or missing:
+        raise TfrecError(f"{path}: no TFRecord files found" + (f" ({missing[0]} does not exist)" if missing else ""))
+    if schema is None:
+        raise TfrecError(f"{path}: no {MANIFEST}; foreign TFRecords need a schema (schema= or --schema: "
+                         "a schema JSON file)")
+    compression = detect_compression(files[0])
+    mean = _mean_record_bytes(files[0], compression)
+    return Source(tuple(files), compression, _schema_arg(schema), None, mean, mean)
+
+
+def shard_files(files: Sequence[str], num_shards: int, shard_index: int) -> list[str]:
+    """Worker `shard_index` of `num_shards` reads every num_shards-th file: disjoint, and together complete.
+
+    Raises:
+        TfrecError: fewer files than workers (re-convert with more shards).
+    """
+    if num_shards > len(files):
+        raise TfrecError(f"{num_shards} workers but {len(files)} shard files: each worker reads whole files; "
+                         f"convert with --shards {num_shards} or more")
+    return list(files[shard_index::num_shards])

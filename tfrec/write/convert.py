@@ -1,0 +1,420 @@
+"""Conversion: source -> splits -> seeded order -> shards (+ .idx) -> dataset.json, written last."""
+from __future__ import annotations
+
+import errno
+import glob
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import zlib
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from . import plan
+from .._version import __version__
+from ..errors import ConversionInterrupted, SourceError, TfrecError
+from ..codec.example import encode_examples_bulk
+from ..io.journal import Journal, fingerprint
+from ..io.manifest import MANIFEST, write_manifest
+from ..io.records import (
+    FOOTER_BYTES, FRAMING_BYTES, HEADER_BYTES, ShardWriter, frame_record, frame_rows_inplace,
+    normalize_compression,
+)
+from ..codec.schema import Schema, load_schema
+from ..sources import FORMATS, SourceData, SourceOptions, SplitData, read_source
+
+# Records per bulk-encoding step: bounds memory to a few MB per step; larger chunks gained < 5%.
+BULK_CHUNK_RECORDS = 8192
+# Records per task sent to a worker process: large enough to amortise pickling, small enough
+# that a 2-worker pool stays balanced on a 3,000-image folder.
+ITEM_CHUNK_RECORDS = 32
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Everything `tfrec convert` takes besides SRC and OUT; checks itself."""
+
+    format: str = "auto"
+    name: str | None = None
+    shards: int | None = None
+    shard_size: int | None = None
+    compression: str = "none"
+    split: tuple[tuple[str, float], ...] | None = None
+    shuffle: bool = True
+    seed: int = 0
+    workers: int = 0  # 0: automatic (see num_workers)
+    overwrite: bool = False
+    resume: bool = False
+    resize: tuple[int, int] | None = None
+    encode: str | None = None
+    quality: int = 95
+    on_error: str = "skip"
+    follow_symlinks: bool = False
+    exif_transpose: bool = True
+    max_pixels: int = SourceOptions.max_pixels
+    schema: str | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.format not in ("auto",) + FORMATS:
+            raise TfrecError(f"unknown format {self.format!r}; supported: auto, {', '.join(FORMATS)}")
+        if self.shards is not None and self.shards < 1:
+            raise TfrecError(f"--shards must be at least 1, not {self.shards}")
+        if self.shards is not None and self.shard_size is not None:
+            raise TfrecError("give --shards or --shard-size, not both")
+        if self.resume and self.overwrite:
+            raise TfrecError("give --resume or --overwrite, not both")
+        if self.workers < 0:
+            raise TfrecError(f"--workers must be 0 (all cores) or more, not {self.workers}")
+        normalize_compression(self.compression)
+        SourceOptions(resize=self.resize, encode=self.encode, quality=self.quality, on_error=self.on_error)
+
+    @property
+    def num_workers(self) -> int:
+        """Processes for per-record work: --workers, else one per core when re-encoding, else 1.
+
+        Pass-through only reads files and checks headers: one process kept up with the disk in
+        benchmarks/convert.py, and a pool's pickling and pipes made it about 1.5x slower.
+        """
+        if self.workers:
+            return self.workers
+        return (os.cpu_count() or 1) if (self.resize or self.encode) else 1
+
+
+def _clear(out: str, keep: set[str]) -> None:
+    """Removes tfrec's files from OUT (dataset.json first), except the shards named in `keep`."""
+    manifest = os.path.join(out, MANIFEST)
+    if os.path.exists(manifest):
+        os.remove(manifest)  # first, so the directory never looks complete while it is cleared
+    for pattern in ("*.tfrecord-*", ".*.tmp-*"):
+        for p in glob.glob(os.path.join(glob.escape(out), pattern)):
+            base = p[:-4] if p.endswith(".idx") else p
+            if os.path.basename(base) not in keep:
+                os.remove(p)
+
+
+def prepare_output(out: str, options: "ConvertOptions", journal: Journal, keep: set[str]) -> None:
+    """Creates OUT, or clears it for --overwrite, or keeps the reusable shards for --resume.
+
+    Raises:
+        TfrecError: OUT is not empty (or holds an interrupted conversion) and neither flag is given,
+            or it cannot be created.
+    """
+    try:
+        if os.path.isdir(out) and os.listdir(out):
+            if options.overwrite:
+                _clear(out, set())
+                journal.remove()
+            elif options.resume:
+                _clear(out, keep)
+            elif journal.exists():
+                raise TfrecError(
+                    f"{out}: holds an interrupted conversion (no dataset.json); pass --resume to finish it "
+                    "or --overwrite to start again"
+                )
+            else:
+                raise TfrecError(f"{out}: output directory is not empty; pass --overwrite to replace it")
+        elif os.path.exists(out) and not os.path.isdir(out):
+            raise TfrecError(f"{out}: exists and is not a directory")
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, f".tfrec-write-test-{os.getpid()}")
+        open(probe, "wb").close()
+        os.remove(probe)
+    except OSError as e:
+        raise TfrecError(f"{out}: cannot write the output directory: {e.strerror}") from e
+
+
+def resolve_splits(source: SourceData, spec: dict[str, float] | None, seed: int) -> dict[str, SplitData]:
+    """Applies --split: re-splits the source's train split (or its only one), keeping the others."""
+    splits = dict(source.splits)
+    if not spec:
+        return splits
+    base_name = "train" if "train" in splits else next(iter(splits))
+    base = splits.pop(base_name)
+    clash = set(spec) & set(splits)
+    if clash:
+        raise TfrecError(f"--split names {sorted(clash)} clash with the source's own splits {sorted(source.splits)}")
+    for name, idx in plan.stratified_split(base.labels, spec, seed).items():
+        splits[name] = base.take(idx, name)
+    return splits
+
+
+def _estimate_bytes(split: SplitData, schema: Schema, options: ConvertOptions) -> int:
+    image = schema.image
+    if split.arrays is not None:
+        per = sum(a[0].nbytes if a.ndim > 1 else 8 for a in split.arrays.values()) + 64
+        return per * len(split)
+    if options.resize and image is not None:
+        w, h = options.resize
+        per = w * h * 3 // (8 if (options.encode or "jpeg") == "jpeg" else 2)
+        return (per + 128) * len(split)
+    return split.source_bytes + 128 * len(split)
+
+
+def _iter_bulk(split: SplitData, schema: Schema, idx: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Framed records (a uint8 buffer) and their framed lengths for the records at `idx`, in order."""
+    for lo in range(0, len(idx), BULK_CHUNK_RECORDS):
+        chunk = idx[lo : lo + BULK_CHUNK_RECORDS]
+        cols = {f.name: (f.storage, split.arrays[f.name]) for f in schema.features}
+        groups = list(encode_examples_bulk(cols, margin=(HEADER_BYTES, FOOTER_BYTES), take=chunk))
+        if len(groups) == 1:
+            framed = frame_rows_inplace(groups[0][1])
+            yield framed, np.full(len(chunk), framed.shape[1], np.int64)
+            continue
+        parts: list = [None] * len(chunk)  # rows of different widths: put them back in order
+        for rows, mat in groups:
+            for r, row in zip(rows.tolist(), frame_rows_inplace(mat)):
+                parts[r] = row.tobytes()
+        yield b"".join(parts), np.array([len(p) for p in parts], np.int64)
+
+
+def encode_chunk(make_record: Callable, items: list) -> tuple[bytes, list[int], list[dict], dict[str, int]]:
+    """Worker task: turns items into framed records; bad items become skip entries; counts the image formats."""
+    framed, lengths, skipped, formats = [], [], [], {}
+    for item in items:
+        record, reason, fmt = make_record(item)
+        if record is None:
+            skipped.append({"path": item[1], "reason": reason})
+            continue
+        framed.append(frame_record(record))
+        lengths.append(len(record) + FRAMING_BYTES)
+        formats[fmt] = formats.get(fmt, 0) + 1
+    return b"".join(framed), lengths, skipped, formats
+
+
+def _init_worker() -> None:
+    # Workers leave Ctrl-C to the parent, which stops cleanly and prints one line; SIGTERM gets its
+    # default back (the CLI maps it to KeyboardInterrupt), so Pool.terminate ends workers quietly.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _ordered_map(fn: Callable, tasks: Iterator, workers: int) -> Iterator:
+    """Maps fn over tasks in processes, yielding results in task order with a bounded window."""
+    if workers <= 1:
+        yield from (fn(*t) for t in tasks)
+        return
+    # fork is fastest and safe while TensorFlow (which starts threads) is not imported.
+    method = "spawn" if "tensorflow" in sys.modules else "fork"
+    with multiprocessing.get_context(method).Pool(workers, initializer=_init_worker) as pool:
+        pending: deque = deque()
+        for t in tasks:
+            pending.append(pool.apply_async(fn, t))
+            if len(pending) >= 4 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """A split ready to write: its data, the record order and the shard layout."""
+
+    split: SplitData
+    order: np.ndarray
+    shards: tuple[plan.ShardSpec, ...]
+
+
+def plan_splits(source: SourceData, splits: dict[str, SplitData], name: str, options: ConvertOptions) -> dict[str, SplitPlan]:
+    """Orders each split's records (seeded) and cuts them into shards; pure, nothing written."""
+    plans = {}
+    for split_name, split in splits.items():
+        order = plan.record_order(len(split), options.shuffle, options.seed, split_name)
+        n = options.shards or plan.choose_num_shards(
+            _estimate_bytes(split, source.schema, options), len(split), options.shard_size
+        )
+        plans[split_name] = SplitPlan(split, order, plan.plan_shards(name, split_name, len(split), n))
+    return plans
+
+
+def _content_hash(split: SplitData) -> str:
+    if split.content_id:
+        return split.content_id
+    if split.items is not None:
+        return fingerprint([(it[1], it[2], it[3]) for it in split.items])
+    crc = 0
+    for key in sorted(split.arrays):
+        crc = zlib.crc32(np.ascontiguousarray(split.arrays[key]), crc)
+    return f"{crc:08x}"
+
+
+def run_fingerprint(source: SourceData, plans: dict[str, SplitPlan], options: ConvertOptions) -> str:
+    """What decides the output bytes: source content, schema, options and plan (not workers)."""
+    opts = {k: getattr(options, k) for k in (
+        "format", "name", "compression", "shuffle", "seed", "resize", "encode", "quality", "on_error",
+        "follow_symlinks", "exif_transpose", "max_pixels",
+    )}
+    splits = {
+        k: {"content": _content_hash(p.split), "shards": [(s.file, s.start, s.stop) for s in p.shards]}
+        for k, p in plans.items()
+    }
+    return fingerprint([__version__, source.kind, source.schema.to_json(), opts, splits])
+
+
+class _Run:
+    """Per-conversion state: options, journal, progress bar, skipped files, and the shards written."""
+
+    def __init__(self, out: str, source: SourceData, options: ConvertOptions, journal: Journal, reuse: dict):
+        from tqdm import tqdm
+
+        self.out, self.source, self.options = out, source, options
+        self.journal, self.reuse = journal, reuse
+        self.skipped: list[dict] = list(source.skipped)
+        self.shard_skipped: list[dict] = []
+        self.shard_formats: dict[str, int] = {}  # image formats stored in the shard being written
+        self.written = 0
+        self.tqdm = tqdm
+        self._check_fail()
+
+    def _check_fail(self) -> None:
+        if self.options.on_error == "fail" and self.skipped:
+            first = self.skipped[0]
+            raise SourceError(f"{first['path']}: {first['reason']} (--on-error fail; no dataset.json written)")
+
+    def write_split(self, name: str, p: SplitPlan) -> dict[str, Any]:
+        bar = self.tqdm(total=len(p.split), unit="rec", desc=name, disable=not self.options.progress, file=sys.stderr)
+        try:
+            infos = list(self._write_shards(name, p, bar))
+        finally:
+            bar.close()
+        return {"records": sum(i["records"] for i in infos), "bytes": sum(i["bytes"] for i in infos), "shards": infos}
+
+    def _write_shards(self, name: str, p: SplitPlan, bar) -> Iterator[dict]:
+        todo = [s for s in p.shards if s.file not in self.reuse]
+        if p.split.arrays is not None:
+            blocks = ((s, _iter_bulk(p.split, self.source.schema, p.order[s.start : s.stop])) for s in todo)
+        else:
+            blocks = self._item_blocks(p, todo, bar)
+        blocks = iter(blocks)
+        for spec in p.shards:
+            if spec.file in self.reuse:
+                entry = self.reuse[spec.file]
+                self.skipped.extend(entry["skipped"])
+                bar.update(spec.records)
+                yield entry["shard"]
+                continue
+            _, chunks = next(blocks)
+            self.shard_skipped, self.shard_formats = [], {}
+            path = os.path.join(self.out, spec.file)
+            try:
+                with ShardWriter(path, self.options.compression) as w:
+                    for framed, lengths in chunks:
+                        w.write_framed(framed, lengths)
+                        bar.update(len(lengths))
+            except OSError as e:
+                hint = " (disk full)" if e.errno == errno.ENOSPC else ""
+                raise TfrecError(
+                    f"{path}: cannot write: {e.strerror}{hint}; its temporary file was removed, no dataset.json written"
+                ) from e
+            info = w.info.to_json()
+            if p.split.items is not None:  # image sources: which formats the shard holds
+                info["formats"] = dict(sorted(self.shard_formats.items()))
+            self.journal.record(name, info, self.shard_skipped)
+            self.written += 1
+            yield info
+
+    def _item_blocks(self, p: SplitPlan, todo, bar):
+        items, order = p.split.items, p.order
+        tasks = (
+            (self.source.make_record, [items[i] for i in order[lo : min(lo + ITEM_CHUNK_RECORDS, s.stop)]])
+            for s in todo
+            for lo in range(s.start, s.stop, ITEM_CHUNK_RECORDS)
+        )
+        results = _ordered_map(encode_chunk, tasks, self.options.num_workers)
+
+        def chunks(spec):
+            for _ in range(spec.start, spec.stop, ITEM_CHUNK_RECORDS):
+                framed, lengths, skipped, formats = next(results)
+                self.skipped.extend(skipped)
+                self.shard_skipped.extend(skipped)
+                for fmt, count in formats.items():
+                    self.shard_formats[fmt] = self.shard_formats.get(fmt, 0) + count
+                self._check_fail()
+                bar.update(len(skipped))
+                yield framed, lengths
+
+        for spec in todo:
+            yield spec, chunks(spec)
+
+
+def convert(src: str, out: str, options: ConvertOptions | None = None) -> dict[str, Any]:
+    """Converts a source dataset into sharded TFRecords with .idx files and dataset.json.
+
+    Args:
+        src: an MNIST IDX folder, a CIFAR-10/100 binary folder or .tar.gz, or an image folder.
+        out: the output directory (created; must be empty unless options.overwrite or .resume).
+        options: see ConvertOptions.
+
+    Returns:
+        The manifest written to OUT/dataset.json, plus `out`, `seconds` and `reused_shards`.
+
+    Raises:
+        SourceError: the source is malformed (or, with on_error='fail', one image is bad).
+        ConversionInterrupted: Ctrl-C/SIGTERM; complete shards are kept for options.resume.
+        TfrecError: bad options, an unusable output directory, a failed write.
+    """
+    options = options or ConvertOptions()
+    start = time.perf_counter()
+    user_schema = load_schema(options.schema) if options.schema else None
+    source = read_source(src, options.format, SourceOptions(
+        resize=options.resize, encode=options.encode, quality=options.quality, on_error=options.on_error,
+        follow_symlinks=options.follow_symlinks, exif_transpose=options.exif_transpose,
+        max_pixels=options.max_pixels, schema=user_schema,
+    ))
+    splits = resolve_splits(source, dict(options.split) if options.split else None, options.seed)
+    name = options.name or source.kind
+    plans = plan_splits(source, splits, name, options)
+    journal = Journal(out, run_fingerprint(source, plans, options))
+    if options.resume and os.path.exists(os.path.join(out, MANIFEST)):
+        from ..io.manifest import read_manifest
+
+        return {**read_manifest(out), "out": out, "seconds": 0.0, "reused_shards": "all (already complete)"}
+    reuse = journal.reusable(out) if options.resume and os.path.isdir(out) else {}
+    prepare_output(out, options, journal, set(reuse))
+    run = _Run(out, source, options, journal, reuse)
+    try:
+        written = {split_name: run.write_split(split_name, p) for split_name, p in plans.items()}
+    except KeyboardInterrupt:
+        kept = len(reuse) + run.written
+        raise ConversionInterrupted(
+            f"interrupted: {kept} complete shard(s) kept in {out} (no dataset.json yet); "
+            "run the same command with --resume to finish"
+        ) from None
+    manifest = _manifest(name, source, options, written, run.skipped)
+    write_manifest(out, manifest)
+    journal.remove()
+    return {**manifest, "out": out, "seconds": round(time.perf_counter() - start, 3), "reused_shards": len(reuse)}
+
+
+def stored_schema(schema: Schema, written: dict) -> Schema:
+    """The schema dataset.json records: an `encoded` image feature becomes `jpeg` when every image
+    stored is a JPEG (the common image folder), so readers need no per-image format check."""
+    image = schema.image
+    if image is None or image.encoding != "encoded":
+        return schema
+    shards = [s for entry in written.values() for s in entry["shards"]]
+    formats = {f for s in shards for f in s.get("formats", {"unknown": 1})}
+    return schema.with_image(encoding="jpeg") if shards and formats == {"jpeg"} else schema
+
+
+def _manifest(name: str, source: SourceData, options: ConvertOptions, written: dict, skipped: list) -> dict:
+    label = source.schema.label
+    return {
+        "name": name,
+        "tfrec_version": __version__,
+        "source": {"format": source.kind, "description": source.description},
+        "schema": stored_schema(source.schema, written).to_json(),
+        "label_names": list(label.names) if label is not None and label.names else None,
+        "compression": normalize_compression(options.compression),
+        "seed": options.seed,
+        "shuffled": options.shuffle,
+        "splits": written,
+        "skipped": skipped,
+        "warnings": list(source.warnings),
+        "ignored_files": source.ignored,
+    }
