@@ -7,19 +7,7 @@ import click
 
 from tfrec.read.augment import PRESETS
 
-from .main import cli, emit, import_tensorflow_quietly, json_option, quiet_option
-
-
-def _image_size(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        parts = [int(v) for v in value.lower().split("x")]
-        if len(parts) not in (1, 2) or min(parts) < 1:
-            raise ValueError
-    except ValueError:
-        raise click.BadParameter(f"expected N or WIDTHxHEIGHT such as 224 or 320x240, not {value!r}")
-    return (parts[0], parts[0]) if len(parts) == 1 else (parts[1], parts[0])  # (height, width)
+from ._common import emit, import_tensorflow_quietly, json_option, parse_wxh, quiet_option
 
 
 def read_summary(r: dict) -> str:
@@ -45,7 +33,7 @@ def read_summary(r: dict) -> str:
     return "\n".join(lines)
 
 
-@cli.group()
+@click.group()
 def bench() -> None:
     """Measure tfrec's speed on your data and this machine."""
 
@@ -59,7 +47,7 @@ def bench() -> None:
               help="Batches to time, repeating the data if needed [default: one epoch].")
 @click.option("--augment", type=click.Choice(list(PRESETS)), default="none", show_default=True,
               help="Augmentation preset.")
-@click.option("--image-size", callback=_image_size,
+@click.option("--image-size", callback=parse_wxh,
               help="Resize to N or WIDTHxHEIGHT (needed for images of varying size).")
 @click.option("--fit", type=click.Choice(["stretch", "crop", "pad"]), default="stretch", show_default=True,
               help="How --image-size is reached.")
@@ -89,7 +77,7 @@ def read(path, split, schema, batch_size, batches, augment, image_size, fit, dty
 
     result = benchmark_read(
         path, split, batch_size, batches, stages=stages, progress=not (quiet or as_json), schema=schema,
-        augment=augment, image_size=image_size, fit=fit, dtype=dtype, shuffle=shuffle, seed=seed, cache=cache,
+        augment=augment, image_size=image_size and image_size[::-1], fit=fit, dtype=dtype, shuffle=shuffle, seed=seed, cache=cache,
         skip_corrupt=skip_corrupt,
     )
     emit(result, as_json, "" if quiet else read_summary(result))

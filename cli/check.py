@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import click
 
-from .main import cli, emit, import_tensorflow_quietly, json_option, quiet_option
+from tfrec.check.verify import LEVELS
+from tfrec.io.records import COMPRESSIONS
+from tfrec.read.augment import PRESETS
 
-_COMPRESSION = click.Choice(["auto", "none", "gzip", "zlib"])
+from ._common import emit, import_tensorflow_quietly, json_option, quiet_option
+
+_COMPRESSION = click.Choice(("auto",) + COMPRESSIONS)
 
 
 def _paths(ctx, param, value):
@@ -19,9 +23,9 @@ def _paths(ctx, param, value):
     return value
 
 
-@cli.command()
+@click.command()
 @click.argument("paths", nargs=-1, required=True, callback=_paths, metavar="PATH...")
-@click.option("--level", type=click.Choice(["framing", "parse", "decode"]), default="parse", show_default=True,
+@click.option("--level", type=click.Choice(LEVELS), default="parse", show_default=True,
               help="framing: both CRCs of every record, truncation, trailing bytes. parse: also every record "
                    "is a tf.train.Example matching the schema. decode: also images decode and labels are in range.")
 @click.option("--deep", is_flag=True, help="Same as --level decode.")
@@ -63,13 +67,13 @@ def verify(ctx, paths, level, deep, schema, compression, no_dataset, no_checksum
         ctx.exit(1)
 
 
-@cli.command()
+@click.command()
 @click.argument("paths", nargs=-1, required=True, callback=_paths, metavar="PATH...")
 @click.option("--samples", type=click.IntRange(min=0), default=0, show_default=True,
               help="Print the first N records readably (long bytes summarised).")
 @click.option("--grid", type=click.Path(dir_okay=False), help="Write a contact sheet PNG of images with their labels.")
 @click.option("--grid-images", type=click.IntRange(min=1), default=36, show_default=True, help="Images on the contact sheet.")
-@click.option("--augment", type=click.Choice(["none", "mnist", "cifar", "imagenet"]),
+@click.option("--augment", type=click.Choice(list(PRESETS)),
               help="Show the contact sheet's images as this augmentation preset makes them (needs TensorFlow).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --augment.")
 @click.option("--split", default="train", show_default=True, help="Split to draw --augment samples from.")

@@ -3,19 +3,10 @@ from __future__ import annotations
 
 import click
 
-from .main import cli, emit, json_option, quiet_option, sigterm_as_interrupt
+from tfrec.io.records import COMPRESSIONS
+from tfrec.sources import FORMATS, SourceOptions
 
-
-def _size_pair(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        w, h = (int(v) for v in value.lower().split("x"))
-        if w < 1 or h < 1:
-            raise ValueError
-    except ValueError:
-        raise click.BadParameter(f"expected WIDTHxHEIGHT such as 224x224, not {value!r}")
-    return (w, h)
+from ._common import emit, json_option, parse_wxh, quiet_option, sigterm_as_interrupt
 
 
 def _split_spec(ctx, param, value):
@@ -60,22 +51,22 @@ def convert_summary(result: dict) -> str:
     return "\n".join(lines)
 
 
-@cli.command()
+@click.command()
 @click.argument("src", type=click.Path(exists=True))
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["auto", "mnist", "cifar10", "cifar100", "imagefolder"]),
+@click.option("--format", "fmt", type=click.Choice(("auto",) + FORMATS),
               default="auto", show_default=True, help="Source format; auto detects it from the files.")
 @click.option("--name", help="Dataset name used in shard file names (default: the format).")
 @click.option("--shards", type=click.IntRange(min=1), help="Shards per split (default: from --shard-size or ~100 MB files).")
 @click.option("--shard-size", callback=_shard_size, help="Largest shard, e.g. 128MB (instead of --shards).")
-@click.option("--compression", type=click.Choice(["none", "gzip", "zlib"]), default="none", show_default=True)
+@click.option("--compression", type=click.Choice(COMPRESSIONS), default="none", show_default=True)
 @click.option("--split", "split", callback=_split_spec, help="Re-split the train split, e.g. train=0.9,val=0.1 (stratified by class).")
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True, help="Write records in a seeded random order.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for shuffling and splitting: same seed, same bytes.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Processes for image folders (0: one per core when re-encoding, else 1).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty OUT.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted conversion into OUT, reusing its complete shards.")
-@click.option("--resize", callback=_size_pair, help="Re-encode images at WIDTHxHEIGHT, e.g. 224x224.")
+@click.option("--resize", callback=parse_wxh, help="Re-encode images at WIDTHxHEIGHT (or N for NxN), e.g. 224x224.")
 @click.option("--encode", type=click.Choice(["jpeg", "png"]), help="Re-encode images in this format.")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality when re-encoding.")
 @click.option("--on-error", type=click.Choice(["skip", "fail"]), default="skip", show_default=True,
@@ -83,7 +74,7 @@ def convert_summary(result: dict) -> str:
 @click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that lead out of the source tree.")
 @click.option("--exif/--ignore-exif", "exif_transpose", default=True, show_default=True,
               help="Store EXIF-rotated JPEGs upright (re-encoded), or keep their bytes as they are.")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=178_956_970, show_default=True,
+@click.option("--max-pixels", type=click.IntRange(min=1), default=SourceOptions.max_pixels, show_default=True,
               help="Skip (or fail on) images with more pixels than this: a decompression-bomb guard.")
 @click.option("--schema", "schema", help="A schema JSON file (or built-in name) to use instead of the format's own.")
 @json_option
@@ -115,7 +106,7 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
     emit(result, as_json, "" if quiet else convert_summary(result))
 
 
-@cli.command()
+@click.command()
 @click.argument("directory", default="tfrec-demo", type=click.Path(file_okay=False))
 @json_option
 @quiet_option

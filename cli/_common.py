@@ -1,0 +1,72 @@
+"""What every command shares: --json/--quiet, result output, SIGTERM handling, quiet TensorFlow import, WxH sizes."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+from typing import Any, Iterator
+
+import click
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON result on stdout.")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
+
+
+def emit(result: Any, as_json: bool, human: str) -> None:
+    """Prints the JSON result on stdout with --json, else the human summary on stderr."""
+    if as_json:
+        click.echo(json.dumps(result, indent=None, default=str))
+    elif human:
+        click.echo(human, err=True)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treats SIGTERM like Ctrl-C inside the block, so long work stops through the same clean path."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. inside some test runners): leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its start-up banner (oneDNN, CPU-feature lines) kept off the terminal.
+
+    Those lines come from C++ before logging is set up, so TF_CPP_MIN_LOG_LEVEL alone cannot hide
+    them; stderr is pointed at /dev/null for the import only. An import error still propagates.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def parse_wxh(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> tuple[int, int] | None:
+    """Click callback for sizes: 'WxH' (or 'N' for N x N) -> (width, height), in the order the user writes them."""
+    if value is None:
+        return None
+    try:
+        parts = [int(v) for v in value.lower().split("x")]
+        if len(parts) not in (1, 2) or min(parts) < 1:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"expected N or WIDTHxHEIGHT such as 224 or 320x240, not {value!r}")
+    return (parts[0], parts[-1])
