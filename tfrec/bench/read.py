@@ -3,54 +3,24 @@ from __future__ import annotations
 
 import math
 import resource
-import sys
-import time
 from typing import TYPE_CHECKING, Any
+
+from .. import timing
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 
-def _batch_len(batch: Any) -> int:
+def batch_size_of(batch: Any) -> int:
+    """How many images a batch holds (the leading dimension of its first tensor)."""
     import tensorflow as tf
 
     return int(tf.nest.flatten(batch)[0].shape[0])
 
 
 def time_pass(ds: tf.data.Dataset, batches: int | None, progress: bool = False, total: int | None = None) -> dict:
-    """Times `batches` batches after the first (None: until StopIteration); the first is timed apart (start-up).
-
-    `images_per_s` is the steady rate after the first batch; `overall_images_per_s` includes the
-    start-up (opening files, filling the shuffle buffer), which dominates passes over small data.
-    The iterator's teardown is timed apart: with autotuning on, TF 2.21 can make it wait for the
-    autotuner's next tick (1.3/2.6/5.1/10.2 s after the iterator was made).
-    """
-    from tqdm import tqdm
-
-    start = time.perf_counter()
-    it = iter(ds)
-    bar = tqdm(total=batches + 1 if batches else total, unit="batch", disable=not progress, file=sys.stderr,
-               leave=False)
-    images = count = first_images = 0
-    first = None
-    t0 = start
-    while batches is None or count < batches:
-        try:
-            batch = next(it)
-        except StopIteration:
-            break
-        if first is None:
-            first, t0, first_images = time.perf_counter() - start, time.perf_counter(), _batch_len(batch)
-        else:
-            images, count = images + _batch_len(batch), count + 1
-        bar.update(1)
-    end = time.perf_counter()
-    bar.close()
-    del it
-    seconds = end - t0
-    return {"images": images, "batches": count, "seconds": seconds, "first_batch_s": first or 0.0,
-            "teardown_s": time.perf_counter() - end, "images_per_s": images / seconds if seconds > 0 else 0.0,
-            "overall_images_per_s": (images + first_images) / (end - start)}
+    """`timing.time_pass` over a batched dataset: `batches` batches after the first (None: one epoch)."""
+    return timing.time_pass(ds, batch_size_of, batches, progress, total)
 
 
 def benchmark_read(path: str, split: str = "train", batch_size: int = 256, batches: int | None = None,

@@ -13,7 +13,6 @@ and each .idx file agrees with its shard. A foreign file's .idx is compared when
 from __future__ import annotations
 
 import io
-import multiprocessing
 import os
 import sys
 import time
@@ -21,6 +20,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from .._parallel import process_pool
 from ..errors import TfrecError
 from ..codec.images import PIL_FORMATS, truncation_reason
 from ..codec.example import ExampleDecodeError, decode_example
@@ -403,9 +403,7 @@ def map_shards(fn: Callable, tasks: Sequence, sizes: Sequence[int], workers: int
                delay=0.5)  # no bar for jobs that finish in a blink
     with bar:
         if parallel:
-            # fork is fastest and safe while TensorFlow (which starts threads) is not imported.
-            method = "spawn" if "tensorflow" in sys.modules else "fork"
-            with multiprocessing.get_context(method).Pool(count) as pool:
+            with process_pool(count) as pool:
                 for i, result in pool.imap_unordered(_indexed, [(fn, i, tasks[i]) for i in order]):
                     results[i] = result
                     bar.update(sizes[i])

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import errno
 import glob
-import multiprocessing
 import os
-import signal
 import sys
 import time
 import zlib
@@ -16,6 +14,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from . import plan
+from .._parallel import process_pool
 from .._version import __version__
 from ..errors import ConversionInterrupted, SourceError, TfrecError
 from ..codec.example import encode_examples_bulk
@@ -187,21 +186,12 @@ def encode_chunk(make_record: Callable, items: list) -> tuple[bytes, list[int], 
     return b"".join(framed), lengths, skipped, formats
 
 
-def _init_worker() -> None:
-    # Workers leave Ctrl-C to the parent, which stops cleanly and prints one line; SIGTERM gets its
-    # default back (the CLI maps it to KeyboardInterrupt), so Pool.terminate ends workers quietly.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _ordered_map(fn: Callable, tasks: Iterator, workers: int) -> Iterator:
     """Maps fn over tasks in processes, yielding results in task order with a bounded window."""
     if workers <= 1:
         yield from (fn(*t) for t in tasks)
         return
-    # fork is fastest and safe while TensorFlow (which starts threads) is not imported.
-    method = "spawn" if "tensorflow" in sys.modules else "fork"
-    with multiprocessing.get_context(method).Pool(workers, initializer=_init_worker) as pool:
+    with process_pool(workers) as pool:
         pending: deque = deque()
         for t in tasks:
             pending.append(pool.apply_async(fn, t))
