@@ -6,6 +6,7 @@ import os
 import click
 
 from tfrec.read.augment import PRESETS
+from tfrec.read.options import DTYPES, FITS
 
 from ._common import emit, import_tensorflow_quietly, json_option, parse_wxh, quiet_option
 
@@ -49,9 +50,9 @@ def bench() -> None:
               help="Augmentation preset.")
 @click.option("--image-size", callback=parse_wxh,
               help="Resize to N or WIDTHxHEIGHT (needed for images of varying size).")
-@click.option("--fit", type=click.Choice(["stretch", "crop", "pad"]), default="stretch", show_default=True,
+@click.option("--fit", type=click.Choice(FITS), default="stretch", show_default=True,
               help="How --image-size is reached.")
-@click.option("--dtype", type=click.Choice(["float32", "uint8"]), default="float32", show_default=True)
+@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True)
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True)
 @click.option("--seed", type=int, help="Seed: shuffling and augmentation repeat exactly.")
 @click.option("--cache", is_flag=True, help="Cache the serialized records in memory.")

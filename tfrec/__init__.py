@@ -5,7 +5,8 @@ from .errors import CorruptRecordError, SchemaError, SourceError, TfrecError
 from .codec.example import decode_example, encode_example
 from .io.manifest import read_manifest
 from .check.inspect import InspectOptions, inspect
-from .io.records import Record, ShardWriter, frame_record, iter_records, masked_crc32c, read_index, write_records
+from .io.index import read_index
+from .io.records import Record, ShardWriter, frame_record, iter_records, masked_crc32c, write_records
 from .codec.schema import Schema, builtin_schemas, load_schema
 from .check.verify import VerifyOptions, verify
 

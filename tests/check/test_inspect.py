@@ -15,7 +15,8 @@ from tfrec.codec.example import encode_example
 from tfrec.check.grid import BACKGROUND, make_contact_sheet
 from tfrec.check.infer import infer_schema
 from tfrec.check.inspect import InspectOptions, inspect
-from tfrec.io.records import read_index, write_records
+from tfrec.io.records import write_records
+from tfrec.io.index import read_index
 from tfrec.codec.schema import load_schema
 from tfrec.check.verify import VerifyOptions, verify
 

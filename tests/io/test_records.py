@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tfrec.io import records
+from tfrec.io.index import read_index
 from tfrec.errors import CorruptRecordError, TfrecError
 
 PAYLOADS = [b"", b"a", b"hello world" * 50, bytes(range(256)) * 40]
@@ -58,7 +59,7 @@ def test_roundtrip_and_tf_reads_it(tmp_path, compression):
 def test_index_points_at_every_record(tmp_path):
     path = str(tmp_path / "x.tfrecord")
     records.write_records(path, PAYLOADS)
-    index = records.read_index(path + ".idx")
+    index = read_index(path + ".idx")
     data = open(path, "rb").read()
     assert index[-1].sum() == len(data)
     for (offset, length), payload in zip(index.tolist(), PAYLOADS):

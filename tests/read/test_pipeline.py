@@ -18,13 +18,15 @@ from click.testing import CliRunner  # noqa: E402
 
 from tfrec.read import augment as A  # noqa: E402
 from tfrec.bench import read as bench  # noqa: E402
+from tfrec.read import decode as D  # noqa: E402
 from tfrec.read import pipeline as P  # noqa: E402
 from tfrec.cli.main import cli  # noqa: E402
 from tfrec.write.convert import ConvertOptions, convert  # noqa: E402
 from tfrec.errors import TfrecError  # noqa: E402
 from tfrec.codec.example import decode_example  # noqa: E402
 from tfrec.io.manifest import read_manifest, shard_paths  # noqa: E402
-from tfrec.io.records import iter_records, read_index  # noqa: E402
+from tfrec.io.index import read_index  # noqa: E402
+from tfrec.io.records import iter_records  # noqa: E402
 from tfrec.io.salvage import iter_intact_records  # noqa: E402
 
 
@@ -319,7 +321,7 @@ def test_parse_and_decode_stages_alone(datasets):
     schema = P.resolve_source(datasets["cifar10"]).schema
     parsed = P.parse_batches(tf.data.Dataset.from_tensor_slices(_ten_records(datasets)), schema.parse_spec(), options)
     assert [b["label"].shape[0] for b in parsed] == [4, 4, 2]
-    decoded = P.decode_raw_batches(parsed, schema["image"], options)
+    decoded = D.decode_raw_batches(parsed, schema["image"], options)
     images = [b["image"] for b in decoded]
     assert images[0].shape == (4, 32, 32, 3) and images[0].dtype == tf.uint8
 
@@ -342,8 +344,8 @@ def test_shuffle_buffer_is_bounded_by_bytes():
 def test_shard_files_and_center_window():
     files = [f"f{i}" for i in range(5)]
     assert P.shard_files(files, 2, 0) == ["f0", "f2", "f4"] and P.shard_files(files, 2, 1) == ["f1", "f3"]
-    assert P.center_window(tf.constant([100, 200, 3]), (50, 50)).numpy().tolist() == [0, 50, 100, 100]
-    assert P.center_window(tf.constant([90, 60, 3]), (10, 20)).numpy().tolist() == [30, 0, 30, 60]
+    assert D.center_window(tf.constant([100, 200, 3]), (50, 50)).numpy().tolist() == [0, 50, 100, 100]
+    assert D.center_window(tf.constant([90, 60, 3]), (10, 20)).numpy().tolist() == [30, 0, 30, 60]
 
 
 def test_jpeg_window_decodes_only_the_window_at_a_reduced_scale():
@@ -351,11 +353,11 @@ def test_jpeg_window_decodes_only_the_window_at_a_reduced_scale():
     jpeg = tf.io.encode_jpeg(img, quality=95)
     full = tf.io.decode_jpeg(jpeg).numpy().astype(int)
     window = tf.constant([8, 4, 40, 32])
-    same = P._decode_jpeg_window(jpeg, window, (40, 32), 3).numpy().astype(int)
+    same = D._decode_jpeg_window(jpeg, window, (40, 32), 3).numpy().astype(int)
     assert same.shape == (40, 32, 3) and np.abs(same - full[8:48, 4:36]).mean() < 3
-    half = P._decode_jpeg_window(jpeg, window, (10, 10), 3)  # 40x32 >= 2x but not 4x of 10x10: 1/2 scale
+    half = D._decode_jpeg_window(jpeg, window, (10, 10), 3)  # 40x32 >= 2x but not 4x of 10x10: 1/2 scale
     assert half.shape == (20, 16, 3)
-    whole = P._decode_jpeg_window(jpeg, tf.constant([0, 0, 64, 48]), (30, 20), 3, whole=True)
+    whole = D._decode_jpeg_window(jpeg, tf.constant([0, 0, 64, 48]), (30, 20), 3, whole=True)
     assert np.array_equal(whole, tf.io.decode_jpeg(jpeg, channels=3, ratio=2))
 
 
@@ -364,7 +366,7 @@ def test_jpeg_window_decodes_only_the_window_at_a_reduced_scale():
 def test_resize_casts_to_float_first_without_changing_a_pixel(shape, pad):
     img = tf.constant(np.random.default_rng(4).integers(0, 256, shape, dtype=np.uint8))
     want = tf.image.resize_with_pad(img, 12, 10) if pad else tf.image.resize(img, (12, 10))
-    got = P._resize(img, (12, 10), pad)
+    got = D._resize(img, (12, 10), pad)
     assert got.dtype == tf.float32 and np.array_equal(got, want)
 
 

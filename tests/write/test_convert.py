@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from tfrec.io import records
+from tfrec.io.index import read_index
 from tfrec.demo import synth
 from tfrec.write.convert import ConvertOptions, convert
 from tfrec.codec.example import decode_example
@@ -129,7 +130,7 @@ def test_index_files_point_at_every_record(datasets):
     for out in datasets.values():
         manifest = read_manifest(out)
         for path in shard_paths(out, manifest):
-            index = records.read_index(path + ".idx")
+            index = read_index(path + ".idx")
             offsets = [(r.offset, len(r.data) + 16) for r in records.iter_records(path)]
             assert index.tolist() == [list(o) for o in offsets]
             assert index[-1].sum() == os.path.getsize(path)

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from tfrec.io import records
+from tfrec.io.index import read_index
 from tfrec.demo import synth
 from tfrec.write.convert import ConvertOptions, convert
 from tfrec.errors import TfrecError
@@ -193,7 +194,7 @@ def test_zero_filled_region_is_reported_with_its_record(datasets, tmp_path, star
     start = start % len(data)
     data[start : start + length] = bytes(length)
     shard.write_bytes(bytes(data))
-    index = records.read_index(str(shard) + ".idx")
+    index = read_index(str(shard) + ".idx")
     first_bad = int(np.searchsorted(index[:, 0], start, side="right") - 1)
     report = verify([str(out)], VerifyOptions(progress=False, dataset=False))
     assert not report.ok

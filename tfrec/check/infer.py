@@ -48,12 +48,13 @@ def image_header(value: bytes) -> tuple[int, int, int] | None:
         return None
 
 
-def _is_text(value: bytes) -> bool:
+def as_text(value: bytes) -> str | None:
+    """The bytes as a string when they are printable UTF-8 text, else None."""
     try:
         text = bytes(value).decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return all(c.isprintable() or c in "\t\n\r" for c in text)
+        return None
+    return text if all(c.isprintable() or c in "\t\n\r" for c in text) else None
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ class SchemaInferrer:
         looks = self._looks.setdefault(name, Counter())
         for v in values:
             fmt = image_format(v)
-            looks[fmt or ("text" if _is_text(v) else "binary")] += 1
+            looks[fmt or ("text" if as_text(v) is not None else "binary")] += 1
             if fmt and len(self._shapes.setdefault(name, Counter())) < 64:
                 shape = image_header(v)
                 if shape is not None:

@@ -21,10 +21,12 @@ import numpy as np
 
 from ..errors import TfrecError
 from ..codec.example import ExampleDecodeError, decode_example
-from .infer import image_format, image_header, infer_schema, schema_name
+from .infer import as_text, image_format, image_header, infer_schema, schema_name
 from ..io.manifest import MANIFEST, read_manifest
 from ..io.records import detect_compression, normalize_compression
-from ..io.scan import Problem, find_inputs, load_index, scan_file
+from ..io.files import find_inputs
+from ..io.index import read_index
+from ..io.scan import Problem, scan_file
 from ..codec.schema import FeatureSpec, Schema, schema_from_json
 from .verify import manifest_shards, map_shards
 
@@ -135,14 +137,6 @@ def image_facts(example: dict, spec: FeatureSpec | None) -> tuple[str, int | Non
     return fmt, h, w, c, len(value)
 
 
-def _text(value: bytes) -> str | None:
-    try:
-        text = bytes(value).decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return text if all(c.isprintable() or c in "\t\n\r" for c in text) else None
-
-
 def _scalar(example: dict, key: str):
     kind, values = example.get(key, ("", []))
     return values[0] if kind == "int64" and len(values) == 1 else None
@@ -182,7 +176,7 @@ def describe_value(kind: str, values: list, names: Sequence[str] | None = None) 
     parts = []
     for v in values[:SUMMARY_VALUES]:
         fmt = image_format(v)
-        text = _text(v)
+        text = as_text(v)
         if fmt:
             header = image_header(v)
             size = f" {'x'.join(map(str, header))} (HxWxC)" if header else ""
@@ -389,7 +383,7 @@ def count_records(item: tuple[str, str | None]) -> dict:
     index = path + ".idx"
     if os.path.isfile(index):
         try:
-            n = len(load_index(index))
+            n = len(read_index(index))
             comp = detect_compression(path) if compression in (None, "auto") else normalize_compression(compression)
             return {"file": path, "records": n, "bytes": os.path.getsize(path), "compression": comp,
                     "counted_by": "index", "problems": []}

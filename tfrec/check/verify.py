@@ -27,7 +27,10 @@ from ..codec.example import ExampleDecodeError, decode_example
 from .infer import image_format
 from ..io.manifest import MANIFEST, read_manifest
 from ..io.records import normalize_compression
-from ..io.scan import CHECKSUMS, Problem, ScanResult, find_inputs, load_index, scan_file, tfrecord_files
+from ..io.crc import CHECKSUMS
+from ..io.files import find_inputs, tfrecord_files
+from ..io.index import read_index
+from ..io.scan import Problem, ScanResult, scan_file
 from ..codec.schema import FeatureSpec, Schema, load_schema, schema_from_json
 from ..sources import SourceOptions
 
@@ -308,7 +311,7 @@ def _against_index(scan: ScanResult, required: bool) -> list[Problem]:
     if scan.problems or not scan.complete:
         return []  # the framing is already reported broken; comparing offsets would only repeat it
     try:
-        index = load_index(path)
+        index = read_index(path)
     except (TfrecError, OSError) as e:
         return [Problem(path, None, None, "dataset", str(e).removeprefix(f"{path}: "))]
     n = min(len(index), scan.records)

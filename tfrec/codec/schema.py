@@ -95,11 +95,15 @@ class Schema:
         out["features"] = {f.name: f.to_json() for f in self.features}
         return out
 
-    def with_class_names(self, names: list[str], feature: str = "label") -> "Schema":
-        """A copy whose class-label feature carries these class names (and their count)."""
-        feats = tuple(
-            replace(f, names=tuple(names), num_classes=len(names)) if f.name == feature else f for f in self.features
-        )
+    def with_class_names(self, names: list[str] | None, feature: str = "label",
+                         num_classes: int | None = None) -> "Schema":
+        """A copy whose class-label feature carries these class names and their count.
+
+        With `names` None the feature has no names and `num_classes` classes.
+        """
+        count = len(names) if names is not None else num_classes
+        named = tuple(names) if names is not None else None
+        feats = tuple(replace(f, names=named, num_classes=count) if f.name == feature else f for f in self.features)
         return replace(self, features=feats)
 
     def with_image(self, **changes: Any) -> "Schema":

@@ -1,8 +1,9 @@
-"""CRC32C arithmetic: masked CRCs of runs of records, shifting and combining CRCs with NumPy."""
+"""CRC32C arithmetic: masked CRCs of runs of records, shifting and combining CRCs with NumPy; file checksums."""
 from __future__ import annotations
 
 import functools
 import struct
+import zlib
 
 import google_crc32c
 import numpy as np
@@ -197,3 +198,47 @@ def masked_length_crcs(fields: np.ndarray) -> np.ndarray:
     tables, zero = _length_tables()
     crc = np.bitwise_xor.reduce(np.take(tables, fields + _LENGTH_OFFSETS), axis=1) ^ np.uint32(zero)
     return mask_crcs(crc)
+
+
+class ChunkCrc:
+    """The CRC32C of a buffer, computed on first use and kept: a scan of records of varying length never needs it."""
+
+    __slots__ = ("buf", "_value")
+
+    def __init__(self, buf: bytes):
+        self.buf, self._value = buf, None
+
+    def value(self) -> int:
+        if self._value is None:
+            self._value = google_crc32c.value(self.buf)
+        return self._value
+
+
+# Checksums of a file's bytes on disk: dataset.json stores CRC32C ('crc32c:%08x', what ShardWriter
+# writes); zlib's CRC-32 ('crc32:%08x') is accepted too, for manifests that carry it.
+CHECKSUMS = (None, "crc32", "crc32c")
+
+
+class FileChecksum:
+    """A running checksum of a file's bytes; CRC32C is combined from the chunk CRCs the scan has anyway."""
+
+    def __init__(self, kind: str | None):
+        self.kind, self.value, self.end = kind, 0, 0
+
+    def add(self, chunk: bytes, start: int = -1, crc32c: "ChunkCrc | None" = None) -> None:
+        """Adds chunk, which starts at file offset `start` (-1: where the last one ended); skips overlap."""
+        skip = max(0, self.end - start) if start >= 0 else 0
+        if skip >= len(chunk) or not self.kind:
+            self.end = max(self.end, start + len(chunk))
+            return
+        if self.kind == "crc32":
+            self.value = zlib.crc32(memoryview(chunk)[skip:], self.value)
+        else:
+            c = google_crc32c.value(chunk) if crc32c is None else crc32c.value()
+            if skip:  # c(chunk) = shift(c(head), len(tail)) ^ c(tail); the overlap is the short head
+                c = crc32c_combine(google_crc32c.value(chunk[:skip]), c, len(chunk) - skip)
+            self.value = crc32c_combine(self.value, c, len(chunk) - skip)
+        self.end += len(chunk) - skip
+
+    def text(self) -> str | None:
+        return f"{self.kind}:{self.value:08x}" if self.kind else None

@@ -370,16 +370,3 @@ def write_records(path: str, payloads: Sequence[bytes], compression: str | None 
         for p in payloads:
             w.write(p)
     return w.info
-
-
-def read_index(path: str) -> np.ndarray:
-    """Reads a DALI-style .idx file into an int64 array of shape (N, 2): offset, framed length."""
-    try:
-        with open(path, "rb") as f:
-            text = f.read()
-        arr = np.array(text.split(), dtype=np.int64)
-    except ValueError as e:
-        raise TfrecError(f"{path}: not an index file (expected 'offset length' lines of integers)") from e
-    if arr.size % 2:
-        raise TfrecError(f"{path}: odd number of integers; expected 'offset length' per line")
-    return arr.reshape(-1, 2)

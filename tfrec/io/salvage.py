@@ -9,7 +9,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .records import FRAMING_BYTES, HEADER_BYTES, masked_crc32c, open_stream, read_index
+from .records import FRAMING_BYTES, HEADER_BYTES, masked_crc32c, open_stream
+from .index import read_index
 
 # tf.data's reader stops at a file's first bad record (DataLossError, which does not name the
 # file; `tfrec verify` does), and ignore_errors() would silently drop the rest of that file. With

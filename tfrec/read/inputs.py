@@ -10,7 +10,8 @@ import numpy as np
 
 from ..errors import TfrecError
 from ..io.manifest import MANIFEST, read_manifest, shard_paths
-from ..io.records import FRAMING_BYTES, detect_compression, read_index
+from ..io.records import FRAMING_BYTES, detect_compression
+from ..io.index import read_index
 from ..io.salvage import ReadStats, iter_intact_records
 from ..codec.schema import Schema, load_schema, schema_from_json
 

@@ -3,106 +3,32 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from .augment import Augmentation, RandomResizedCrop, get_augmentation, to_float
-from ..errors import TfrecError
-from .inputs import Source, resolve_source, shard_files
-from ..io.salvage import ReadStats, iter_intact_records
 from ..codec.schema import FeatureSpec, Schema
+from ..errors import TfrecError
+from ..io.salvage import ReadStats, iter_intact_records
+from .augment import Augmentation, to_float
+from .decode import decode_encoded, decode_raw_batches
+from .inputs import Source, resolve_source, shard_files
+from .options import (
+    BATCH_SEED_SALT,
+    AUTOTUNE,
+    INTERLEAVE_CHUNK_BYTES,
+    MAX_SHUFFLE_RECORDS,
+    READ_CHUNK_RECORDS,
+    SHUFFLE_BUFFER_BYTES,
+    ReadOptions,
+)
 
 # Memory stays bounded: shards are streamed (TFRecordDataset inflates GZIP block by block), the
-# interleave holds a few chunks of at most READ_CHUNK_BYTES per open file, and the record shuffle
+# interleave holds a few chunks of at most INTERLEAVE_CHUNK_BYTES per open file, and the record shuffle
 # buffer holds serialized records, at most SHUFFLE_BUFFER_BYTES of them by default, since its size
 # comes from the mean record size in the shard index (or dataset.json, or a sample). Damaged
 # records are skipped, on request, by the Python reader in tfrec.io.salvage.
-
-AUTOTUNE = tf.data.AUTOTUNE
-# The shuffle buffer holds serialized records (it sits before decoding), so its memory is
-# buffer x mean record size. The default buffer is SHUFFLE_BUFFER_BYTES / mean record size,
-# capped at MAX_SHUFFLE_RECORDS: 10,000 CIFAR records (31 MB), ~2,300 ImageNet JPEGs (256 MB).
-SHUFFLE_BUFFER_BYTES = 256 << 20
-MAX_SHUFFLE_RECORDS = 10_000  # with file-level shuffling this mixes well; more only delays the first batch
-# Each file yields chunks of records to the parallel interleave, unbatched after it: one record per
-# element cost 9.2 us of CPU per CIFAR record, chunks of 64 cost 6.3 us (benchmarks/read.py machine).
-# A chunk holds at most READ_CHUNK_BYTES, so that the interleave's buffers (a few chunks per open
-# file) stay small for large records too: 64 CIFAR records, 9 ImageNet JPEGs.
-READ_CHUNK_RECORDS = 64
-READ_CHUNK_BYTES = 1 << 20
-CAST_BEFORE_RESIZE_AREA_RATIO = 8  # source pixels per target pixel, at most; see _resize
-FITS = ("stretch", "crop", "pad")
-DTYPES = ("float32", "uint8")
-NORMALIZATIONS = ("unit", "standardize")
-_IMAGE_SALT, _BATCH_SALT = 0x1A6E, 0xBA7C  # keep per-image and per-batch random streams apart
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How make_dataset reads: every option but the path, the split and the schema; checks itself."""
-
-    batch_size: int = 32
-    shuffle: bool = True
-    shuffle_buffer: int | None = None  # None: sized from the mean record size (SHUFFLE_BUFFER_BYTES)
-    seed: int | None = None
-    deterministic: bool | None = None  # None: when a seed is given or shuffling is off
-    repeat: bool | int = False  # True: forever; n: n epochs
-    drop_remainder: bool = False
-    cache: bool | str = False  # True: in memory; a string: a cache file prefix
-    image_size: tuple[int, int] | None = None  # (height, width)
-    fit: str = "stretch"
-    dtype: str = "float32"
-    normalize: str | None = None  # None: 'unit' for float32; nothing for uint8
-    augment: Any = None  # a preset name, an Augmentation, or a list of ops
-    num_parallel_calls: int | None = None  # None: AUTOTUNE
-    skip_corrupt: bool = False
-    num_shards: int = 1
-    shard_index: int = 0
-    features: tuple[str, ...] | None = None
-
-    def __post_init__(self):
-        size = self.image_size
-        if isinstance(size, int):
-            size = (size, size)
-        if size is not None and (len(size) != 2 or min(size) < 1):
-            raise TfrecError(f"image_size: expected (height, width) of positive integers, found {self.image_size!r}")
-        object.__setattr__(self, "image_size", None if size is None else (int(size[0]), int(size[1])))
-        object.__setattr__(self, "augment", get_augmentation(self.augment))
-        if self.features is not None:
-            object.__setattr__(self, "features", tuple(self.features))
-        checks = [
-            (self.batch_size >= 1, "batch_size", "at least 1", self.batch_size),
-            (self.shuffle_buffer is None or self.shuffle_buffer >= 1, "shuffle_buffer", "at least 1",
-             self.shuffle_buffer),
-            (self.fit in FITS, "fit", f"one of {', '.join(FITS)}", self.fit),
-            (self.dtype in DTYPES, "dtype", f"one of {', '.join(DTYPES)}", self.dtype),
-            (self.normalize is None or self.normalize in NORMALIZATIONS, "normalize",
-             f"None or one of {', '.join(NORMALIZATIONS)}", self.normalize),
-            (not (self.dtype == "uint8" and self.normalize), "normalize", "None with dtype uint8", self.normalize),
-            (self.num_shards >= 1 and 0 <= self.shard_index < self.num_shards, "shard_index",
-             f"0 <= shard_index < num_shards ({self.num_shards})", self.shard_index),
-            (self.repeat is True or self.repeat is False or (isinstance(self.repeat, int) and self.repeat >= 1),
-             "repeat", "True, False or a positive number of epochs", self.repeat),
-            (self.num_parallel_calls is None or self.num_parallel_calls == AUTOTUNE or self.num_parallel_calls >= 1,
-             "num_parallel_calls", "None (AUTOTUNE) or a positive integer", self.num_parallel_calls),
-        ]
-        for ok, name, expected, found in checks:
-            if not ok:
-                raise TfrecError(f"{name}: expected {expected}, found {found!r}")
-
-    @property
-    def parallel(self) -> int:
-        return AUTOTUNE if self.num_parallel_calls is None else self.num_parallel_calls
-
-    @property
-    def is_deterministic(self) -> bool:
-        if self.deterministic is not None:
-            return self.deterministic
-        return self.seed is not None or not self.shuffle
-
 
 # --------------------------------------------------------------------------- stages
 
@@ -110,7 +36,7 @@ class ReadOptions:
 def read_records(files: Sequence[str], compression: str, options: ReadOptions, stats: ReadStats,
                  record_bytes: float = 0.0) -> tf.data.Dataset:
     """Serialized records from all files: shuffled file order, files read in parallel, interleaved."""
-    chunk = int(min(READ_CHUNK_RECORDS, max(1, READ_CHUNK_BYTES // max(record_bytes, 1))))
+    chunk = int(min(READ_CHUNK_RECORDS, max(1, INTERLEAVE_CHUNK_BYTES // max(record_bytes, 1))))
     ds = tf.data.Dataset.from_tensor_slices(list(files))
     if options.shuffle:
         ds = ds.shuffle(len(files), seed=options.seed, reshuffle_each_iteration=True)
@@ -164,175 +90,10 @@ def parse_batches(ds: tf.data.Dataset, spec: dict, options: ReadOptions) -> tf.d
                   deterministic=options.is_deterministic)
 
 
-def _resize(images: tf.Tensor, size: tuple[int, int], pad: bool) -> tf.Tensor:
-    """Bilinear resize (antialias off, as Keras' loaders do) to float32, padding to the aspect if `pad`."""
-
-    def resize(x):
-        return tf.image.resize_with_pad(x, *size) if pad else tf.image.resize(x, size)
-
-    if images.dtype == tf.float32:
-        return resize(images)
-    # ResizeBilinear's output is bit-identical for uint8 and float32 input, but its uint8 kernel is
-    # slower: to 224x224 it took 265 us from uint8, and 150-185 us casting sources of up to 600x448
-    # to float32 first (cast included), the same at 900x700 (TF 2.21, one core). So cast sources
-    # of up to CAST_BEFORE_RESIZE_AREA_RATIO x the target's pixels: every JPEG window the DCT scaling
-    # leaves under 2x the target per side (all but windows over 16x it).
-    pixels = tf.reduce_prod(tf.shape(images)[-3:-1])
-    small = pixels <= CAST_BEFORE_RESIZE_AREA_RATIO * size[0] * size[1]
-    return tf.cond(small, lambda: resize(tf.cast(images, tf.float32)), lambda: resize(images))
-
-
-def resize_images(images: tf.Tensor, size: tuple[int, int], fit: str) -> tf.Tensor:
-    """Resizes one image or a batch to `size`: stretch, centre-crop to the aspect first, or pad; float32 [0, 1]."""
-    scale = images.dtype == tf.uint8
-    if fit == "crop":
-        shape = tf.shape(images)[-3:]
-        y, x, h, w = tf.unstack(center_window(shape, size))
-        images = tf.image.crop_to_bounding_box(images, y, x, h, w)
-    out = _resize(images, size, fit == "pad")
-    return out / 255.0 if scale else out
-
-
-def center_window(shape: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
-    """The largest centred [y, x, h, w] window of the target's aspect ratio in an image of `shape`."""
-    h, w = shape[0], shape[1]
-    th, tw = size
-    crop_h = tf.minimum(h, w * th // tw)
-    crop_w = tf.minimum(w, h * tw // th)
-    return tf.stack([(h - crop_h) // 2, (w - crop_w) // 2, crop_h, crop_w])
-
-
-def decode_raw_batches(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadOptions) -> tf.data.Dataset:
-    """Decodes a whole batch of raw uint8 images with one decode_raw and a reshape (and resizes it if asked)."""
-    key, shape = feature.name, list(feature.shape)
-
-    def decode(d):
-        images = tf.reshape(tf.io.decode_raw(d[key], tf.uint8), [-1] + shape)
-        if options.image_size and tuple(shape[:2]) != options.image_size:
-            images = resize_images(images, options.image_size, options.fit)
-        return {**d, key: images}
-
-    return ds.map(decode, num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
-
-
-def _decode_jpeg_window(encoded: tf.Tensor, window: tf.Tensor, target: tuple[int, int], channels: int,
-                        whole: bool = False, then=None) -> tf.Tensor:
-    """Decodes only `window` of a JPEG (all of it if `whole`: the window is the image), at the smallest
-    DCT scale (1, 1/2, 1/4, 1/8) that keeps it >= target; `then(image)`, if given, runs in the same
-    branch (one control-flow op per image instead of two: each cost about 1% of a 500x375 JPEG's decode)."""
-    y, x, h, w = tf.unstack(window)
-    th, tw = target
-    # The largest ratio r in (1, 2, 4, 8) with h >= r * th and w >= r * tw, as a branch index 0-3.
-    fit = tf.minimum(h // th, w // tw)
-    pick = tf.cast(fit >= 2, tf.int32) + tf.cast(fit >= 4, tf.int32) + tf.cast(fit >= 8, tf.int32)
-    then = then or (lambda img: img)
-
-    def at(r):
-        if whole:  # decode_and_crop_jpeg of the whole image cost ~30 us more per 500x375 JPEG than this
-            return lambda: then(tf.io.decode_jpeg(encoded, channels=channels, ratio=r))
-        scaled = tf.stack([y // r, x // r, tf.maximum(h // r, 1), tf.maximum(w // r, 1)])
-        return lambda: then(tf.io.decode_and_crop_jpeg(encoded, scaled, channels=channels, ratio=r))
-
-    return tf.switch_case(pick, [at(1), at(2), at(4), at(8)])
-
-
-def image_decoder(feature: FeatureSpec, options: ReadOptions, crop: RandomResizedCrop | None,
-                  per_image: Sequence, seed: int):
-    """The per-image decode for encoded images: (encoded, index) -> image of the target size.
-
-    A random resized crop picks its window before decoding, so that only the window is decoded.
-    The decoded window is cast to float32 and resized with tf.image.resize (bilinear, as Keras'
-    loaders; tf.image.crop_and_resize straight from uint8 took twice as long). `per_image` ops
-    (e.g. flips) run on the resized float32 image: a flip commutes with the resize, and there its
-    cost does not grow with the window (flipping a 224x224 float32 image took 31 us, a 330x300
-    uint8 window 46 us; most windows are larger than that). For float32 output the resized image
-    is scaled to [0, 1] at once, while it is still in cache (scaling whole batches later cost
-    about 5% more per image); uint8 output is rounded from the [0, 255] resize.
-    JPEGs are decoded with TensorFlow's defaults (INTEGER_FAST IDCT, fancy upsampling): turning
-    fancy upsampling off saved nothing measurable and changes pixels (benchmarks/RESULTS.md).
-    """
-    channels = feature.shape[2]
-    target = crop.size if crop is not None else options.image_size
-    base = tf.constant([seed, _IMAGE_SALT], tf.int64)
-
-    def window(shape, seed):
-        if crop is not None:
-            return crop.window(shape, seed)
-        if options.fit == "crop":
-            return center_window(shape, target)
-        return tf.stack([0, 0, shape[0], shape[1]])
-
-    def any_format(encoded):
-        return tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-
-    unit = options.dtype == "float32"  # float32 output is in [0, 1]; uint8 output is rounded from [0, 255]
-
-    def resized(encoded, seeds):
-        """The image at the target size, float32 in [0, 1] (`unit`) or [0, 255]."""
-        if crop is None and options.fit == "pad":
-            img = _resize(any_format(encoded), target, True)
-            return img * (1 / 255) if unit else img
-
-        # The resize runs in the decode's branch: one control-flow op per image. A DCT-scaled
-        # window is under 2x the target on at least one side, so casting to float32 first is the
-        # faster resize (see _resize). (Dequantizing to [0, 1] there instead of the multiply after
-        # the resize cost 1% more.)
-        def jpeg_then(img):
-            img = tf.image.resize(tf.cast(img, tf.float32), target)
-            return img * (1 / 255) if unit else img
-
-        def other_then(img):  # other formats are not DCT-scaled: _resize decides when to convert
-            img = _resize(img, target, False)
-            return img * (1 / 255) if unit else img
-
-        def jpeg():
-            whole = crop is None and options.fit == "stretch"
-            win = window(tf.io.extract_jpeg_shape(encoded), seeds[0])
-            return _decode_jpeg_window(encoded, win, target, channels, whole, jpeg_then)
-
-        def other():
-            img = any_format(encoded)
-            y, x, h, w = tf.unstack(window(tf.shape(img), seeds[0]))
-            return other_then(img[y: y + h, x: x + w])
-
-        return jpeg() if feature.encoding == "jpeg" else tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
-
-    def converted(img):
-        if target is None:
-            return tf.ensure_shape(img, feature.shape)
-        if not unit:
-            img = tf.cast(tf.clip_by_value(img + 0.5, 0, 255), tf.uint8)
-        return tf.ensure_shape(img, [*target, channels])
-
-    def decode(encoded, index=None):
-        n = 1 + len(per_image)  # seeds: the crop window's, then one per per-image op
-        seeds = [None] * n if index is None else tf.unstack(tf.random.experimental.stateless_split(
-            tf.random.experimental.stateless_fold_in(base, index), n))
-        img = any_format(encoded) if target is None else resized(encoded, seeds)
-        for k, op in enumerate(per_image):
-            img = op.per_image(img, seeds[k + 1])
-        return converted(img)
-
-    return decode
-
-
-def decode_encoded(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadOptions, crop: RandomResizedCrop | None,
-                   per_image: Sequence, seed: int) -> tf.data.Dataset:
-    """Decodes JPEG/PNG images one by one in a parallel map (between unbatch and batch): sizes differ."""
-    decode = image_decoder(feature, options, crop, per_image, seed)
-    key = feature.name
-    parallel = dict(num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
-    if crop is None and not per_image:
-        ds = ds.unbatch().map(lambda d: {**d, key: decode(d[key])}, **parallel)
-    else:  # the record's position seeds its random crop and flips
-        ds = ds.unbatch().enumerate().map(lambda i, d: {**d, key: decode(d[key], i)}, **parallel)
-    return ds.batch(options.batch_size, drop_remainder=options.drop_remainder)
-
-
 def augment_batches(ds: tf.data.Dataset, image_key: str, label_key: str | None, augmentation: Augmentation,
                     seed: int, options: ReadOptions) -> tf.data.Dataset:
     """Applies the augmentation to whole batches; batch i's seed is (seed, i) folded, so a seed replays a run."""
-    base = tf.constant([seed, _BATCH_SALT], tf.int64)
+    base = tf.constant([seed, BATCH_SEED_SALT], tf.int64)
 
     def apply(i, d):
         images = to_float(d[image_key]) if augmentation.needs_float else d[image_key]

@@ -77,7 +77,7 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
             splits[split] = SplitData(split, labels, items=items, source_bytes=sum(it[3] for it in items))
     if not splits:
         raise SourceError(f"{path}: class folders {classes[:5]} hold no image files ({', '.join(IMAGE_EXTENSIONS)})")
-    warnings = _class_warnings(classes, splits)
+    class_warnings = _class_warnings(classes, splits)
     schema = (options.schema or load_schema("imagefolder")).with_class_names(classes)
     if options.resize:
         w, h = options.resize
@@ -92,7 +92,7 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
         make_record=functools.partial(make_image_record, options=_WorkerOptions.of(options, schema)),
         skipped=skipped,
         ignored=ignored,
-        warnings=warnings,
+        warnings=class_warnings,
     )
 
 

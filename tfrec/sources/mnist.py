@@ -4,7 +4,6 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from dataclasses import replace
 
 import numpy as np
 
@@ -101,9 +100,7 @@ def read_mnist(path: str, options: SourceOptions) -> SourceData:
     schema = schema.with_image(shape=next(iter(shapes)))
     num_classes = int(max(s.labels.max(initial=0) for s in splits.values())) + 1
     if num_classes > (schema.label.num_classes or 0):
-        schema = replace(schema, features=tuple(
-            replace(f, num_classes=num_classes, names=None) if f.name == "label" else f for f in schema.features
-        ))
+        schema = schema.with_class_names(None, num_classes=num_classes)
     return SourceData(
         kind="mnist",
         description=f"IDX files in {os.path.abspath(path)} ({total_bytes} bytes of pixels and labels)",

@@ -49,8 +49,8 @@ def parse_split_spec(text: str) -> dict[str, float]:
     return out
 
 
-def split_seed(seed: int, name: str) -> int:
-    """A per-split seed, so each split's order depends only on the seed and its name."""
+def named_seed(seed: int, name: str) -> int:
+    """A seed derived from `seed` and a name (a split, or the split-making step): orders depend on both only."""
     digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "little")
 
@@ -61,7 +61,7 @@ def stratified_split(labels: np.ndarray, fractions: dict[str, float], seed: int)
     Returns:
         split name -> sorted record indices. Every record lands in exactly one split.
     """
-    rng = np.random.default_rng(split_seed(seed, "split"))
+    rng = np.random.default_rng(named_seed(seed, "split"))
     names = list(fractions)
     cum = np.cumsum([fractions[n] for n in names])
     out: dict[str, list] = {n: [] for n in names}
@@ -78,7 +78,7 @@ def record_order(n: int, shuffle: bool, seed: int, split: str) -> np.ndarray:
     """The order records are written in: a seeded permutation, or source order."""
     if not shuffle:
         return np.arange(n)
-    return np.random.default_rng(split_seed(seed, split)).permutation(n)
+    return np.random.default_rng(named_seed(seed, split)).permutation(n)
 
 
 def choose_num_shards(total_bytes: int, num_records: int, shard_size: int | None = None) -> int:

@@ -1,0 +1,191 @@
+"""Decoding in the reader: raw pixels a batch at a time; JPEG/PNG one by one, only the window needed, DCT-scaled."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+from ..codec.schema import FeatureSpec
+from .augment import RandomResizedCrop
+from .options import IMAGE_SEED_SALT, ReadOptions
+
+CAST_BEFORE_RESIZE_AREA_RATIO = 8  # source pixels per target pixel, at most; see _resize
+
+
+def _resize(images: tf.Tensor, size: tuple[int, int], pad: bool) -> tf.Tensor:
+    """Bilinear resize (antialias off, as Keras' loaders do) to float32, padding to the aspect if `pad`."""
+
+    def resize(x):
+        return tf.image.resize_with_pad(x, *size) if pad else tf.image.resize(x, size)
+
+    if images.dtype == tf.float32:
+        return resize(images)
+    # ResizeBilinear's output is bit-identical for uint8 and float32 input, but its uint8 kernel is
+    # slower: to 224x224 it took 265 us from uint8, and 150-185 us casting sources of up to 600x448
+    # to float32 first (cast included), the same at 900x700 (TF 2.21, one core). So cast sources
+    # of up to CAST_BEFORE_RESIZE_AREA_RATIO x the target's pixels: every JPEG window the DCT scaling
+    # leaves under 2x the target per side (all but windows over 16x it).
+    pixels = tf.reduce_prod(tf.shape(images)[-3:-1])
+    small = pixels <= CAST_BEFORE_RESIZE_AREA_RATIO * size[0] * size[1]
+    return tf.cond(small, lambda: resize(tf.cast(images, tf.float32)), lambda: resize(images))
+
+
+def resize_images(images: tf.Tensor, size: tuple[int, int], fit: str) -> tf.Tensor:
+    """Resizes one image or a batch to `size`: stretch, centre-crop to the aspect first, or pad; float32 [0, 1]."""
+    scale = images.dtype == tf.uint8
+    if fit == "crop":
+        shape = tf.shape(images)[-3:]
+        y, x, h, w = tf.unstack(center_window(shape, size))
+        images = tf.image.crop_to_bounding_box(images, y, x, h, w)
+    out = _resize(images, size, fit == "pad")
+    return out / 255.0 if scale else out
+
+
+def center_window(shape: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """The largest centred [y, x, h, w] window of the target's aspect ratio in an image of `shape`."""
+    h, w = shape[0], shape[1]
+    th, tw = size
+    crop_h = tf.minimum(h, w * th // tw)
+    crop_w = tf.minimum(w, h * tw // th)
+    return tf.stack([(h - crop_h) // 2, (w - crop_w) // 2, crop_h, crop_w])
+
+
+def decode_raw_batches(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadOptions) -> tf.data.Dataset:
+    """Decodes a whole batch of raw uint8 images with one decode_raw and a reshape (and resizes it if asked)."""
+    key, shape = feature.name, list(feature.shape)
+
+    def decode(d):
+        images = tf.reshape(tf.io.decode_raw(d[key], tf.uint8), [-1] + shape)
+        if options.image_size and tuple(shape[:2]) != options.image_size:
+            images = resize_images(images, options.image_size, options.fit)
+        return {**d, key: images}
+
+    return ds.map(decode, num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
+
+
+def _decode_jpeg_window(encoded: tf.Tensor, window: tf.Tensor, target: tuple[int, int], channels: int,
+                        whole: bool = False, then=None) -> tf.Tensor:
+    """Decodes only `window` of a JPEG (all of it if `whole`: the window is the image), at the smallest
+    DCT scale (1, 1/2, 1/4, 1/8) that keeps it >= target; `then(image)`, if given, runs in the same
+    branch (one control-flow op per image instead of two: each cost about 1% of a 500x375 JPEG's decode)."""
+    y, x, h, w = tf.unstack(window)
+    th, tw = target
+    # The largest ratio r in (1, 2, 4, 8) with h >= r * th and w >= r * tw, as a branch index 0-3.
+    fit = tf.minimum(h // th, w // tw)
+    pick = tf.cast(fit >= 2, tf.int32) + tf.cast(fit >= 4, tf.int32) + tf.cast(fit >= 8, tf.int32)
+    then = then or (lambda img: img)
+
+    def at(r):
+        if whole:  # decode_and_crop_jpeg of the whole image cost ~30 us more per 500x375 JPEG than this
+            return lambda: then(tf.io.decode_jpeg(encoded, channels=channels, ratio=r))
+        scaled = tf.stack([y // r, x // r, tf.maximum(h // r, 1), tf.maximum(w // r, 1)])
+        return lambda: then(tf.io.decode_and_crop_jpeg(encoded, scaled, channels=channels, ratio=r))
+
+    return tf.switch_case(pick, [at(1), at(2), at(4), at(8)])
+
+
+def decode_any(encoded: tf.Tensor, channels: int) -> tf.Tensor:
+    """Any format TensorFlow decodes (JPEG, PNG, BMP, GIF's first frame) to uint8 H x W x C."""
+    return tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+
+
+def image_window(shape: tf.Tensor, seed: tf.Tensor | None, crop: RandomResizedCrop | None, fit: str,
+                 target: tuple[int, int]) -> tf.Tensor:
+    """The [y, x, h, w] window to decode: the random crop's, the centred one for fit='crop', else the whole image."""
+    if crop is not None:
+        return crop.window(shape, seed)
+    if fit == "crop":
+        return center_window(shape, target)
+    return tf.stack([0, 0, shape[0], shape[1]])
+
+
+def _scaled(img: tf.Tensor, unit: bool) -> tf.Tensor:
+    return img * (1 / 255) if unit else img
+
+
+def decode_resized(encoded: tf.Tensor, feature: FeatureSpec, target: tuple[int, int], crop: RandomResizedCrop | None,
+                   fit: str, unit: bool, seed: tf.Tensor | None) -> tf.Tensor:
+    """One encoded image decoded at the target size: float32 in [0, 1] (`unit`) or [0, 255].
+
+    JPEGs decode only their window, DCT-scaled, and are resized in the decode's branch (one
+    control-flow op per image). A DCT-scaled window is under 2x the target on at least one side,
+    so casting to float32 first is the faster resize (see _resize). (Dequantizing to [0, 1] there
+    instead of the multiply after the resize cost 1% more.) Other formats are not DCT-scaled:
+    _resize decides when to convert.
+    """
+    channels = feature.shape[2]
+    if crop is None and fit == "pad":
+        return _scaled(_resize(decode_any(encoded, channels), target, True), unit)
+
+    def jpeg():
+        win = image_window(tf.io.extract_jpeg_shape(encoded), seed, crop, fit, target)
+        then = lambda img: _scaled(tf.image.resize(tf.cast(img, tf.float32), target), unit)  # noqa: E731
+        return _decode_jpeg_window(encoded, win, target, channels, crop is None and fit == "stretch", then)
+
+    def other():
+        img = decode_any(encoded, channels)
+        y, x, h, w = tf.unstack(image_window(tf.shape(img), seed, crop, fit, target))
+        return _scaled(_resize(img[y: y + h, x: x + w], target, False), unit)
+
+    return jpeg() if feature.encoding == "jpeg" else tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
+
+
+def to_output(img: tf.Tensor, feature: FeatureSpec, target: tuple[int, int] | None, unit: bool) -> tf.Tensor:
+    """The decoded image with its static shape; at a target size, uint8 output is rounded from [0, 255]."""
+    if target is None:
+        return tf.ensure_shape(img, feature.shape)
+    if not unit:
+        img = tf.cast(tf.clip_by_value(img + 0.5, 0, 255), tf.uint8)
+    return tf.ensure_shape(img, [*target, feature.shape[2]])
+
+
+def image_seeds(base: tf.Tensor, index: tf.Tensor | None, n: int) -> list:
+    """n independent [2] seeds for one image, from the record's position (n Nones without one)."""
+    if index is None:
+        return [None] * n
+    return tf.unstack(tf.random.experimental.stateless_split(tf.random.experimental.stateless_fold_in(base, index), n))
+
+
+def image_decoder(feature: FeatureSpec, options: ReadOptions, crop: RandomResizedCrop | None,
+                  per_image: Sequence, seed: int):
+    """The per-image decode for encoded images: (encoded, index) -> image of the target size.
+
+    A random resized crop picks its window before decoding, so that only the window is decoded.
+    The decoded window is cast to float32 and resized with tf.image.resize (bilinear, as Keras'
+    loaders; tf.image.crop_and_resize straight from uint8 took twice as long). `per_image` ops
+    (e.g. flips) run on the resized float32 image: a flip commutes with the resize, and there its
+    cost does not grow with the window (flipping a 224x224 float32 image took 31 us, a 330x300
+    uint8 window 46 us; most windows are larger than that). For float32 output the resized image
+    is scaled to [0, 1] at once, while it is still in cache (scaling whole batches later cost
+    about 5% more per image); uint8 output is rounded from the [0, 255] resize.
+    JPEGs are decoded with TensorFlow's defaults (INTEGER_FAST IDCT, fancy upsampling): turning
+    fancy upsampling off saved nothing measurable and changes pixels (benchmarks/RESULTS.md).
+    """
+    target = crop.size if crop is not None else options.image_size
+    base = tf.constant([seed, IMAGE_SEED_SALT], tf.int64)
+    unit = options.dtype == "float32"  # float32 output is in [0, 1]; uint8 output is rounded from [0, 255]
+
+    def decode(encoded, index=None):
+        seeds = image_seeds(base, index, 1 + len(per_image))  # the crop window's, then one per per-image op
+        if target is None:
+            img = decode_any(encoded, feature.shape[2])
+        else:
+            img = decode_resized(encoded, feature, target, crop, options.fit, unit, seeds[0])
+        for k, op in enumerate(per_image):
+            img = op.per_image(img, seeds[k + 1])
+        return to_output(img, feature, target, unit)
+
+    return decode
+
+
+def decode_encoded(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadOptions, crop: RandomResizedCrop | None,
+                   per_image: Sequence, seed: int) -> tf.data.Dataset:
+    """Decodes JPEG/PNG images one by one in a parallel map (between unbatch and batch): sizes differ."""
+    decode = image_decoder(feature, options, crop, per_image, seed)
+    key = feature.name
+    parallel = dict(num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
+    if crop is None and not per_image:
+        ds = ds.unbatch().map(lambda d: {**d, key: decode(d[key])}, **parallel)
+    else:  # the record's position seeds its random crop and flips
+        ds = ds.unbatch().enumerate().map(lambda i, d: {**d, key: decode(d[key], i)}, **parallel)
+    return ds.batch(options.batch_size, drop_remainder=options.drop_remainder)

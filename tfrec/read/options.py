@@ -1,0 +1,89 @@
+"""What make_dataset can be asked: ReadOptions, which checks itself, and the reader's named constants (no TensorFlow)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import TfrecError
+from .augment import get_augmentation
+
+AUTOTUNE = -1  # tf.data.AUTOTUNE's value, so this module needs no TensorFlow
+# The shuffle buffer holds serialized records (it sits before decoding), so its memory is
+# buffer x mean record size. The default buffer is SHUFFLE_BUFFER_BYTES / mean record size,
+# capped at MAX_SHUFFLE_RECORDS: 10,000 CIFAR records (31 MB), ~2,300 ImageNet JPEGs (256 MB).
+SHUFFLE_BUFFER_BYTES = 256 << 20
+MAX_SHUFFLE_RECORDS = 10_000  # with file-level shuffling this mixes well; more only delays the first batch
+# Each file yields chunks of records to the parallel interleave, unbatched after it: one record per
+# element cost 9.2 us of CPU per CIFAR record, chunks of 64 cost 6.3 us (benchmarks/read.py machine).
+# A chunk holds at most INTERLEAVE_CHUNK_BYTES, so that the interleave's buffers (a few chunks per open
+# file) stay small for large records too: 64 CIFAR records, 9 ImageNet JPEGs.
+READ_CHUNK_RECORDS = 64
+INTERLEAVE_CHUNK_BYTES = 1 << 20
+FITS = ("stretch", "crop", "pad")
+DTYPES = ("float32", "uint8")
+NORMALIZATIONS = ("unit", "standardize")
+IMAGE_SEED_SALT, BATCH_SEED_SALT = 0x1A6E, 0xBA7C  # keep per-image and per-batch random streams apart
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How make_dataset reads: every option but the path, the split and the schema; checks itself."""
+
+    batch_size: int = 32
+    shuffle: bool = True
+    shuffle_buffer: int | None = None  # None: sized from the mean record size (SHUFFLE_BUFFER_BYTES)
+    seed: int | None = None
+    deterministic: bool | None = None  # None: when a seed is given or shuffling is off
+    repeat: bool | int = False  # True: forever; n: n epochs
+    drop_remainder: bool = False
+    cache: bool | str = False  # True: in memory; a string: a cache file prefix
+    image_size: tuple[int, int] | None = None  # (height, width)
+    fit: str = "stretch"
+    dtype: str = "float32"
+    normalize: str | None = None  # None: 'unit' for float32; nothing for uint8
+    augment: Any = None  # a preset name, an Augmentation, or a list of ops
+    num_parallel_calls: int | None = None  # None: AUTOTUNE
+    skip_corrupt: bool = False
+    num_shards: int = 1
+    shard_index: int = 0
+    features: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        size = self.image_size
+        if isinstance(size, int):
+            size = (size, size)
+        if size is not None and (len(size) != 2 or min(size) < 1):
+            raise TfrecError(f"image_size: expected (height, width) of positive integers, found {self.image_size!r}")
+        object.__setattr__(self, "image_size", None if size is None else (int(size[0]), int(size[1])))
+        object.__setattr__(self, "augment", get_augmentation(self.augment))
+        if self.features is not None:
+            object.__setattr__(self, "features", tuple(self.features))
+        checks = [
+            (self.batch_size >= 1, "batch_size", "at least 1", self.batch_size),
+            (self.shuffle_buffer is None or self.shuffle_buffer >= 1, "shuffle_buffer", "at least 1",
+             self.shuffle_buffer),
+            (self.fit in FITS, "fit", f"one of {', '.join(FITS)}", self.fit),
+            (self.dtype in DTYPES, "dtype", f"one of {', '.join(DTYPES)}", self.dtype),
+            (self.normalize is None or self.normalize in NORMALIZATIONS, "normalize",
+             f"None or one of {', '.join(NORMALIZATIONS)}", self.normalize),
+            (not (self.dtype == "uint8" and self.normalize), "normalize", "None with dtype uint8", self.normalize),
+            (self.num_shards >= 1 and 0 <= self.shard_index < self.num_shards, "shard_index",
+             f"0 <= shard_index < num_shards ({self.num_shards})", self.shard_index),
+            (self.repeat is True or self.repeat is False or (isinstance(self.repeat, int) and self.repeat >= 1),
+             "repeat", "True, False or a positive number of epochs", self.repeat),
+            (self.num_parallel_calls is None or self.num_parallel_calls == AUTOTUNE or self.num_parallel_calls >= 1,
+             "num_parallel_calls", "None (AUTOTUNE) or a positive integer", self.num_parallel_calls),
+        ]
+        for ok, name, expected, found in checks:
+            if not ok:
+                raise TfrecError(f"{name}: expected {expected}, found {found!r}")
+
+    @property
+    def parallel(self) -> int:
+        return AUTOTUNE if self.num_parallel_calls is None else self.num_parallel_calls
+
+    @property
+    def is_deterministic(self) -> bool:
+        if self.deterministic is not None:
+            return self.deterministic
+        return self.seed is not None or not self.shuffle
