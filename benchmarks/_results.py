@@ -1,10 +1,12 @@
-"""Shared by the benchmark scripts: machine description and a section-wise update of RESULTS.md."""
+"""Shared by the benchmark scripts: their common options, logging, machine description, section-wise RESULTS.md."""
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import re
 import subprocess
+import sys
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 _HEADER = "# Benchmark results\n\nEach section is rewritten by the script named in it; figures are medians of several runs.\n"
@@ -41,10 +43,12 @@ def machine_busy_seconds() -> float | None:
 
 
 def git_rev() -> str:
-    """The short commit the benchmark ran at (with '+dirty' for uncommitted changes)."""
+    """The short commit the benchmark ran at (with '+dirty' for uncommitted changes), whatever the working directory."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=repo).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                               cwd=repo).stdout
         return rev + ("+dirty" if dirty.strip() else "")
     except OSError:
         return "unknown"
@@ -61,3 +65,18 @@ def update_section(name: str, markdown: str) -> None:
         text = text.rstrip() + "\n\n" + block + "\n"
     with open(RESULTS, "w") as f:
         f.write(text)
+
+
+def arguments(doc: str, quick: str, runs: str, data: str = "generate the data here (kept and reused) instead of a "
+              "temporary folder") -> argparse.ArgumentParser:
+    """The options every benchmark takes: --quick, --runs N, --data DIR (help texts say each one's defaults)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--runs", type=int, help=runs)
+    parser.add_argument("--data", help=data)
+    return parser
+
+
+def logger(name: str):
+    """A log function that prints '[NAME-bench] message' lines on stderr."""
+    return lambda msg: print(f"[{name}-bench] {msg}", file=sys.stderr, flush=True)

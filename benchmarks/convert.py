@@ -42,9 +42,9 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _results import git_rev, machine, machine_busy_seconds, update_section  # noqa: E402
+from _results import arguments, git_rev, logger, machine, machine_busy_seconds, update_section  # noqa: E402
+from tfrec.timing import pair_ratio  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Targets from the issue.
 COMMAND_SPEEDUP_MIN = 5.0
 WORK_OVER_LIMIT_MAX = 3.0
@@ -130,8 +130,7 @@ RSS_WRAPPER = (
 )
 
 
-def log(msg: str) -> None:
-    print(f"[convert-bench] {msg}", file=sys.stderr, flush=True)
+log = logger("convert")
 
 
 def median(values: list[float]) -> float:
@@ -273,7 +272,7 @@ def time_commands(name: str, src: str, work: str, tutorial: str, runs: int) -> d
         tfrec_cpu.append(tc)
         tutorial_cpu.append(uc)
         log(f"{name} command {i + 1}/{runs}: tfrec {t:.2f} s, tutorial {u:.2f} s")
-    pair = median([u / t for t, u in zip(tfrec_s, tutorial_s)])
+    pair = pair_ratio(tutorial_s, tfrec_s)
     return {
         "tfrec_s": round(median(tfrec_s), 3),
         "tutorial_s": round(median(tutorial_s), 3),
@@ -357,7 +356,7 @@ def time_work(name: str, src: str, work: str, runs: int) -> dict:
         limit_s.append(io_limit_once(src, out_bytes, work))
         log(f"{name} work {i + 1}/{runs}: convert {conv_s[-1]:.3f} s, I/O limit {limit_s[-1]:.3f} s")
     c, lim = median(conv_s), median(limit_s)
-    ratio = median([a / b for a, b in zip(conv_s, limit_s)])
+    ratio = pair_ratio(conv_s, limit_s)
     return {
         "records": records,
         "skipped": skipped,
@@ -412,7 +411,7 @@ def time_resize(src: str, work: str, runs: int) -> dict:
         cores_2 = cpu / seconds
         log(f"resize {i + 1}/{runs}: 1 worker {one[-1]:.2f} s, 2 workers {two[-1]:.2f} s "
             f"({cores_2:.2f} cores busy; {images} images)")
-    pair = median([a / b for a, b in zip(one, two)])
+    pair = pair_ratio(one, two)
     return {
         "images": images,
         "workers_1_s": round(median(one), 3),
@@ -526,15 +525,6 @@ def _other_load_note(other: dict) -> list[str]:
     return [line, ""]
 
 
-def _git_rev() -> str:
-    cwd = os.getcwd()
-    try:
-        os.chdir(REPO)
-        return git_rev()
-    finally:
-        os.chdir(cwd)
-
-
 def measure_all(tmp: str, paths: dict[str, str], sizes: Sizes, runs: int) -> dict:
     """Every measurement, each with the cores other processes used meanwhile."""
     work = os.path.join(tmp, "work")
@@ -585,16 +575,14 @@ def run(args: argparse.Namespace) -> dict:
         **found,
         "all_targets_met": all(met) and found["resize"]["met"] and found["memory"]["met"],
         "machine": machine(),
-        "git": _git_rev(),
+        "git": git_rev(),
         "date": time.strftime("%Y-%m-%d"),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller data and 3 runs (under two minutes)")
-    parser.add_argument("--data", help="generate the data here (or reuse it) instead of a temporary folder")
-    parser.add_argument("--runs", type=int, help="timed runs per measurement (default 5, or 3 with --quick)")
+    parser = arguments(__doc__, "smaller data and 3 runs (under two minutes)",
+                       "timed runs per measurement (default 5, or 3 with --quick)")
     args = parser.parse_args()
     if args.runs is not None and args.runs < 1:
         parser.error(f"--runs must be at least 1, not {args.runs}")

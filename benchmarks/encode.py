@@ -8,27 +8,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _results import git_rev, machine, update_section  # noqa: E402
 
+from tfrec.timing import median_time  # noqa: E402
 from tfrec.codec.example import encode_example, encode_examples_bulk  # noqa: E402
 from tfrec.io.records import FOOTER_BYTES, HEADER_BYTES, frame_record, frame_rows_inplace  # noqa: E402
-
-
-def _median_time(fn, runs: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -58,7 +47,7 @@ def main() -> None:
             }))
             frame_record(ex.SerializeToString())
 
-    figures = {name: _median_time(fn, runs) for name, fn in
+    figures = {name: median_time(fn, runs) for name, fn in
                (("bulk", bulk), ("per_record", ours_per_record), ("tf_example_per_record", tf_per_record))}
     result = {
         "benchmark": "encode", "records": n, "runs": runs,

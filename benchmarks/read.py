@@ -28,7 +28,6 @@ stay meaningful when other processes compete for the cores. Prints one JSON line
 from __future__ import annotations
 
 import argparse
-import gc
 import glob
 import json
 import os
@@ -44,6 +43,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from _results import git_rev, machine, update_section  # noqa: E402
+from tfrec import timing  # noqa: E402
+from tfrec.bench.read import batch_size_of  # noqa: E402
 from tfrec.demo import synth  # noqa: E402
 from tfrec.write.convert import ConvertOptions, convert  # noqa: E402
 from tfrec.read.augment import RandomFlip, RandomResizedCrop  # noqa: E402
@@ -200,35 +201,14 @@ def keras_folder(folder: str, batch: int = JPEG_BATCH) -> tf.data.Dataset:
     return tf.keras.utils.image_dataset_from_directory(folder, image_size=SIZE, batch_size=batch, verbose=False)
 
 
-def settle(limit_s: float = 5.0) -> None:
-    """Waits until this process is idle: a destroyed iterator's threads can run on for a while, and a
-    pass that starts meanwhile shares the cores with them (it made the next pipeline up to 40% slower)."""
-    gc.collect()
-    end = time.perf_counter() + limit_s
-    while time.perf_counter() < end:
-        cpu = time.process_time()
-        time.sleep(0.05)
-        if time.process_time() - cpu < 0.002:
-            return
-
-
 def time_pass(make) -> tuple[float, float, int]:
-    """(seconds, CPU seconds, images) for one pass, stopped at StopIteration; teardown not counted.
-
-    It starts once the process is idle (see settle)."""
-    settle()
+    """(seconds, CPU seconds, images) for one pass of a new pipeline, once the process is idle; teardown not counted."""
+    timing.settle()
     ds = make()
-    it = iter(ds)
-    images = 0
-    wall, cpu = time.perf_counter(), time.process_time()
-    while True:
-        try:
-            images += int(tf.nest.flatten(next(it))[0].shape[0])
-        except StopIteration:
-            break
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    del it
-    return wall, cpu, images
+    cpu = time.process_time()
+    r = timing.time_pass(ds, batch_size_of)
+    cpu = time.process_time() - cpu
+    return r["seconds"] + r["first_batch_s"], cpu, r["images"] + r["first_images"]
 
 
 def plain_loop(make) -> float:
@@ -337,40 +317,31 @@ def markdown(out: dict) -> str:
     read_us = res["jpeg/limit-read-bytes"]["cpu_us_per_image"]
     rest_us = (res["jpeg/tfrec-imagenet"]["cpu_us_per_image"] - res["jpeg/limit-crop-resize-flip"]["cpu_us_per_image"]
                - read_us)
+    same_as_default = q["jpeg"]["dct_method=INTEGER_FAST"]["mean_abs_diff"] == 0
     lines += [
         "",
-        "TensorFlow already decodes with INTEGER_FAST (the row is identical to the default), so the only speed "
-        "setting left is turning fancy upsampling off: it decoded the crop windows "
-        f"{fast['ratio']}x as fast ({fast['cpu_us_per_image']} vs "
-        f"{res['jpeg/limit-decode-crop-windows']['cpu_us_per_image']} CPU µs/image) while changing pixels, so "
-        "tfrec keeps the defaults. libjpeg-turbo's SIMD IDCT and upsampling leave entropy decoding as the cost, "
-        "and decode_and_crop_jpeg entropy-decodes every row above the window as well (it stops after the window's "
-        "last row).",
+        "`dct_method=INTEGER_FAST` " + ("decodes exactly as TensorFlow's default does (difference 0 above)"
+                                         if same_as_default else "differs from TensorFlow's default decode (above)")
+        + f"; with fancy upsampling off as well, the crop windows decoded at {fast['ratio']}x the speed "
+        f"({fast['cpu_us_per_image']} vs {res['jpeg/limit-decode-crop-windows']['cpu_us_per_image']} CPU µs/image), "
+        f"changing pixels by {q['jpeg']['fancy_upscaling=False']['mean_abs_diff']} of 255 on average. "
+        "tfrec decodes with TensorFlow's defaults.",
         "",
-        f"Decoding only the imagenet preset's crop windows is {res['jpeg/limit-decode-crop-windows']['ratio']}x as "
-        "fast as decoding whole images. tfrec also casts each decoded image to float32 before the bilinear resize "
-        "(bit-identical output; TensorFlow's uint8 resize kernel is the slow one) and flips after the resize; "
-        "Keras' loader resizes the uint8 image, and stays as Keras ships it. The decode-resize limit row casts as "
-        "tfrec does (it used to resize the uint8 image, as Keras does), so jpeg/tfrec-224's ratio compares like "
-        f"with like; against Keras' loader jpeg/tfrec-224 delivers {keras_224:.2f}x the images/s. "
-        "jpeg/tfrec-224 reads the records in file order, as the limit takes its images; the shuffled row "
-        "beside it is the default (files and a record buffer).",
+        f"Decoding only the imagenet preset's crop windows ran at {res['jpeg/limit-decode-crop-windows']['ratio']}x "
+        "the speed of decoding whole images. Against Keras' loader, jpeg/tfrec-224 delivered "
+        f"{keras_224:.2f}x the images/s (it reads the records in file order, as the limit takes its images; the "
+        "shuffled row beside it is the default: files and a record buffer).",
         "",
-        f"On ~500x375 images the imagenet preset is bound by the crop window's decode and resize: decoding the "
-        f"windows alone, with nothing else, runs at {crop_vs_keras:.2f}x Keras' images/s; the preset's whole image "
-        f"work with the JPEG bytes already in memory (jpeg/limit-crop-resize-flip: decode the window, resize, "
-        f"flip, batch) at {res['jpeg/limit-crop-resize-flip']['ratio']}x; reading the records costs "
-        f"{read_us:.0f} CPU µs/image more, and tfrec's pipeline (format check, DCT-scale choice, seeds, parse, "
-        f"shuffle) {rest_us:.0f} µs over the in-memory one, for {res['jpeg/tfrec-imagenet']['ratio']}x. Keras' "
-        "loader reads its files too. A window of a ~500x375 image is never twice the target, so no reduced DCT "
-        "scale applies; on large photos the reduced scale (1/2, 1/4, 1/8, chosen when the window is at least that "
-        "many times the target) does the rest.",
+        f"Where the imagenet preset's time goes on ~500x375 images: decoding the windows alone ran at "
+        f"{crop_vs_keras:.2f}x Keras' images/s; the preset's image work with the JPEG bytes already in memory "
+        f"(jpeg/limit-crop-resize-flip: decode the window, resize, flip, batch) at "
+        f"{res['jpeg/limit-crop-resize-flip']['ratio']}x; reading the records cost {read_us:.0f} CPU µs/image, and "
+        f"tfrec's pipeline over the in-memory one (format check, DCT-scale choice, seeds, parse, shuffle) "
+        f"{rest_us:.0f} µs more, for {res['jpeg/tfrec-imagenet']['ratio']}x in all.",
         "",
-        "Every pass starts once the process is idle: a destroyed iterator's threads can run on for a while, and a "
-        "pass started meanwhile was up to 40% slower. (Earlier figures, 0.80x for jpeg/tfrec-224, were taken without "
-        "this wait and with shuffling.) "
-        "The plain-loop column includes destroying the iterator, which with tf.data autotuning can wait for the "
-        "autotuner's next tick (see DESIGN.md); the other columns stop the clock at StopIteration.",
+        "Every pass starts once the process is idle (tfrec.timing.settle). The plain-loop column includes "
+        "destroying the iterator, which with tf.data autotuning can wait for the autotuner's next tick (see "
+        "DESIGN.md); the other columns stop the clock at StopIteration.",
     ]
     return "\n".join(lines)
 

@@ -32,7 +32,6 @@ import argparse
 import glob
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,13 +39,14 @@ import time
 from typing import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _results import git_rev, machine, machine_busy_seconds, update_section  # noqa: E402
+from _results import arguments, git_rev, logger, machine, machine_busy_seconds, update_section  # noqa: E402
 
 import google_crc32c  # noqa: E402
 
 from tfrec.demo import synth  # noqa: E402
 from tfrec.write.convert import ConvertOptions, convert  # noqa: E402
 from tfrec.check.verify import VerifyOptions, verify  # noqa: E402
+from tfrec.timing import alternate  # noqa: E402
 
 TARGET = 1.5  # framing verify / (read + CRC32C), from the issue
 READ_BYTES = 4 << 20
@@ -82,8 +82,7 @@ print(json.dumps({"records": int(count), "reduce_s": statistics.median(graph),
 """
 
 
-def log(msg: str) -> None:
-    print(f"[verify-bench] {msg}", file=sys.stderr, flush=True)
+log = logger("verify")
 
 
 def make_data(root: str, quick: bool) -> dict[str, str]:
@@ -138,18 +137,9 @@ def naive_read_and_crc(files: list[str]) -> None:
 
 def measure(contenders: dict[str, Callable[[], object]], runs: int) -> dict[str, dict[str, float]]:
     """Median wall and CPU seconds of each contender, alternating them run by run after a warm-up."""
-    wall: dict[str, list[float]] = {k: [] for k in contenders}
-    cpu: dict[str, list[float]] = {k: [] for k in contenders}
-    for fn in contenders.values():
-        fn()
-    for _ in range(runs):
-        for name, fn in contenders.items():
-            w, c = time.perf_counter(), time.process_time()
-            fn()
-            wall[name].append(time.perf_counter() - w)
-            cpu[name].append(time.process_time() - c)
-    return {k: {"wall_s": statistics.median(wall[k]), "cpu_s": statistics.median(cpu[k]), "min_wall_s": min(wall[k])}
-            for k in contenders}
+    out = alternate(contenders, runs)
+    return {k: {"wall_s": r["median_wall_s"], "cpu_s": r["median_cpu_s"], "min_wall_s": r["min_wall_s"]}
+            for k, r in out.items()}
 
 
 def tf_pass(files: list[str], runs: int) -> dict | None:
@@ -259,10 +249,7 @@ def markdown(results: dict, runs: int, other: float | None, args: argparse.Names
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller data, fewer runs")
-    parser.add_argument("--data", help="directory for the generated data (kept and reused)")
-    parser.add_argument("--runs", type=int, help="runs per contender (default 15, quick 7)")
+    parser = arguments(__doc__, "smaller data, fewer runs", "runs per contender (default 15, quick 7)")
     args = parser.parse_args()
     runs = args.runs or (7 if args.quick else 15)
     root = args.data or os.path.join(tempfile.gettempdir(), "tfrec-verify-bench")

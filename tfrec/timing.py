@@ -70,7 +70,8 @@ def time_pass(iterable: Iterable[Any], size: Callable[[Any], int] = lambda _: 1,
         total: The bar's total when `limit` is None.
 
     Returns:
-        images, batches and seconds after the first item, `images_per_s` over them, `first_batch_s`,
+        images, batches and seconds after the first item, `images_per_s` over them, `first_batch_s`
+        (making the iterator and its first item) and `first_images`,
         `overall_images_per_s` (start-up included), and `teardown_s`: destroying the iterator is
         timed apart because with autotuning on, TF 2.21 can make it wait for the autotuner's next
         tick (1.3/2.6/5.1/10.2 s after the iterator was made).
@@ -98,6 +99,7 @@ def time_pass(iterable: Iterable[Any], size: Callable[[Any], int] = lambda _: 1,
     del it
     seconds = end - t0
     return {"images": images, "batches": count, "seconds": seconds, "first_batch_s": first or 0.0,
+            "first_images": first_images,
             "teardown_s": time.perf_counter() - end, "images_per_s": images / seconds if seconds > 0 else 0.0,
             "overall_images_per_s": (images + first_images) / (end - start) if end > start else 0.0}
 
