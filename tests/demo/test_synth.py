@@ -13,6 +13,7 @@ from PIL import Image
 
 from tfrec.demo import synth
 from tfrec.demo import synth_render
+from tfrec.errors import TfrecError
 
 
 def _read_idx(path: Path) -> tuple[int, tuple[int, ...], bytes]:
@@ -87,18 +88,19 @@ def test_shape_class_names():
     hundred = synth.shape_class_names(100)
     assert len(set(hundred)) == 100
     assert synth.shape_class_names(3) == ["red_circle", "green_square", "blue_triangle"]
-    with pytest.raises(ValueError):
+    with pytest.raises(TfrecError, match=r"num_classes must be in 1\.\.100, got 101"):
         synth.shape_class_names(101)
 
 
-@pytest.mark.parametrize("call", [
-    lambda: synth.make_digits(-1),
-    lambda: synth.make_digits(3, size=4),
-    lambda: synth.make_shapes(3, num_classes=0),
-    lambda: synth.make_shapes(3, seed=-1),
+@pytest.mark.parametrize("call, message", [
+    (lambda: synth.make_digits(-1), r"n must be a non-negative integer, got -1"),
+    (lambda: synth.make_digits(3, size=4), r"size must be an integer >= 8, got 4"),
+    (lambda: synth.make_shapes(3, num_classes=0), r"num_classes must be in 1\.\.100, got 0"),
+    (lambda: synth.make_shapes(3, seed=-1), r"seed must be a non-negative integer, got -1"),
+    (lambda: synth.write_cifar10("unused", batches=0), r"batches must be a positive integer, got 0"),
 ])
-def test_invalid_arguments_raise_value_error(call):
-    with pytest.raises(ValueError):
+def test_invalid_arguments_raise_tfrec_error(call, message):
+    with pytest.raises(TfrecError, match=message):
         call()
 
 
@@ -111,12 +113,12 @@ def test_digits_are_learnable():
 
 def test_digits_fall_back_to_seven_segments_without_freetype(monkeypatch):
     monkeypatch.setattr(synth_render, "_default_font", lambda px: None)
-    synth._digit_templates.cache_clear()
+    synth_render._digit_templates.cache_clear()
     try:
         images, labels = synth.make_digits(400, seed=0)
-        glyphs = synth._digit_templates(28)[:, 0]
+        glyphs = synth_render._digit_templates(28)[:, 0]
     finally:
-        synth._digit_templates.cache_clear()
+        synth_render._digit_templates.cache_clear()
     assert images.shape == (400, 28, 28) and glyphs.max() > 0.9
     assert len({g.tobytes() for g in glyphs}) == 10
     assert _nearest_class_mean_accuracy(_centre_by_mass(images), labels, 300) > 0.8
@@ -164,7 +166,7 @@ def test_write_idx_other_dtypes_and_rejects_unknown(tmp_path):
     magic, dims, data = _read_idx(Path(path))
     assert (magic, dims) == (0x0C02, (2, 3))
     assert np.frombuffer(data, ">i4").tolist() == list(range(6))
-    with pytest.raises(ValueError):
+    with pytest.raises(TfrecError, match="IDX cannot store dtype uint64"):
         synth.write_idx(tmp_path / "y.idx", np.zeros(3, dtype=np.uint64))
 
 
@@ -285,17 +287,18 @@ def test_image_folder_vary_size(tmp_path):
     assert all(48 <= w <= 80 and 36 <= h <= 60 for w, h in sizes)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"fmt": "tiff"},
-    {"splits": ("train", "train")},
-    {"splits": "train"},
-    {"size": (64,)},
-    {"quality": 0},
-    {"n_per_class": -1},
+@pytest.mark.parametrize("kwargs, message", [
+    ({"fmt": "tiff"}, r"unsupported image format 'tiff'"),
+    ({"splits": ("train", "train")}, r"splits must be distinct, non-empty directory names"),
+    ({"splits": "train"}, r"splits must be a sequence of names, not a single string"),
+    ({"size": (64,)}, r"size must be an int or a \(width, height\) pair, got \(64,\)"),
+    ({"quality": 0}, r"quality must be in 1\.\.100, got 0"),
+    ({"n_per_class": -1}, r"n_per_class must be a non-negative integer, got -1"),
 ])
-def test_image_folder_rejects_bad_arguments(tmp_path, kwargs):
-    with pytest.raises(ValueError):
+def test_image_folder_rejects_bad_arguments(tmp_path, kwargs, message):
+    with pytest.raises(TfrecError, match=message):
         synth.write_image_folder(tmp_path, **kwargs)
+    assert not any(tmp_path.iterdir())
 
 
 def test_digits_without_noise_have_a_clean_background():

@@ -1,5 +1,4 @@
 """Deterministic, learnable synthetic datasets written in the real on-disk source formats."""
-
 from __future__ import annotations
 
 import gzip as _gzip
@@ -9,27 +8,33 @@ import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
-# The rendering lives in synth_render; its public API is re-exported here (synth.make_digits etc.).
-from .synth_render import (  # noqa: F401
+from ..errors import TfrecError
+from .synth_render import (
     COLOURS,
     MAX_SHAPE_CLASSES,
     SHAPES,
-    _check_count,
-    _check_size,
-    _digit_templates,
-    _render_shapes,
-    _shape_templates,
+    check_count,
+    check_size,
     make_digits,
     make_shapes,
+    render_shapes,
     shape_class_names,
+    shape_templates,
 )
 
-PathLike = Union[str, os.PathLike]
+# The arrays come from synth_render; this module is the one entry point for both (synth.make_digits etc.).
+__all__ = [
+    "CIFAR100_ARCHIVE", "CIFAR100_DIR", "CIFAR10_ARCHIVE", "CIFAR10_DIR", "COLOURS", "MAX_SHAPE_CLASSES",
+    "MNIST_FILES", "SHAPES", "make_digits", "make_shapes", "shape_class_names", "write_cifar10",
+    "write_cifar100", "write_idx", "write_image_folder", "write_mnist",
+]
+
+PathLike = str | os.PathLike
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -40,7 +45,7 @@ CIFAR10_ARCHIVE = "cifar-10-binary.tar.gz"
 CIFAR100_DIR = "cifar-100-binary"
 CIFAR100_ARCHIVE = "cifar-100-binary.tar.gz"
 
-_IDX_TYPES = {  # numpy dtype kind+size -> IDX type code (data stored big-endian)
+_IDX_TYPES = {  # NumPy dtype -> IDX type code; IDX stores the data big-endian whatever the dtype's order
     np.dtype(np.uint8): 0x08,
     np.dtype(np.int8): 0x09,
     np.dtype(np.int16): 0x0B,
@@ -56,38 +61,39 @@ _IMAGE_FORMATS = {  # fmt -> (file suffix, Pillow format name)
     "gif": (".gif", "GIF"),
     "webp": (".webp", "WEBP"),
 }
-_FOLDER_BATCH_BYTES = 1 << 24  # pixel bytes per batch in image folders (also seed-stable)
+# Pixel bytes rendered per batch in image folders. Fixed, because the random draws follow the batching:
+# changing it changes every seed's images.
+_FOLDER_BATCH_BYTES = 1 << 24
 
 
 # --------------------------------------------------------------------------- IDX / MNIST
 
 
 def _write_bytes(path: Path, data: bytes, compress: bool) -> None:
-    """Write bytes, gzip-compressed (reproducibly, mtime 0) when asked."""
+    """Writes `data`, gzip-compressed with mtime 0 (so reruns are byte-identical) when asked."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(_gzip.compress(data, compresslevel=6, mtime=0) if compress else data)
 
 
 def write_idx(path: PathLike, array: np.ndarray, gzip: bool = False) -> str:
-    """Write an array in IDX format (the MNIST container).
+    """Writes an array in IDX, the MNIST container, and returns the path as a string.
 
-    Header: magic ``0x0000TTDD`` (type code TT, e.g. 0x08 for uint8; DD = ndim),
-    then one big-endian int32 per dimension, then the big-endian data.
+    The header is the magic `0x0000TTDD` (TT the type code, e.g. 0x08 for uint8; DD the number of
+    dimensions), one big-endian int32 per dimension, then the data, big-endian.
 
     Args:
-        path: Output file path (written exactly as given; no suffix is added).
-        array: Array of dtype uint8, int8, int16, int32, float32 or float64.
-        gzip: Gzip-compress the file.
+        path: written exactly as given; no `.gz` is added.
+        array: of dtype uint8, int8, int16, int32, float32 or float64.
 
-    Returns:
-        The path written, as a string.
+    Raises:
+        TfrecError: IDX cannot store the dtype, or the array has more than 255 dimensions.
     """
     array = np.asarray(array)
     code = _IDX_TYPES.get(array.dtype.newbyteorder("="))
     if code is None:
-        raise ValueError(f"IDX cannot store dtype {array.dtype}")
+        raise TfrecError(f"IDX cannot store dtype {array.dtype}")
     if array.ndim > 255:
-        raise ValueError("IDX supports at most 255 dimensions")
+        raise TfrecError("IDX supports at most 255 dimensions")
     header = np.array([(code << 8) | array.ndim, *array.shape], dtype=">i4").tobytes()
     body = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">")).tobytes()
     _write_bytes(Path(path), header + body, gzip)
@@ -95,26 +101,24 @@ def write_idx(path: PathLike, array: np.ndarray, gzip: bool = False) -> str:
 
 
 def write_mnist(out_dir: PathLike, n_train: int = 600, n_test: int = 100, seed: int = 0,
-                gzip: bool = False, noise: bool = True) -> dict:
-    """Write a synthetic MNIST in the original IDX layout.
+                gzip: bool = False, noise: bool = True) -> dict[str, Any]:
+    """Writes a synthetic MNIST in the original IDX layout: the four files named in `MNIST_FILES`.
 
-    Files: ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
-    ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte`` (``.gz`` added when
-    gzip). The data is ``make_digits(n_train + n_test, seed)``: the first
-    ``n_train`` samples are the train split, the rest the test split.
+    The data is `make_digits(n_train + n_test, seed, noise=noise)`: the first `n_train` images are the
+    train split, the rest the test split.
 
     Args:
-        out_dir: Directory to write into (created if missing).
-        n_train: Number of training images.
-        n_test: Number of test images.
-        seed: Random seed.
-        gzip: Write gzip-compressed ``.gz`` files like the official download.
-        noise: background noise (see make_digits); off compresses like the real MNIST.
+        out_dir: created if missing.
+        gzip: write `.gz` files, like the official download.
+        noise: background noise (see `make_digits`); without it the files compress like the real MNIST.
 
     Returns:
-        ``{"train"|"test": {"images": path, "labels": path, "count": n}}``.
+        `{"train" | "test": {"images": path, "labels": path, "count": n}}`.
+
+    Raises:
+        TfrecError: a count is negative or the seed is invalid.
     """
-    n_train, n_test = _check_count("n_train", n_train), _check_count("n_test", n_test)
+    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
     images, labels = make_digits(n_train + n_test, seed, noise=noise)
     out, suffix = Path(out_dir), ".gz" if gzip else ""
     result = {}
@@ -132,7 +136,7 @@ def write_mnist(out_dir: PathLike, n_train: int = 600, n_test: int = 100, seed: 
 
 
 def _cifar_records(images: np.ndarray, *label_cols: np.ndarray) -> bytes:
-    """Serialise CIFAR binary records: label bytes then R, G, B planes (row-major)."""
+    """CIFAR binary records: the label bytes, then the R, G and B planes (row-major)."""
     n = len(images)
     planes = images.transpose(0, 3, 1, 2).reshape(n, -1)
     labels = np.stack(label_cols, axis=1).astype(np.uint8).reshape(n, len(label_cols))
@@ -153,7 +157,7 @@ def _tar_info(name: str, size: int = 0, is_dir: bool = False) -> tarfile.TarInfo
 
 
 def _write_tar_gz(path: Path, top: str, members: dict[str, bytes]) -> None:
-    """Write ``top/`` and its members to a byte-reproducible .tar.gz."""
+    """Writes `top/` and its members to a byte-reproducible .tar.gz."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as raw, \
             _gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as gz, \
@@ -165,10 +169,7 @@ def _write_tar_gz(path: Path, top: str, members: dict[str, bytes]) -> None:
 
 def _emit(out_dir: PathLike, top: str, members: dict[str, bytes],
           archive: str | None) -> tuple[dict[str, str], str | None]:
-    """Write members under out_dir/top, or into out_dir/archive; return their locations.
-
-    Locations are filesystem paths, or archive member names when archiving.
-    """
+    """Writes members under out_dir/top, or into out_dir/archive; returns their paths (or member names)."""
     out = Path(out_dir)
     if archive is not None:
         _write_tar_gz(out / archive, top, members)
@@ -181,30 +182,30 @@ def _emit(out_dir: PathLike, top: str, members: dict[str, bytes],
 
 
 def write_cifar10(out_dir: PathLike, n_train: int = 500, n_test: int = 100, seed: int = 0,
-                  batches: int = 5, archive: bool = False) -> dict:
-    """Write a synthetic CIFAR-10 in the official binary layout.
+                  batches: int = 5, archive: bool = False) -> dict[str, Any]:
+    """Writes a synthetic CIFAR-10 in the official binary layout.
 
-    ``cifar-10-batches-bin/`` holds ``data_batch_1.bin`` .. ``data_batch_{batches}.bin``
-    (train split spread evenly), ``test_batch.bin`` and ``batches.meta.txt``.
-    Each record is 1 label byte + 1024 R + 1024 G + 1024 B bytes. The data is
-    ``make_shapes(n_train + n_test, seed)``: first ``n_train`` train, rest test.
+    `cifar-10-batches-bin/` holds `data_batch_1.bin` .. `data_batch_{batches}.bin` (the train split
+    spread evenly), `test_batch.bin` and `batches.meta.txt`. Each record is 1 label byte, then 1024 R,
+    1024 G and 1024 B bytes. The data is `make_shapes(n_train + n_test, seed)`: the first `n_train`
+    images are the train split, the rest the test split.
 
     Args:
-        out_dir: Directory to write into (created if missing).
-        n_train: Number of training images.
-        n_test: Number of test images.
-        seed: Random seed.
-        batches: Number of training batch files (>= 1).
-        archive: Write only ``cifar-10-binary.tar.gz`` (containing the directory).
+        out_dir: created if missing.
+        batches: number of training batch files, at least 1.
+        archive: write only `cifar-10-binary.tar.gz`, holding the folder.
 
     Returns:
-        ``{"root", "archive", "train": {"files", "count"}, "test": {"files", "count"},
-        "meta", "classes"}``; "root" is None and file entries are archive member
-        names when archive=True, otherwise "archive" is None.
+        `{"root", "archive", "train": {"files", "count"}, "test": {"files", "count"}, "meta", "classes"}`.
+        With `archive`, "root" is None and the file entries are archive member names; without it
+        "archive" is None.
+
+    Raises:
+        TfrecError: a count is negative, `batches` is not a positive integer or the seed is invalid.
     """
-    n_train, n_test = _check_count("n_train", n_train), _check_count("n_test", n_test)
+    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
     if isinstance(batches, bool) or not isinstance(batches, int) or batches < 1:
-        raise ValueError(f"batches must be a positive integer, got {batches!r}")
+        raise TfrecError(f"batches must be a positive integer, got {batches!r}")
     images, labels = make_shapes(n_train + n_test, seed, 32, 10)
     names = shape_class_names(10)
     members = {
@@ -226,28 +227,26 @@ def write_cifar10(out_dir: PathLike, n_train: int = 500, n_test: int = 100, seed
 
 
 def write_cifar100(out_dir: PathLike, n_train: int = 500, n_test: int = 100, seed: int = 0,
-                   archive: bool = False) -> dict:
-    """Write a synthetic CIFAR-100 in the official binary layout.
+                   archive: bool = False) -> dict[str, Any]:
+    """Writes a synthetic CIFAR-100 in the official binary layout.
 
-    ``cifar-100-binary/`` holds ``train.bin``, ``test.bin``, ``fine_label_names.txt``
-    (100 names) and ``coarse_label_names.txt`` (20 names). Each record is
-    1 coarse label byte, 1 fine label byte, then 3072 plane bytes (R, G, B).
-    Fine labels come from ``make_shapes(n_train + n_test, seed, 32, 100)``
-    (first ``n_train`` train, rest test); coarse = fine // 5.
+    `cifar-100-binary/` holds `train.bin`, `test.bin`, `fine_label_names.txt` (100 names) and
+    `coarse_label_names.txt` (20 names). Each record is 1 coarse label byte, 1 fine label byte, then
+    3072 plane bytes (R, G, B). The fine labels come from `make_shapes(n_train + n_test, seed, 32, 100)`
+    (the first `n_train` train, the rest test); coarse = fine // 5.
 
     Args:
-        out_dir: Directory to write into (created if missing).
-        n_train: Number of training images.
-        n_test: Number of test images.
-        seed: Random seed.
-        archive: Write only ``cifar-100-binary.tar.gz`` (containing the directory).
+        out_dir: created if missing.
+        archive: write only `cifar-100-binary.tar.gz`, holding the folder.
 
     Returns:
-        ``{"root", "archive", "train": {"files", "count"}, "test": {"files", "count"},
-        "fine_names", "coarse_names", "classes", "coarse_classes"}``; paths as in
-        :func:`write_cifar10`.
+        `{"root", "archive", "train": {"files", "count"}, "test": {"files", "count"}, "fine_names",
+        "coarse_names", "classes", "coarse_classes"}`; paths as in `write_cifar10`.
+
+    Raises:
+        TfrecError: a count is negative or the seed is invalid.
     """
-    n_train, n_test = _check_count("n_train", n_train), _check_count("n_test", n_test)
+    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
     images, fine = make_shapes(n_train + n_test, seed, 32, 100)
     coarse = fine // 5
     fine_names = shape_class_names(100)
@@ -289,21 +288,21 @@ class _FolderSpec:
 
 
 def _parse_size(size: int | tuple[int, int]) -> tuple[int, int]:
-    """Normalise an int or (width, height) pair."""
+    """(width, height) from an int or a pair."""
     pair = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
     if len(pair) != 2:
-        raise ValueError(f"size must be an int or a (width, height) pair, got {size!r}")
-    return _check_size(pair[0]), _check_size(pair[1])
+        raise TfrecError(f"size must be an int or a (width, height) pair, got {size!r}")
+    return check_size(pair[0]), check_size(pair[1])
 
 
 def _image_format(fmt: str, quality: int) -> tuple[str, str, dict]:
-    """Map a format name to (suffix, Pillow format, save kwargs)."""
+    """(suffix, Pillow format, save kwargs) for a format name."""
     key = str(fmt).lower().lstrip(".")
     if key not in _IMAGE_FORMATS:
-        raise ValueError(f"unsupported image format {fmt!r}; choose from {sorted(_IMAGE_FORMATS)}")
+        raise TfrecError(f"unsupported image format {fmt!r}; choose from {sorted(_IMAGE_FORMATS)}")
     suffix, pil_format = _IMAGE_FORMATS[key]
     if not 1 <= quality <= 100:
-        raise ValueError(f"quality must be in 1..100, got {quality!r}")
+        raise TfrecError(f"quality must be in 1..100, got {quality!r}")
     kwargs = {"quality": quality} if pil_format in ("JPEG", "WEBP") else {}
     return suffix, pil_format, kwargs
 
@@ -318,7 +317,7 @@ def _target_sizes(rng: np.random.Generator, spec: _FolderSpec) -> np.ndarray:
 
 def _write_class(spec: _FolderSpec, class_dir: Path, name: str, label: int,
                  seed_seq: np.random.SeedSequence) -> int:
-    """Render and save every image of one class directory; return the count."""
+    """Renders and saves every image of one class directory; returns the count."""
     rng = np.random.default_rng(seed_seq)
     class_dir.mkdir(parents=True, exist_ok=True)
     side = max(spec.width, spec.height)
@@ -326,7 +325,7 @@ def _write_class(spec: _FolderSpec, class_dir: Path, name: str, label: int,
     step = max(1, _FOLDER_BATCH_BYTES // (side * side * 3))  # fixed: part of the draw order
     for start in range(0, spec.n, step):
         count = min(step, spec.n - start)
-        batch = _render_shapes(rng, np.full(count, label, np.uint8), side, spec.num_classes)
+        batch = render_shapes(rng, np.full(count, label, np.uint8), side, spec.num_classes)
         for k in range(count):
             img = Image.fromarray(batch[k])
             target = (int(sizes[start + k, 0]), int(sizes[start + k, 1]))
@@ -338,39 +337,40 @@ def _write_class(spec: _FolderSpec, class_dir: Path, name: str, label: int,
 
 
 def write_image_folder(out_dir: PathLike, n_per_class: int = 20, seed: int = 0,
-                       num_classes: int = 3, size: tuple[int, int] = (64, 64),
-                       fmt: str = "jpeg", splits: tuple[str, ...] | None = None,
-                       quality: int = 90, vary_size: bool = False) -> dict:
-    """Write a class-per-directory image folder of coloured shapes.
+                       num_classes: int = 3, size: int | tuple[int, int] = (64, 64),
+                       fmt: str = "jpeg", splits: Sequence[str] | None = None,
+                       quality: int = 90, vary_size: bool = False) -> dict[str, Any]:
+    """Writes a class-per-folder image folder of coloured shapes.
 
-    Layout: ``out_dir/{class}/{class}_{i:05d}.{ext}``, or with splits
-    ``out_dir/{split}/{class}/...`` (``n_per_class`` images per class per split).
-    Class directories are generated in parallel threads, each from its own
-    seed derived from (seed, split, class), so output does not depend on timing.
+    The layout is `out_dir/{class}/{class}_{i:05d}.{ext}`, or `out_dir/{split}/{class}/...` with
+    splits. Class folders are written by parallel threads, each from its own seed derived from
+    (seed, split, class), so the output does not depend on timing.
 
     Args:
-        out_dir: Root directory (created if missing).
-        n_per_class: Images per class (per split).
-        seed: Random seed.
-        num_classes: Number of classes, 1 to 100 (names from :func:`shape_class_names`).
-        size: Image size as ``(width, height)`` (like ``PIL.Image.size``) or an int.
-        fmt: One of jpeg/jpg, png, bmp, gif, webp.
-        splits: Optional split directory names, e.g. ``("train", "val")``.
-        quality: JPEG/WebP quality (1-100).
-        vary_size: Give each image a random width and height in 0.75x-1.25x of size.
+        out_dir: created if missing.
+        n_per_class: images per class, in each split.
+        num_classes: 1 to 100, named by `shape_class_names`.
+        size: `(width, height)`, as `PIL.Image.size` orders it, or one int for both.
+        fmt: jpeg (or jpg), png, bmp, gif or webp.
+        splits: split folder names, e.g. `("train", "val")`; None for no split level.
+        quality: JPEG and WebP quality, 1 to 100.
+        vary_size: give each image a random width and height within 0.75x-1.25x of `size`.
 
     Returns:
-        ``{"root": path, "count": total images, "classes": names, "splits": splits}``.
+        `{"root": path, "count": total images, "classes": names, "splits": split names or None}`.
+
+    Raises:
+        TfrecError: an argument is out of range, the format is unknown, or split names repeat or are unsafe.
     """
-    n = _check_count("n_per_class", n_per_class)
+    n = check_count("n_per_class", n_per_class)
     width, height = _parse_size(size)
     suffix, pil_format, kwargs = _image_format(fmt, quality)
     names = shape_class_names(num_classes)
     split_names = _check_splits(splits)
     spec = _FolderSpec(n, width, height, num_classes, suffix, pil_format, kwargs, bool(vary_size))
     root = Path(out_dir)
-    _shape_templates(max(width, height))  # build the shared cache before threads start
-    base = np.random.SeedSequence(_check_count("seed", seed))
+    shape_templates(max(width, height))  # fill the shared cache once, before the threads race to build it
+    base = np.random.SeedSequence(check_count("seed", seed))
     jobs = [
         (spec, (root / split if split else root) / cname, cname, label,
          np.random.SeedSequence(base.entropy, spawn_key=(s_idx, label)))
@@ -383,15 +383,15 @@ def write_image_folder(out_dir: PathLike, n_per_class: int = 20, seed: int = 0,
             "splits": list(splits) if splits is not None else None}
 
 
-def _check_splits(splits: tuple[str, ...] | None) -> list[str]:
-    """Validate split names; an empty string stands for 'no split level'."""
+def _check_splits(splits: Sequence[str] | None) -> list[str]:
+    """The split names, checked; [""] stands for no split level."""
     if splits is None:
         return [""]
     if isinstance(splits, str):
-        raise ValueError("splits must be a sequence of names, not a single string")
+        raise TfrecError("splits must be a sequence of names, not a single string")
     names = list(splits)
     bad = [s for s in names if not isinstance(s, str) or not s or "/" in s or "\\" in s
            or s in (".", "..")]
     if not names or bad or len(set(names)) != len(names):
-        raise ValueError(f"splits must be distinct, non-empty directory names, got {splits!r}")
+        raise TfrecError(f"splits must be distinct, non-empty directory names, got {splits!r}")
     return names

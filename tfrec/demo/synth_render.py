@@ -1,5 +1,4 @@
 """Synthetic image rendering with NumPy and Pillow: MNIST-like digits, coloured shapes, class names."""
-
 from __future__ import annotations
 
 import math
@@ -9,6 +8,8 @@ from typing import Callable
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image, ImageDraw, ImageFont
+
+from ..errors import TfrecError
 
 SHAPES: tuple[str, ...] = (
     "circle", "square", "triangle", "cross", "ring",
@@ -45,22 +46,22 @@ _NOISE_MEAN = 16.0  # mean of _noise(); subtracted where the noise should be zer
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_count(name: str, value: int) -> int:
-    """Validate a non-negative integer count."""
+def check_count(name: str, value: int) -> int:
+    """Returns `value` as an int; raises TfrecError naming `name` unless it is a non-negative integer."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        raise TfrecError(f"{name} must be a non-negative integer, got {value!r}")
     return int(value)
 
 
-def _check_size(value: int) -> int:
-    """Validate an image side length."""
+def check_size(value: int) -> int:
+    """Returns the image side `value` as an int; raises TfrecError unless it is an integer of at least 8."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < _MIN_SIZE:
-        raise ValueError(f"size must be an integer >= {_MIN_SIZE}, got {value!r}")
+        raise TfrecError(f"size must be an integer >= {_MIN_SIZE}, got {value!r}")
     return int(value)
 
 
 def _chunk_len(elements_per_item: int) -> int:
-    """Number of items processed per vectorised chunk."""
+    """Items per vectorised chunk."""
     return max(1, _CHUNK_ELEMENTS // elements_per_item)
 
 
@@ -70,23 +71,23 @@ def _balanced_labels(rng: np.random.Generator, n: int, num_classes: int) -> np.n
 
 
 def _noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Uniform integer noise in [0, 32) as uint8 (random bytes are much faster than integers())."""
+    """Uniform integer noise in [0, 32) as uint8 (random bytes are much faster than `integers()`)."""
     return (np.frombuffer(rng.bytes(math.prod(shape)), np.uint8) >> 3).reshape(shape)
 
 
 def _split_rng(seed: int) -> np.random.Generator:
-    """Generator for a user seed, with a clear error for invalid seeds."""
+    """A generator for a user's seed; an invalid seed raises TfrecError."""
     try:
         return np.random.default_rng(seed)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}") from exc
+        raise TfrecError(f"seed must be a non-negative integer, got {seed!r}") from exc
 
 
 # --------------------------------------------------------------------------- digits
 
 
 def _digit_glyph(canvas: int, digit: int, px: int, stroke: int) -> Image.Image:
-    """Render one digit centred on a square greyscale canvas."""
+    """Renders one digit centred on a square greyscale canvas."""
     img = Image.new("L", (canvas, canvas), 0)
     draw = ImageDraw.Draw(img)
     font = _default_font(px)
@@ -109,7 +110,7 @@ def _default_font(px: int) -> ImageFont.FreeTypeFont | None:
 
 
 def _draw_segments(draw: ImageDraw.ImageDraw, c: float, px: int, digit: int, width: int) -> None:
-    """Draw a seven-segment digit (fallback when no scalable font exists)."""
+    """Draws a seven-segment digit (fallback when no scalable font exists)."""
     w, h = px * 0.3, px * 0.45
     x0, x1, y0, ym, y1 = c - w, c + w, c - h, c, c + h
     lines = {
@@ -139,8 +140,9 @@ def _digit_templates(size: int) -> np.ndarray:
     return out
 
 
-def _digits_from_rng(rng: np.random.Generator, n: int, size: int, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Generate n digit images with the given generator."""
+def _digits_from_rng(rng: np.random.Generator, n: int, size: int,
+                     noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Renders `n` digit images, drawing from `rng`."""
     windows = sliding_window_view(_digit_templates(size), (size, size), axis=(2, 3))
     labels = _balanced_labels(rng, n, 10)
     images = np.empty((n, size, size), np.uint8)
@@ -160,24 +162,25 @@ def _digits_from_rng(rng: np.random.Generator, n: int, size: int, noise: bool = 
 
 
 def make_digits(n: int, seed: int = 0, size: int = 28, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Generate MNIST-like rendered digits 0-9 (white on black).
+    """Renders `n` MNIST-like digits 0-9, white on black; labels are balanced and shuffled.
 
-    Each sample is one of several pre-rendered glyph variants (font size, stroke
-    width, rotation) with a random shift of up to 3 px (scaled with ``size``),
-    random stroke intensity and light noise.
+    Each image is one of 18 pre-rendered glyph variants (font size, stroke width, rotation), shifted by up
+    to 3 px (scaled with `size`), with a random ink intensity.
 
     Args:
-        n: Number of images.
-        seed: Seed for ``np.random.default_rng``; same seed gives identical output.
-        size: Image side length in pixels (>= 8).
-        noise: add light background noise. Without it the background is exactly 0, as in the real
-            MNIST, whose gzip files then compress about as well (about 4-5 to 1).
+        seed: the same seed gives identical output.
+        size: image side in pixels, at least 8.
+        noise: add light background noise. Without it the background is exactly 0, as in the real MNIST,
+            whose gzip files then compress about as well (about 4-5 to 1).
 
     Returns:
-        ``(images, labels)``: uint8 arrays of shape ``(n, size, size)`` and ``(n,)``.
+        `(images, labels)`: uint8 arrays of shape (n, size, size) and (n,).
+
+    Raises:
+        TfrecError: `n` is negative, `size` is below 8 or `seed` is not a valid NumPy seed.
     """
-    n = _check_count("n", n)
-    return _digits_from_rng(_split_rng(seed), n, _check_size(size), noise)
+    n = check_count("n", n)
+    return _digits_from_rng(_split_rng(seed), n, check_size(size), noise)
 
 
 # --------------------------------------------------------------------------- shapes
@@ -197,40 +200,40 @@ def _star(c: float, r: float) -> list[tuple[float, float]]:
 
 
 def _draw_box(draw: ImageDraw.ImageDraw, c: float, a: float, fill: int = 255) -> None:
-    """Draw an axis-aligned square of half-side ``a``."""
+    """Draws an axis-aligned square of half-side `a`."""
     draw.rectangle((c - a, c - a, c + a, c + a), fill=fill)
 
 
 def _draw_cross(draw: ImageDraw.ImageDraw, c: float, r: float) -> None:
-    """Draw a plus sign."""
+    """Draws a plus sign."""
     t = 0.2 * r
     draw.rectangle((c - r, c - t, c + r, c + t), fill=255)
     draw.rectangle((c - t, c - r, c + t, c + r), fill=255)
 
 
 def _draw_xcross(draw: ImageDraw.ImageDraw, c: float, r: float) -> None:
-    """Draw a diagonal cross."""
+    """Draws a diagonal cross."""
     a, w = 0.72 * r, max(1, round(0.4 * r))
     draw.line(((c - a, c - a), (c + a, c + a)), fill=255, width=w)
     draw.line(((c - a, c + a), (c + a, c - a)), fill=255, width=w)
 
 
 def _draw_hourglass(draw: ImageDraw.ImageDraw, c: float, r: float) -> None:
-    """Draw two triangles meeting tip to tip."""
+    """Draws two triangles meeting tip to tip."""
     a = 0.75 * r
     draw.polygon([(c - a, c - r), (c + a, c - r), (c, c)], fill=255)
     draw.polygon([(c - a, c + r), (c + a, c + r), (c, c)], fill=255)
 
 
 def _draw_ring(draw: ImageDraw.ImageDraw, c: float, r: float) -> None:
-    """Draw an annulus."""
+    """Draws an annulus."""
     draw.ellipse((c - r, c - r, c + r, c + r), fill=255)
     q = 0.55 * r
     draw.ellipse((c - q, c - q, c + q, c + q), fill=0)
 
 
 def _draw_frame(draw: ImageDraw.ImageDraw, c: float, r: float) -> None:
-    """Draw a hollow square."""
+    """Draws a hollow square."""
     _draw_box(draw, c, 0.85 * r)
     _draw_box(draw, c, 0.47 * r, fill=0)
 
@@ -250,8 +253,8 @@ _SHAPE_DRAWERS: dict[str, Callable[[ImageDraw.ImageDraw, float, float], None]] =
 
 
 @lru_cache(maxsize=8)
-def _shape_templates(size: int) -> np.ndarray:
-    """Anti-aliased masks (shapes, scales, size + 2*shift, size + 2*shift) in [0, 1]."""
+def shape_templates(size: int) -> np.ndarray:
+    """Cached anti-aliased masks (shapes, scales, size + 2*shift, size + 2*shift) in [0, 1]."""
     shift = max(1, round(0.12 * size))
     canvas = size + 2 * shift
     ss = max(1, min(4, 2048 // canvas))  # supersampling factor for anti-aliasing
@@ -269,27 +272,24 @@ def _class_table(num_classes: int) -> np.ndarray:
     """(num_classes, 2) array of (shape index, colour index); every row is unique."""
     valid = isinstance(num_classes, (int, np.integer)) and not isinstance(num_classes, bool)
     if not valid or not 1 <= num_classes <= MAX_SHAPE_CLASSES:
-        raise ValueError(f"num_classes must be in 1..{MAX_SHAPE_CLASSES}, got {num_classes!r}")
+        raise TfrecError(f"num_classes must be in 1..{MAX_SHAPE_CLASSES}, got {num_classes!r}")
     n_shapes = 5 if num_classes <= 10 else len(SHAPES)
     k = np.arange(num_classes)
     return np.stack([k % n_shapes, (k + k // n_shapes) % len(COLOURS)], axis=1)
 
 
 def shape_class_names(num_classes: int = 10) -> list[str]:
-    """Class names (``"{colour}_{shape}"``) used by :func:`make_shapes`.
+    """The class names `make_shapes` uses, `{colour}_{shape}`, one per label (1 to 100 classes).
 
-    Args:
-        num_classes: Number of classes, 1 to 100.
-
-    Returns:
-        A list of ``num_classes`` unique names, index = label.
+    Raises:
+        TfrecError: `num_classes` is outside 1..100.
     """
     return [f"{COLOURS[c][0]}_{SHAPES[s]}" for s, c in _class_table(num_classes)]
 
 
 def _shape_chunk(rng: np.random.Generator, windows: np.ndarray, shape_idx: np.ndarray,
                  colour_idx: np.ndarray, out: np.ndarray) -> None:
-    """Render one chunk of shape images into the float32 buffer ``out`` (m, size, size, 3)."""
+    """Renders one chunk of shape images into the float32 buffer `out` (m, size, size, 3)."""
     m = len(shape_idx)
     scale = rng.integers(0, windows.shape[1], m)
     dy, dx = rng.integers(0, windows.shape[2], (2, m))
@@ -305,11 +305,11 @@ def _shape_chunk(rng: np.random.Generator, windows: np.ndarray, shape_idx: np.nd
     np.clip(out, 0, 255, out=out)
 
 
-def _render_shapes(rng: np.random.Generator, labels: np.ndarray, size: int,
-                   num_classes: int) -> np.ndarray:
-    """Render shape images for the given labels."""
+def render_shapes(rng: np.random.Generator, labels: np.ndarray, size: int,
+                  num_classes: int) -> np.ndarray:
+    """Renders one uint8 image (size, size, 3) per label, drawing from `rng` in chunks of fixed size."""
     table = _class_table(num_classes)
-    windows = sliding_window_view(_shape_templates(size), (size, size), axis=(2, 3))
+    windows = sliding_window_view(shape_templates(size), (size, size), axis=(2, 3))
     images = np.empty((len(labels), size, size, 3), np.uint8)
     step = _chunk_len(size * size * 3)
     # One reused work buffer: fresh large temporaries per chunk cost more in page faults.
@@ -324,22 +324,24 @@ def _render_shapes(rng: np.random.Generator, labels: np.ndarray, size: int,
 
 def make_shapes(n: int, seed: int = 0, size: int = 32,
                 num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Generate coloured shapes on a noisy background (CIFAR-like).
+    """Renders `n` CIFAR-like coloured shapes on a noisy background; labels are balanced and shuffled.
 
-    The class is a shape-and-colour combination (see :func:`shape_class_names`);
-    samples get random position, scale, colour and background jitter.
+    A class is a shape-and-colour pair (named by `shape_class_names`); each image gets a random position,
+    scale, colour and background jitter.
 
     Args:
-        n: Number of images.
-        seed: Seed for ``np.random.default_rng``; same seed gives identical output.
-        size: Image side length in pixels (>= 8).
-        num_classes: Number of classes, 1 to 100.
+        seed: the same seed gives identical output.
+        size: image side in pixels, at least 8.
+        num_classes: 1 to 100.
 
     Returns:
-        ``(images, labels)``: uint8 arrays of shape ``(n, size, size, 3)`` and ``(n,)``.
+        `(images, labels)`: uint8 arrays of shape (n, size, size, 3) and (n,).
+
+    Raises:
+        TfrecError: an argument is out of range, or `seed` is not a valid NumPy seed.
     """
-    n, size = _check_count("n", n), _check_size(size)
+    n, size = check_count("n", n), check_size(size)
     _class_table(num_classes)  # validate before drawing anything
     rng = _split_rng(seed)
     labels = _balanced_labels(rng, n, num_classes)
-    return _render_shapes(rng, labels, size, num_classes), labels
+    return render_shapes(rng, labels, size, num_classes), labels
