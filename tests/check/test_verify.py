@@ -276,8 +276,10 @@ def test_foreign_files_plain_and_compressed(tmp_path):
     data = bytearray((tmp_path / "b.tfrecord.gz").read_bytes())
     (tmp_path / "b.tfrecord.gz").write_bytes(bytes(data[: len(data) // 2]))
     report = verify([str(tmp_path)], VerifyOptions(**QUIET))
-    assert [os.path.basename(p.file) for p in report.problems][:1] == ["b.tfrecord.gz"]
-    assert "ends early" in report.problems[-1].reason or "truncated" in report.problems[0].reason
+    assert {os.path.basename(p.file) for p in report.problems} == {"b.tfrecord.gz"}
+    # The cut lands inside a record (reported first), then the gzip stream itself ends without its trailer.
+    assert report.problems[0].reason.startswith("truncated record: length field says")
+    assert report.problems[-1].reason.startswith("the gzip stream ends early")
 
 
 def test_foreign_file_checked_against_a_schema(tmp_path):
@@ -326,5 +328,6 @@ def test_truncated_and_mislabelled_images(datasets, tmp_path):
     at_size = rewrite_record(path, 1, lambda f: f.update(height=("int64", [f["height"][1][0] + 1])))
     _, found = problems(d, level="decode", dataset=False)
     reasons = {(f[1], f[2]): f[4] for f in found}
-    assert "truncated JPEG" in reasons[(0, at_cut)] or "does not decode" in reasons[(0, at_cut)]
+    # Pillow fails to decode the cut image before the end-of-image marker check is reached.
+    assert reasons[(0, at_cut)].startswith("image 'image': does not decode (OSError: image file is truncated")
     assert "but feature 'height' says" in reasons[(1, at_size)]

@@ -61,11 +61,13 @@ def test_cifar_round_trips_exactly(sources, datasets, fmt, reader):
 def test_cifar_planes_become_hwc(tmp_path):
     out = synth.write_cifar10(tmp_path, n_train=3, n_test=1, seed=0, batches=1)
     path = glob.glob(str(tmp_path / "**" / "data_batch_1.bin"), recursive=True)[0]
+    assert out["train"]["files"] == [path]
+    # One record is 1 label byte and 3 planes of 32x32.
+    assert [os.path.getsize(p) for p in out["train"]["files"] + out["test"]["files"]] == [3 * 3073, 1 * 3073]
     raw = np.frombuffer(open(path, "rb").read(), np.uint8).reshape(-1, 3073)
     images = read_cifar10(str(tmp_path), SourceOptions()).splits["train"].arrays["image"]
     assert (images[1][..., 0].reshape(-1) == raw[1, 1:1025]).all()  # R plane
     assert (images[1][..., 2].reshape(-1) == raw[1, 2049:]).all()  # B plane
-    assert out
 
 
 def test_image_folder_keeps_original_bytes(sources, datasets):
