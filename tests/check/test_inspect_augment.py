@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from tfrec.cli.main import cli
 
 
+@pytest.mark.slow
 def test_augmented_contact_sheet(datasets, tmp_path):
     sheet = tmp_path / "aug.png"
     result = CliRunner().invoke(cli, ["inspect", datasets["cifar10"], "--augment", "cifar", "--grid", str(sheet),

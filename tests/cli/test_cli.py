@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from tfrec.cli.main import cli
@@ -68,6 +69,7 @@ def test_convert_and_help_do_not_import_tensorflow(sources, tmp_path):
     assert out.stdout.strip() == "False", out.stderr
 
 
+@pytest.mark.slow
 def test_demo(tmp_path):
     result = CliRunner().invoke(cli, ["demo", str(tmp_path / "d"), "--json"])
     assert result.exit_code == 0, result.output

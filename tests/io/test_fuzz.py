@@ -7,6 +7,7 @@ import tempfile
 import zlib
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,6 +69,7 @@ RUNS = b"".join(records.frame_record(bytes([i]) * 20) for i in range(40))
 VARIED = b"".join(records.frame_record(bytes([i]) * (5 + 7 * i)) for i in range(25))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.one_of(
     st.binary(max_size=400),

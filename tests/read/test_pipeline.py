@@ -74,7 +74,7 @@ def test_float32_output_is_the_stored_pixels_over_255(datasets):
 
 @pytest.mark.parametrize("fmt,kwargs", [
     ("cifar10", {"augment": "cifar"}),
-    ("imagefolder", {"augment": "imagenet", "image_size": 16}),
+    pytest.param("imagefolder", {"augment": "imagenet", "image_size": 16}, marks=pytest.mark.slow),
 ])
 def test_same_seed_same_batches_other_seed_differs(datasets, fmt, kwargs):
     first = _batches(P.make_dataset(datasets[fmt], "train", 8, seed=5, **kwargs))
@@ -165,6 +165,7 @@ def test_variable_size_images_need_image_size(datasets):
         P.make_dataset(datasets["imagefolder"], "train", 4)
 
 
+@pytest.mark.slow
 def test_augmented_samples_for_the_contact_sheet(datasets):
     images, labels = P.augmented_samples(datasets["cifar10"], "cifar", n=6, seed=1)
     assert len(images) == len(labels) == 6 and all(i.shape == (32, 32, 3) and i.dtype == np.uint8 for i in images)

@@ -157,6 +157,7 @@ def _shard_bytes(out):
     return {os.path.basename(p): open(p, "rb").read() for p in sorted(glob.glob(os.path.join(out, "*.tfrecord-*")))}
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_whatever_the_workers(sources, tmp_path):
     src = sources["imagefolder"]
     a = convert(src, str(tmp_path / "a"), ConvertOptions(workers=1, shards=2, progress=False, split=(("train", 0.75), ("val", 0.25))))

@@ -62,6 +62,7 @@ def clean_run(folder, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
 def test_interrupted_then_resumed_is_byte_identical(folder, clean_run, tmp_path, sig):
     out = str(tmp_path / "out")
@@ -85,6 +86,7 @@ def test_interrupted_then_resumed_is_byte_identical(folder, clean_run, tmp_path,
     assert report.ok and report.records == 600
 
 
+@pytest.mark.slow
 def test_resume_rewrites_a_damaged_kept_shard(folder, clean_run, tmp_path):
     out = str(tmp_path / "out")
     _start_and_stop_after_first_shard(folder, out, signal.SIGKILL)
