@@ -201,7 +201,7 @@ def keras_folder(folder: str, batch: int = JPEG_BATCH) -> tf.data.Dataset:
     return tf.keras.utils.image_dataset_from_directory(folder, image_size=SIZE, batch_size=batch, verbose=False)
 
 
-def time_pass(make) -> tuple[float, float, int]:
+def time_whole_pass(make) -> tuple[float, float, int]:
     """(seconds, CPU seconds, images) for one pass of a new pipeline, once the process is idle; teardown not counted."""
     timing.settle()
     ds = make()
@@ -252,7 +252,7 @@ def run(paths: dict, rounds: int) -> dict:
     cpu = {k: [] for k in cands}
     for r in range(rounds + 1):  # round 0 warms up (tracing, page cache) and is dropped
         for name, (make, _) in cands.items():
-            wall, cpu_s, images = time_pass(make)
+            wall, cpu_s, images = time_whole_pass(make)
             if r:
                 rates[name].append(images / wall)
                 cpu[name].append(cpu_s / images * 1e6)

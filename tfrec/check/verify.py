@@ -49,7 +49,7 @@ class VerifyOptions:
 
     level: str = "parse"
     dataset: bool = True  # the dataset level: agreement with dataset.json and the .idx files
-    checksums: bool = True  # part of the dataset level: whole-file checksums (a CRC-32 pass, ~1.7 GB/s)
+    checksums: bool = True  # part of the dataset level: whole-file checksums (a CRC32C pass over the bytes on disk)
     schema: str | None = None  # for foreign files: a schema name or file to check records against
     compression: str | None = None  # None/'auto': dataset.json's, or detected per file
     max_errors: int = 100
