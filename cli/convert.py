@@ -5,6 +5,7 @@ import click
 
 from tfrec.io.records import COMPRESSIONS
 from tfrec.sources import FORMATS, SourceOptions
+from tfrec.sources.fetch import DATASETS
 
 from ._common import emit, json_option, parse_wxh, quiet_option, sigterm_as_interrupt
 
@@ -33,6 +34,36 @@ def _shard_size(ctx, param, value):
         raise click.BadParameter(str(e))
 
 
+def _sources(ctx, param, value):
+    """SRC paths must exist (or match a glob); one SRC that is no path but a fetchable name is kept as a name."""
+    import glob
+    import os
+
+    if len(value) == 1 and not os.path.exists(value[0]) and value[0] in DATASETS:
+        return value
+    for p in value:
+        if not os.path.exists(p) and not (glob.has_magic(p) and glob.glob(p)):
+            raise click.BadParameter(
+                f"{p!r}: no such file, directory or matching glob (nor a dataset tfrec can fetch: {', '.join(DATASETS)})",
+                ctx, param)
+    return value
+
+
+def fetch_named_source(src: tuple[str, ...], quiet: bool) -> tuple[tuple[str, ...], dict | None]:
+    """A SRC that names a fetchable dataset (and is no path here) is fetched into the cache first, saying so."""
+    import os
+
+    from tfrec.sources.fetch import cache_dir, fetch
+
+    if len(src) != 1 or os.path.exists(src[0]) or src[0] not in DATASETS:
+        return src, None
+    dest = os.path.join(cache_dir(), src[0])
+    if not quiet:
+        click.echo(f"{src[0]}: no such path here, so fetching the {src[0]} dataset into {dest} (kept as a cache)", err=True)
+    fetched = fetch(src[0], dest, progress=not quiet)
+    return (dest,), fetched
+
+
 def convert_summary(result: dict) -> str:
     """The human summary of a conversion: splits, shards, records, bytes, skipped files."""
     lines = [f"wrote {result['out']} ({result['name']}, {result['source']['format']}) in {result['seconds']:.2f} s"]
@@ -48,11 +79,16 @@ def convert_summary(result: dict) -> str:
         lines.append(f"  resumed: reused {result['reused_shards']} complete shard(s) from the interrupted run")
     if result["ignored_files"]:
         lines.append(f"  ignored {result['ignored_files']} files without an image extension")
+    tfds = result.get("tfds")
+    if tfds and tfds.get("skipped"):
+        lines.append(f"  no TFDS metadata: {tfds['skipped']}")
+    elif tfds:
+        lines.append("  TFDS metadata written: tfds.builder_from_directory(OUT) loads it")
     return "\n".join(lines)
 
 
 @click.command()
-@click.argument("src", type=click.Path(exists=True))
+@click.argument("src", nargs=-1, required=True, callback=_sources)
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(("auto",) + FORMATS),
               default="auto", show_default=True, help="Source format; auto detects it from the files.")
@@ -77,32 +113,53 @@ def convert_summary(result: dict) -> str:
 @click.option("--max-pixels", type=click.IntRange(min=1), default=SourceOptions.max_pixels, show_default=True,
               help="Skip (or fail on) images with more pixels than this: a decompression-bomb guard.")
 @click.option("--schema", "schema", help="A schema JSON file (or built-in name) to use instead of the format's own.")
+@click.option("--image-column", help="Parquet: the image column (default: image or img, or the only binary column).")
+@click.option("--label-column", help="Parquet: the label column (default: label, labels or fine_label).")
+@click.option("--tfds/--no-tfds", "tfds", default=True, show_default=True,
+              help="Also write dataset_info.json and features.json so tfds.builder_from_directory(OUT) loads OUT.")
 @json_option
 @quiet_option
 def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle, seed, workers, overwrite, resume,
-            resize, encode, quality, on_error, follow_symlinks, exif_transpose, max_pixels, schema, as_json, quiet):
-    """Convert SRC (MNIST IDX files, CIFAR-10/100 binaries or an image folder) into sharded TFRecords in OUT.
+            resize, encode, quality, on_error, follow_symlinks, exif_transpose, max_pixels, schema, image_column,
+            label_column, tfds, as_json, quiet):
+    """Convert SRC into sharded TFRecords in OUT.
+
+    SRC is MNIST IDX files, CIFAR-10/100 binaries, an image folder, Parquet files (Hugging Face
+    datasets among them; several files, a folder or a glob), or a Keras .npz archive. A SRC that is
+    no path here but one of the names `tfrec fetch` knows is downloaded into the cache first
+    (~/.cache/tfrec, or $TFREC_CACHE).
 
     OUT gets TFDS-style shards NAME-SPLIT.tfrecord-00000-of-0000N, one DALI-style .idx index per
-    shard, and dataset.json (written last: a directory without it is incomplete).
+    shard, the TFDS metadata (dataset_info.json, features.json) and dataset.json (written last: a
+    directory without it is incomplete).
 
     \b
     Examples:
       tfrec convert ~/data/mnist out/mnist
       tfrec convert cifar-10-binary.tar.gz out/cifar10 --shards 8
       tfrec convert photos/ out/photos --split train=0.9,val=0.1 --resize 224x224
+      tfrec convert data/*.parquet out/beans --image-column image --label-column labels
+      tfrec convert ~/.keras/datasets/mnist.npz out/mnist
+      tfrec convert fashion_mnist out/fashion     (fetches it first)
     """
     from tfrec.write.convert import ConvertOptions
     from tfrec.write.convert import convert as run
 
+    src, fetched = fetch_named_source(src, quiet or as_json)
+    if fetched:
+        fmt = fetched["format"] if fmt == "auto" else fmt
+        name = name or fetched["name"]
     options = ConvertOptions(
         format=fmt, name=name, shards=shards, shard_size=shard_size, compression=compression, split=split,
         shuffle=shuffle, seed=seed, workers=workers, overwrite=overwrite, resume=resume, resize=resize,
         encode=encode, quality=quality, on_error=on_error, follow_symlinks=follow_symlinks,
-        exif_transpose=exif_transpose, max_pixels=max_pixels, schema=schema, progress=not (quiet or as_json),
+        exif_transpose=exif_transpose, max_pixels=max_pixels, schema=schema, image_column=image_column,
+        label_column=label_column, tfds_metadata=tfds, progress=not (quiet or as_json),
     )
     with sigterm_as_interrupt():
-        result = run(src, out, options)
+        result = run(src[0] if len(src) == 1 else list(src), out, options)
+    if fetched:
+        result["fetched"] = fetched
     emit(result, as_json, "" if quiet else convert_summary(result))
 
 

@@ -11,6 +11,7 @@ from tfrec.errors import ConversionInterrupted, TfrecError
 from .bench import bench
 from .check import inspect, verify
 from .convert import convert, demo
+from .interop import export_tfds, fetch
 
 
 class TfrecGroup(click.Group):
@@ -37,12 +38,13 @@ def cli() -> None:
 
     \b
     Start with:  tfrec demo            (makes sample data, converts it, shows the result)
-                 tfrec convert SRC OUT (MNIST IDX, CIFAR-10/100 binary, or an image folder)
+                 tfrec convert SRC OUT (MNIST IDX, CIFAR-10/100 binary, an image folder, Parquet, .npz,
+                                        or a dataset name such as mnist: fetched first)
     Every command takes --json. Exit codes: 0 ok, 1 a data problem, 2 a usage error.
     """
 
 
-for command in (convert, verify, inspect, bench, demo):
+for command in (convert, verify, inspect, bench, demo, fetch, export_tfds):
     cli.add_command(command)
 
 

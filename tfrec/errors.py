@@ -27,3 +27,7 @@ class CorruptRecordError(TfrecError):
 
 class ConversionInterrupted(TfrecError):
     """Ctrl-C or SIGTERM stopped a conversion; complete shards were kept for --resume (exit code 130)."""
+
+
+class FetchError(TfrecError):
+    """A download failed, or its bytes did not match the pinned checksum (the file was deleted)."""

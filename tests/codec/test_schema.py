@@ -12,7 +12,7 @@ from tfrec.codec.schema import builtin_schemas, load_schema, schema_from_json
 
 
 def test_builtin_schemas_load_and_round_trip_json():
-    assert builtin_schemas() == ["cifar10", "cifar100", "imagefolder", "mnist"]
+    assert builtin_schemas() == ["arrays", "cifar10", "cifar100", "imagefolder", "mnist", "parquet"]
     for name in builtin_schemas():
         s = load_schema(name)
         assert schema_from_json(s.to_json()) == s
@@ -46,7 +46,7 @@ def test_bad_json_and_unknown_name(tmp_path):
     path.write_text("{nope")
     with pytest.raises(SchemaError, match="not valid JSON"):
         load_schema(str(path))
-    with pytest.raises(SchemaError, match="built-in schemas: cifar10, cifar100, imagefolder, mnist"):
+    with pytest.raises(SchemaError, match="built-in schemas: arrays, cifar10, cifar100, imagefolder, mnist, parquet"):
         load_schema("imagenet")
 
 

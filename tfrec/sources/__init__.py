@@ -1,10 +1,11 @@
 """Source formats: the registry of readers, the split data they return, and format detection."""
 from __future__ import annotations
 
+import glob
 import os
 import zlib
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -57,6 +58,12 @@ class SourceData:
     skipped: list[dict] = field(default_factory=list)
     ignored: int = 0
     warnings: tuple[str, ...] = ()
+    cleanup: Callable[[], None] | None = None  # removes temporary files the reader made (called by convert)
+
+    def close(self) -> None:
+        """Removes the reader's temporary files, if any (safe to call twice)."""
+        if self.cleanup is not None:
+            self.cleanup()
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,8 @@ class SourceOptions:
     exif_transpose: bool = True  # store EXIF-rotated JPEGs upright (re-encoded), as viewers show them
     max_pixels: int = 178_956_970  # twice Pillow's decompression-bomb warning threshold
     schema: Schema | None = None
+    image_column: str | None = None  # Parquet: the image column (default: found by name or type)
+    label_column: str | None = None  # Parquet: the label column (default: found by name)
 
     def __post_init__(self):
         if self.on_error not in ("skip", "fail"):
@@ -95,36 +104,68 @@ def content_id(*buffers) -> str:
     return f"crc32c:{crc:08x}"
 
 
+def with_labels(schema: Schema, names: list[str] | None, num_classes: int) -> Schema:
+    """The schema with its label feature named after `names`, or counting `num_classes` unnamed classes."""
+    if names:
+        return schema.with_class_names(names)
+    return replace(schema, features=tuple(
+        replace(f, num_classes=num_classes, names=None) if f.name == "label" else f for f in schema.features
+    ))
+
+
 def _readers() -> dict[str, Callable[[str, SourceOptions], SourceData]]:
-    from ..sources import cifar, imagefolder, mnist
+    from ..sources import cifar, imagefolder, mnist, npz, parquet
 
     return {
         "mnist": mnist.read_mnist,
         "cifar10": cifar.read_cifar10,
         "cifar100": cifar.read_cifar100,
         "imagefolder": imagefolder.read_image_folder,
+        "parquet": parquet.read_parquet,
+        "npz": npz.read_npz,
     }
 
 
-FORMATS = ("mnist", "cifar10", "cifar100", "imagefolder")
+FORMATS = ("mnist", "cifar10", "cifar100", "imagefolder", "parquet", "npz")
 
 
-def detect_format(path: str) -> str:
-    """Guesses the source format from file names: IDX files, CIFAR binaries, or class folders.
+def _detect_file(path: str, base: str) -> str:
+    if base.endswith(".parquet"):
+        return "parquet"
+    if base.endswith(".npz"):
+        return "npz"
+    if base.startswith("cifar-100"):
+        return "cifar100"
+    if base.startswith("cifar-10"):
+        return "cifar10"
+    raise SourceError(
+        f"{path}: a single file must be a CIFAR .tar.gz archive, a .parquet file or a .npz archive; "
+        "give the folder of IDX files or images"
+    )
+
+
+def detect_format(path: str | Sequence[str]) -> str:
+    """Guesses the source format from file names: IDX files, CIFAR binaries, Parquet, .npz, or class folders.
+
+    Several paths (a shell-expanded `data/*.parquet`) must all be Parquet files.
 
     Raises:
         SourceError: nothing recognisable (says what was looked for).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        paths = [str(p) for p in path]
+        if len(paths) == 1:
+            return detect_format(paths[0])
+        others = [p for p in paths if not p.endswith(".parquet")]
+        if others:
+            raise SourceError(f"{others[0]}: several sources must all be .parquet files")
+        return "parquet"
     path = str(path)
     if not os.path.exists(path):
         raise SourceError(f"{path}: no such file or directory")
     base = os.path.basename(path.rstrip("/"))
     if os.path.isfile(path):
-        if base.startswith("cifar-100"):
-            return "cifar100"
-        if base.startswith("cifar-10"):
-            return "cifar10"
-        raise SourceError(f"{path}: a single file must be a CIFAR .tar.gz archive; give the folder of IDX files or images")
+        return _detect_file(path, base)
     names = set()
     for root, dirs, files in os.walk(path):
         names.update(files)
@@ -136,6 +177,8 @@ def detect_format(path: str) -> str:
         return "cifar10"
     if {"train.bin", "test.bin"} & names:
         return "cifar100"
+    if any(n.endswith(".parquet") for n in names):
+        return "parquet"
     archives = [n for n in os.listdir(path) if n.endswith((".tar.gz", ".tgz"))]
     for n in archives:
         if n.startswith("cifar-100"):
@@ -144,21 +187,36 @@ def detect_format(path: str) -> str:
             return "cifar10"
     if any(os.path.isdir(os.path.join(path, d)) for d in os.listdir(path)):
         return "imagefolder"
+    npz = [n for n in os.listdir(path) if n.endswith(".npz")]
+    if len(npz) == 1:
+        raise SourceError(f"{path}: holds {npz[0]}; give the .npz file itself")
     raise SourceError(
-        f"{path}: cannot tell the format: no IDX files (*-idx3-ubyte), CIFAR binaries (*.bin) or class "
-        "subfolders; pass --format"
+        f"{path}: cannot tell the format: no IDX files (*-idx3-ubyte), CIFAR binaries (*.bin), .parquet files "
+        "or class subfolders; pass --format"
     )
 
 
-def read_source(path: str, fmt: str = "auto", options: SourceOptions | None = None) -> SourceData:
+def read_source(path: str | Sequence[str], fmt: str = "auto", options: SourceOptions | None = None) -> SourceData:
     """Opens a source dataset in the given format ('auto' detects it).
+
+    Args:
+        path: a file or folder; for Parquet also a glob or a list of files.
+        fmt: one of FORMATS, or 'auto'.
+        options: see SourceOptions.
 
     Raises:
         SourceError: unknown format (lists the supported ones) or a malformed source.
     """
     options = options or SourceOptions()
+    if isinstance(path, (str, os.PathLike)) and glob.has_magic(str(path)) and not os.path.exists(path):
+        path = sorted(glob.glob(str(path))) or [str(path)]  # a quoted glob such as 'data/*.parquet'
     fmt = detect_format(path) if fmt == "auto" else fmt
     readers = _readers()
     if fmt not in readers:
         raise SourceError(f"unknown format {fmt!r}; supported: auto, {', '.join(readers)}")
-    return readers[fmt](str(path), options)
+    if not isinstance(path, (str, os.PathLike)):
+        paths = [str(p) for p in path]
+        if fmt != "parquet" and len(paths) != 1:
+            raise SourceError(f"{fmt} reads one source path, not {len(paths)}; only Parquet takes several files")
+        path = paths if fmt == "parquet" else paths[0]
+    return readers[fmt](path if isinstance(path, list) else str(path), options)

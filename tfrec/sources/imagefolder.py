@@ -78,12 +78,7 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
     if not splits:
         raise SourceError(f"{path}: class folders {classes[:5]} hold no image files ({', '.join(IMAGE_EXTENSIONS)})")
     class_warnings = _class_warnings(classes, splits)
-    schema = (options.schema or load_schema("imagefolder")).with_class_names(classes)
-    if options.resize:
-        w, h = options.resize
-        schema = schema.with_image(shape=(h, w, 3))
-    if options.encode:
-        schema = schema.with_image(encoding=options.encode)
+    schema = reencoded_schema((options.schema or load_schema("imagefolder")).with_class_names(classes), options)
     return SourceData(
         kind="imagefolder",
         description=f"image folder {os.path.abspath(path)} ({len(classes)} classes)",
@@ -94,6 +89,16 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
         ignored=ignored,
         warnings=class_warnings,
     )
+
+
+def reencoded_schema(schema, options: SourceOptions):
+    """The schema's image feature after --resize (a fixed shape) and --encode (one format)."""
+    if options.resize:
+        w, h = options.resize
+        schema = schema.with_image(shape=(h, w, 3))
+    if options.encode:
+        schema = schema.with_image(encoding=options.encode)
+    return schema
 
 
 def _class_warnings(classes: list[str], splits: dict[str, SplitData]) -> tuple[str, ...]:
@@ -160,15 +165,21 @@ def _open_uncapped(Image, data: bytes):
 
 def make_image_record(item, options: _WorkerOptions) -> tuple[bytes | None, str, str]:
     """Reads one image file and serializes its Example: (record, '', stored format), or (None, reason, '')."""
-    from PIL import Image, UnidentifiedImageError
-
     full, rel, label, _ = item
-    resize, encode, quality, max_pixels, exif_transpose, schema = options
     try:
         with open(full, "rb") as f:
             data = f.read()
     except OSError as e:
         return None, f"cannot read: {e.strerror}", ""
+    return encode_image_record(data, rel, label, options)
+
+
+def encode_image_record(data: bytes, filename: str, label: int, options: _WorkerOptions) -> tuple[bytes | None, str, str]:
+    """Checks encoded image bytes (format, pixel cap, truncation), re-encodes them when asked or needed,
+    and serializes the Example: (record, '', stored format), or (None, why it was skipped, '')."""
+    from PIL import Image, UnidentifiedImageError
+
+    resize, encode, quality, max_pixels, exif_transpose, schema = options
     if not data:
         return None, "empty file (0 bytes)", ""
     try:
@@ -189,6 +200,6 @@ def make_image_record(item, options: _WorkerOptions) -> tuple[bytes | None, str,
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         return None, f"not a valid image: {e}", ""
     record = schema.encode(
-        {"image": data, "label": label, "height": height, "width": width, "format": fmt, "filename": os.fsencode(rel)}
+        {"image": data, "label": label, "height": height, "width": width, "format": fmt, "filename": os.fsencode(filename)}
     )
     return record, "", fmt

@@ -59,6 +59,15 @@ def _find(root: str, prefix: str, what: str, ndim: int) -> str | None:
     return None
 
 
+def _label_names(path: str) -> list[str] | None:
+    """Class names from labels.txt beside the IDX files (one a line; `tfrec fetch` writes it), if present."""
+    try:
+        with open(os.path.join(path, "labels.txt"), encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip()] or None
+    except OSError:
+        return None
+
+
 def read_mnist(path: str, options: SourceOptions) -> SourceData:
     """Reads the train and t10k image/label IDX pairs of an MNIST-layout folder.
 
@@ -99,7 +108,10 @@ def read_mnist(path: str, options: SourceOptions) -> SourceData:
     schema = options.schema or load_schema("mnist")
     schema = schema.with_image(shape=next(iter(shapes)))
     num_classes = int(max(s.labels.max(initial=0) for s in splits.values())) + 1
-    if num_classes > (schema.label.num_classes or 0):
+    names = _label_names(path)
+    if names and len(names) >= num_classes and options.schema is None:
+        schema = schema.with_class_names(names)
+    elif num_classes > (schema.label.num_classes or 0):
         schema = schema.with_class_names(None, num_classes=num_classes)
     return SourceData(
         kind="mnist",

@@ -9,7 +9,7 @@ import time
 import zlib
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from ..io.records import (
 )
 from ..codec.schema import Schema, load_schema
 from ..sources import FORMATS, SourceData, SourceOptions, SplitData, read_source
+from .tfds import remove_tfds_metadata, tfds_metadata, write_tfds_metadata
 
 # Records per bulk-encoding step: bounds memory to a few MB per step; larger chunks gained < 5%.
 BULK_CHUNK_RECORDS = 8192
@@ -57,6 +58,9 @@ class ConvertOptions:
     exif_transpose: bool = True
     max_pixels: int = SourceOptions.max_pixels
     schema: str | None = None
+    image_column: str | None = None
+    label_column: str | None = None
+    tfds_metadata: bool = True  # also write dataset_info.json and features.json for tfds.builder_from_directory
     progress: bool = True
 
     def __post_init__(self):
@@ -95,6 +99,7 @@ def _clear(out: str, keep: set[str]) -> None:
             base = p[:-4] if p.endswith(".idx") else p
             if os.path.basename(base) not in keep:
                 os.remove(p)
+    remove_tfds_metadata(out)
 
 
 def prepare_output(out: str, options: "ConvertOptions", journal: Journal, keep: set[str]) -> None:
@@ -237,7 +242,7 @@ def run_fingerprint(source: SourceData, plans: dict[str, SplitPlan], options: Co
     """What decides the output bytes: source content, schema, options and plan (not workers)."""
     opts = {k: getattr(options, k) for k in (
         "format", "name", "compression", "shuffle", "seed", "resize", "encode", "quality", "on_error",
-        "follow_symlinks", "exif_transpose", "max_pixels",
+        "follow_symlinks", "exif_transpose", "max_pixels", "image_column", "label_column",
     )}
     splits = {
         k: {"content": _content_hash(p.split), "shards": [(s.file, s.start, s.stop) for s in p.shards]}
@@ -332,11 +337,12 @@ class _Run:
             yield spec, chunks(spec)
 
 
-def convert(src: str, out: str, options: ConvertOptions | None = None) -> dict[str, Any]:
-    """Converts a source dataset into sharded TFRecords with .idx files and dataset.json.
+def convert(src: str | Sequence[str], out: str, options: ConvertOptions | None = None) -> dict[str, Any]:
+    """Converts a source dataset into sharded TFRecords with .idx files, TFDS metadata and dataset.json.
 
     Args:
-        src: an MNIST IDX folder, a CIFAR-10/100 binary folder or .tar.gz, or an image folder.
+        src: an MNIST IDX folder, a CIFAR-10/100 binary folder or .tar.gz, an image folder, Parquet
+            file(s) or a folder of them, or a Keras-layout .npz archive.
         out: the output directory (created; must be empty unless options.overwrite or .resume).
         options: see ConvertOptions.
 
@@ -354,8 +360,16 @@ def convert(src: str, out: str, options: ConvertOptions | None = None) -> dict[s
     source = read_source(src, options.format, SourceOptions(
         resize=options.resize, encode=options.encode, quality=options.quality, on_error=options.on_error,
         follow_symlinks=options.follow_symlinks, exif_transpose=options.exif_transpose,
-        max_pixels=options.max_pixels, schema=user_schema,
+        max_pixels=options.max_pixels, schema=user_schema, image_column=options.image_column,
+        label_column=options.label_column,
     ))
+    try:
+        return _convert_source(source, out, options, start)
+    finally:
+        source.close()
+
+
+def _convert_source(source: SourceData, out: str, options: ConvertOptions, start: float) -> dict[str, Any]:
     splits = resolve_splits(source, dict(options.split) if options.split else None, options.seed)
     name = options.name or source.kind
     plans = plan_splits(source, splits, name, options)
@@ -376,9 +390,20 @@ def convert(src: str, out: str, options: ConvertOptions | None = None) -> dict[s
             "run the same command with --resume to finish"
         ) from None
     manifest = _manifest(name, source, options, written, run.skipped)
+    tfds = _write_tfds(out, manifest) if options.tfds_metadata else None
     write_manifest(out, manifest)
     journal.remove()
-    return {**manifest, "out": out, "seconds": round(time.perf_counter() - start, 3), "reused_shards": len(reuse)}
+    result = {**manifest, "out": out, "seconds": round(time.perf_counter() - start, 3), "reused_shards": len(reuse)}
+    return {**result, "tfds": tfds} if tfds is not None else result
+
+
+def _write_tfds(out: str, manifest: dict) -> dict:
+    """TFDS metadata for a new dataset, or why there is none (compressed shards): never fails the conversion."""
+    try:
+        tfds_metadata(manifest)
+    except TfrecError as e:
+        return {"files": [], "left_out": [], "skipped": str(e)}
+    return write_tfds_metadata(out, manifest)
 
 
 def stored_schema(schema: Schema, written: dict) -> Schema:

@@ -1,0 +1,67 @@
+"""`tfrec fetch` and `tfrec export-tfds`: meet the other tools (download the classic datasets, describe outputs for TFDS)."""
+from __future__ import annotations
+
+import click
+
+from tfrec.sources.fetch import DATASETS, MIRROR_ENV
+
+from ._common import emit, json_option, quiet_option
+
+
+@click.command()
+@click.argument("name", type=click.Choice(list(DATASETS)))
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option("--mirror", "mirrors", multiple=True, metavar="URL",
+              help=f"Download from this base URL instead of the built-in ones ({{name}} becomes the dataset name; "
+                   f"repeatable; default ${MIRROR_ENV}). file:// URLs work for air-gapped sites.")
+@click.option("--retries", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Attempts per file (each tries every URL, resuming; the wait doubles from 1 s).")
+@json_option
+@quiet_option
+def fetch(name, directory, mirrors, retries, as_json, quiet):
+    """Download a classic dataset (binary versions) into DIRECTORY, checked against pinned SHA-256 sums.
+
+    DIRECTORY defaults to the cache that `tfrec convert NAME OUT` uses (~/.cache/tfrec/NAME, or
+    $TFREC_CACHE/NAME). Interrupted downloads resume (HTTP Range); a file whose checksum does not
+    match is deleted and reported, never converted.
+
+    \b
+    Examples:
+      tfrec fetch mnist data/mnist && tfrec convert data/mnist out/mnist
+      tfrec fetch cifar10 data/cifar10 --mirror https://mirror.example.org/datasets/{name}
+    """
+    import os
+
+    from tfrec.sources.fetch import cache_dir
+    from tfrec.sources.fetch import fetch as run
+
+    result = run(name, directory or os.path.join(cache_dir(), name), mirrors=mirrors, retries=retries,
+                 progress=not (quiet or as_json))
+    lines = [f"fetched {name} into {result['dir']} in {result['seconds']:.2f} s"]
+    lines += [f"  {os.path.basename(f['file'])}: {f['bytes']:,} bytes, sha256 ok ({f['status']})" for f in result["files"]]
+    emit(result, as_json, "" if quiet else "\n".join(lines))
+
+
+@click.command("export-tfds")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@json_option
+@quiet_option
+def export_tfds(dataset, as_json, quiet):
+    """Write TensorFlow Datasets metadata into an existing tfrec DATASET directory.
+
+    Adds dataset_info.json, features.json and LABEL.labels.txt beside the shards, so that
+    tfds.builder_from_directory(DATASET).as_dataset(split="train", as_supervised=True) reads it.
+    `tfrec convert` writes them already; this is for datasets converted before it did.
+    Needs no TensorFlow Datasets install.
+
+    \b
+    Example:
+      tfrec export-tfds out/mnist
+    """
+    from tfrec.write.tfds import write_tfds_metadata
+
+    result = {"dataset": dataset, **write_tfds_metadata(dataset)}
+    human = f"wrote {', '.join(result['files'])} into {dataset}"
+    if result["left_out"]:
+        human += f"\n  left out of features.json (variable length): {', '.join(result['left_out'])}"
+    emit(result, as_json, "" if quiet else human)
