@@ -8,8 +8,14 @@ from tfrec.sources.fetch import DATASETS, MIRROR_ENV
 from ._common import emit, json_option, quiet_option
 
 
+def _dataset_name(ctx, param, value):
+    if value not in DATASETS:  # looked up when called, so the registry stays the one list of names
+        raise click.BadParameter(f"{value!r} is not a dataset tfrec can fetch; known: {', '.join(DATASETS)}", ctx, param)
+    return value
+
+
 @click.command()
-@click.argument("name", type=click.Choice(list(DATASETS)))
+@click.argument("name", callback=_dataset_name)
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 @click.option("--mirror", "mirrors", multiple=True, metavar="URL",
               help=f"Download from this base URL instead of the built-in ones ({{name}} becomes the dataset name; "
@@ -20,6 +26,8 @@ from ._common import emit, json_option, quiet_option
 @quiet_option
 def fetch(name, directory, mirrors, retries, as_json, quiet):
     """Download a classic dataset (binary versions) into DIRECTORY, checked against pinned SHA-256 sums.
+
+    NAME is one of: mnist, fashion_mnist, kmnist, cifar10, cifar100.
 
     DIRECTORY defaults to the cache that `tfrec convert NAME OUT` uses (~/.cache/tfrec/NAME, or
     $TFREC_CACHE/NAME). Interrupted downloads resume (HTTP Range); a file whose checksum does not

@@ -179,6 +179,8 @@ def fetch_file(f: RemoteFile, dest: str, urls: Sequence[str], *, retries: int = 
                     _download(url, part, f, bar, timeout)
                     used = url
                     break
+                except urllib.error.HTTPError as e:
+                    errors[url] = f"HTTP {e.code} {e.reason}"
                 except (_Incomplete, urllib.error.URLError, http.client.HTTPException, OSError) as e:
                     errors[url] = str(getattr(e, "reason", None) or e)
             if used:
@@ -187,8 +189,8 @@ def fetch_file(f: RemoteFile, dest: str, urls: Sequence[str], *, retries: int = 
                 time.sleep(backoff * 2 ** attempt)
     if used is None:
         tried = "; ".join(f"{u}: {why}" for u, why in errors.items())
-        raise FetchError(f"{f.name}: download failed after {retries} attempts ({tried}); "
-                         f"a partial download is kept in {part} and resumed next time")
+        kept = f"; the {os.path.getsize(part)} bytes received are kept in {part} and resumed next time" if os.path.exists(part) else ""
+        raise FetchError(f"{f.name}: download failed after {retries} attempts ({tried}){kept}")
     digest = sha256_of(part)
     if digest != f.sha256:
         os.remove(part)

@@ -16,9 +16,12 @@ from ..codec.schema import load_schema
 from ..sources import SourceData, SourceOptions, SplitData, with_labels
 from .imagefolder import SPLIT_DIRS, _WorkerOptions, encode_image_record, reencoded_schema
 
-# Rows per pyarrow record batch: at most this many images are held in memory while reading. 256
-# images of 100 KB are 25 MB; the bytes go straight on to a spill file (see read_parquet).
-BATCH_ROWS = 256
+# Bytes of image data per pyarrow record batch (the row count comes from the column's mean row size
+# in the file metadata), so that memory is bounded by bytes whatever the image size. pyarrow's pool
+# peaked at about 3x a batch in tests/sources/test_parquet.py (decompressed pages, the batch, a slice).
+BATCH_BYTES = 8 << 20
+MAX_BATCH_ROWS = 1024
+READ_BUFFER_BYTES = 1 << 20  # pyarrow reads column chunks through a buffer of this size, not whole
 IMAGE_COLUMNS = ("image", "img")
 LABEL_COLUMNS = ("label", "labels", "fine_label")
 _SHARD_STEM = re.compile(r"^([A-Za-z]\w*?)-\d+-of-\d+")  # Hugging Face's train-00000-of-00003[-hash]
@@ -93,10 +96,15 @@ def choose_columns(path: str, schema, options: SourceOptions) -> tuple[str, str,
         named = [n for n in IMAGE_COLUMNS if n in usable]
         image = named[0] if named else (usable[0] if len(usable) == 1 else None)
     if image is None or image not in names or _image_kind(schema.field(image).type) is None:
-        what = f"column {image!r} is not" if image in names else (f"no column {image!r}" if image else "no column is")
+        if image is None:
+            what = f"no usable image column (none named {' or '.join(IMAGE_COLUMNS)}, nor a single one of an image type)"
+        elif image not in names:
+            what = f"no column {image!r}"
+        else:
+            what = f"column {image!r} is not a usable image column"
         raise SourceError(
-            f"{path}: {what} a usable image column (binary, a Hugging Face {{bytes, path}} struct, or nested lists "
-            f"of integers); columns: {_columns_text(schema)}; pass --image-column"
+            f"{path}: {what}; image columns hold binary, a Hugging Face {{bytes, path}} struct, or nested lists of "
+            f"integers; columns: {_columns_text(schema)}; pass --image-column"
         )
     label = options.label_column or next((n for n in LABEL_COLUMNS if n in names), None)
     if label is None or label not in names:
@@ -165,6 +173,19 @@ def _image_shape(dims: tuple, where: str) -> tuple[int, int, int]:
     raise SourceError(f"{where}: raw arrays of shape {dims}; expected HxW or HxWxC with C 1, 3 or 4")
 
 
+def _batch_rows(pf, column: str) -> int:
+    """Rows per record batch so that a batch holds about BATCH_BYTES of the image column."""
+    meta = pf.metadata
+    if meta.num_rows == 0:
+        return 1
+    total = 0
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        total += sum(rg.column(c).total_uncompressed_size for c in range(rg.num_columns)
+                     if rg.column(c).path_in_schema.split(".")[0] == column)
+    return int(min(MAX_BATCH_ROWS, max(1, BATCH_BYTES * meta.num_rows // max(total, 1))))
+
+
 class _Reader:
     """One pass over the files: encoded image bytes go to a spill file, labels and raw arrays to memory."""
 
@@ -182,7 +203,8 @@ class _Reader:
         import pyarrow.parquet as pq
 
         try:
-            pf = pq.ParquetFile(path)
+            # pre_buffer off and a read buffer: pyarrow streams the row group instead of loading it whole
+            pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
         except Exception as e:  # pyarrow raises ArrowInvalid, OSError, ...: all mean "not readable Parquet"
             raise SourceError(f"{path}: not a readable Parquet file: {e}") from e
         schema = pf.schema_arrow
@@ -194,7 +216,8 @@ class _Reader:
         part = {"labels": [], "items": [], "arrays": [], "bytes": 0, "crc": 0}
         row = 0
         try:
-            for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=[columns[0], columns[2]]):
+            rows = _batch_rows(pf, columns[0])
+            for batch in pf.iter_batches(batch_size=rows, columns=[columns[0], columns[2]], use_threads=False):
                 self._batch(path, row, batch, part)
                 row += batch.num_rows
         except SourceError:
@@ -251,7 +274,7 @@ class _Reader:
 def read_parquet(path: str | Sequence[str], options: SourceOptions) -> SourceData:
     """Reads Parquet files split by file name: images kept as their encoded bytes, raw arrays kept raw.
 
-    Reading goes through pyarrow record batches of BATCH_ROWS rows, so memory stays bounded by a
+    Reading goes through pyarrow record batches of about BATCH_BYTES, so memory stays bounded by a
     batch: encoded images are appended to a temporary spill file (in TMPDIR, removed by
     SourceData.close) that the converter reads back in shard order; labels (and raw arrays,
     which are small datasets such as MNIST) stay in memory.
