@@ -1,7 +1,9 @@
 """tfrec: convert image datasets to sharded TFRecords, verify, inspect and stream them."""
 from ._version import __version__
 from .write.convert import ConvertOptions, convert
-from .errors import CorruptRecordError, SchemaError, SourceError, TfrecError
+from .errors import CorruptRecordError, FetchError, SchemaError, SourceError, TfrecError
+from .sources.fetch import fetch
+from .write.tfds import write_tfds_metadata
 from .codec.example import decode_example, encode_example
 from .io.manifest import read_manifest
 from .check.inspect import InspectOptions, inspect
@@ -25,6 +27,7 @@ __all__ = [
     "InspectOptions",
     "VerifyOptions",
     "CorruptRecordError",
+    "FetchError",
     "Record",
     "Schema",
     "SchemaError",
@@ -35,6 +38,7 @@ __all__ = [
     "convert",
     "decode_example",
     "encode_example",
+    "fetch",
     "frame_record",
     "inspect",
     "iter_records",
@@ -45,4 +49,5 @@ __all__ = [
     "read_manifest",
     "verify",
     "write_records",
+    "write_tfds_metadata",
 ]
