@@ -104,15 +104,6 @@ def content_id(*buffers) -> str:
     return f"crc32c:{crc:08x}"
 
 
-def with_labels(schema: Schema, names: list[str] | None, num_classes: int) -> Schema:
-    """The schema with its label feature named after `names`, or counting `num_classes` unnamed classes."""
-    if names:
-        return schema.with_class_names(names)
-    return replace(schema, features=tuple(
-        replace(f, num_classes=num_classes, names=None) if f.name == "label" else f for f in schema.features
-    ))
-
-
 def _readers() -> dict[str, Callable[[str, SourceOptions], SourceData]]:
     from ..sources import cifar, imagefolder, mnist, npz, parquet
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import SourceError
 from ..codec.schema import load_schema
-from ..sources import SourceData, SourceOptions, SplitData, content_id, with_labels
+from ..sources import SourceData, SourceOptions, SplitData, content_id
 from .imagefolder import SPLIT_DIRS
 
 _KEY = re.compile(r"^([xy])_(\w+)$")
@@ -80,7 +80,8 @@ def read_npz(path: str, options: SourceOptions) -> SourceData:
     if len(shapes) > 1:
         raise SourceError(f"{path}: splits hold images of different shapes: {sorted(shapes)}")
     num_classes = int(max(s.labels.max(initial=0) for s in splits.values())) + 1
-    schema = with_labels((options.schema or load_schema("arrays")).with_image(shape=next(iter(shapes))), None, num_classes)
+    schema = (options.schema or load_schema("arrays")).with_image(shape=next(iter(shapes)))
+    schema = schema.with_class_names(None, num_classes=num_classes)
     return SourceData("npz", f"NumPy archive {os.path.abspath(path)} ({total} bytes of arrays)", schema, splits)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import SourceError
 from ..codec.schema import load_schema
-from ..sources import SourceData, SourceOptions, SplitData, with_labels
+from ..sources import SourceData, SourceOptions, SplitData
 from .imagefolder import SPLIT_DIRS, _WorkerOptions, encode_image_record, reencoded_schema
 
 # Bytes of image data per pyarrow record batch (the row count comes from the column's mean row size
@@ -341,10 +341,12 @@ def _source(path, files: list[str], reader: _Reader, by_split: dict, options: So
                           f"ClassLabel metadata names only {len(names)} classes")
     description = f"Parquet {where}: images from column {image!r}, labels from {label!r}"
     if shape is not None:
-        schema = with_labels((options.schema or load_schema("arrays")).with_image(shape=shape), names, num_classes)
+        schema = (options.schema or load_schema("arrays")).with_image(shape=shape)
+        schema = schema.with_class_names(names, num_classes=num_classes)
         reader.remove()
         return SourceData("parquet", description, schema, splits, skipped=reader.skipped)
-    schema = reencoded_schema(with_labels(options.schema or load_schema("parquet"), names, num_classes), options)
+    schema = (options.schema or load_schema("parquet")).with_class_names(names, num_classes=num_classes)
+    schema = reencoded_schema(schema, options)
     return SourceData(
         "parquet", description, schema, splits,
         make_record=functools.partial(make_parquet_record, options=_WorkerOptions.of(options, schema)),
