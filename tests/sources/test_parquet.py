@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections import Counter
 
@@ -67,6 +68,12 @@ def test_files_written_by_datasets_convert_with_class_names_and_verify_clean(hf_
     want = Counter((row["img"]["bytes"], row["fine_label"]) for row in table.to_pylist())
     got = Counter((r["image"][1][0], r["label"][1][0]) for r in _records(out, "train"))
     assert got == want  # the PNG bytes datasets stored, unchanged, with their labels
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder_from_directory(out)
+    assert builder.info.features["label"].names == NAMES
+    pairs = builder.as_dataset(split="test", as_supervised=True).as_numpy_iterator()
+    assert sorted(int(y) for _, y in pairs) == sorted(i % 3 for i in range(5))
 
 
 def test_split_names_from_file_names():
@@ -121,13 +128,21 @@ def test_raw_array_column_is_stored_raw_and_null_images_are_skipped(tmp_path):
     assert result["skipped"] == [{"path": "n.parquet: row 1", "reason": "image is null"}]
 
 
-def test_resize_reencodes_parquet_images(tmp_path):
+def test_resize_reencodes_parquet_images_and_the_spill_file_is_removed(tmp_path, monkeypatch):
     pq.write_table(pa.table({"image": [_png(9, (16, 12))] * 4, "label": [0, 1, 2, 3]}), str(tmp_path / "r.parquet"))
     out = str(tmp_path / "o")
-    convert(str(tmp_path / "r.parquet"), out, ConvertOptions(progress=False, resize=(8, 6), encode="jpeg"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    os.mkdir(tmp_path / "tmp")
+    convert(str(tmp_path / "r.parquet"), out, ConvertOptions(progress=False, resize=(8, 6), encode="jpeg", workers=2))
     rows = _records(out, "train")
     assert {(r["width"][1][0], r["height"][1][0], r["format"][1][0]) for r in rows} == {(8, 6, b"jpeg")}
-    assert not [p for p in os.listdir(os.environ.get("TMPDIR", "/tmp")) if p.startswith("tfrec-parquet-") and str(os.getpid()) in p]
+    assert os.listdir(tmp_path / "tmp") == []  # the spill file is gone
+    reader_spills = []
+    real = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: reader_spills.append(real(**kw)) or reader_spills[-1])
+    with pytest.raises(SourceError, match="no column 'nope'"):
+        convert(str(tmp_path / "r.parquet"), str(tmp_path / "o2"), ConvertOptions(progress=False, label_column="nope"))
+    assert len(reader_spills) == 1 and not os.path.exists(reader_spills[0][1])  # removed on failure too
 
 
 MEMORY_SCRIPT = textwrap.dedent("""

@@ -9,12 +9,9 @@ ones TFDS's `image_classification/mnist.py` declares. Only the standard library 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -124,6 +121,9 @@ class _Incomplete(Exception):
 
 def _download(url: str, part: str, f: RemoteFile, bar, timeout: float) -> None:
     """Appends the rest of `url` to `part`, asking for the missing bytes only (HTTP Range)."""
+    import http.client
+    import urllib.request
+
     have = os.path.getsize(part) if os.path.exists(part) else 0
     if have > f.size:
         os.remove(part)
@@ -164,6 +164,9 @@ def fetch_file(f: RemoteFile, dest: str, urls: Sequence[str], *, retries: int = 
         FetchError: every attempt failed (lists the last error per URL), or the bytes do not match the
             pinned SHA-256 (the download is deleted, never converted).
     """
+    import http.client  # here, not at the top: `tfrec --help` stays instant
+    import urllib.error
+
     from tqdm import tqdm
 
     final = os.path.join(dest, f.name)
