@@ -14,6 +14,16 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print a mach
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
 
 
+def existing_paths(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """Click callback: PATH arguments must exist or be a glob that matches; otherwise a usage error (exit code 2)."""
+    import glob
+
+    for p in value:
+        if not os.path.exists(p) and not (any(c in p for c in "*?[") and glob.glob(p)):
+            raise click.BadParameter(f"{p!r}: no such file, directory or matching glob", ctx, param)
+    return value
+
+
 def emit(result: Any, as_json: bool, human: str) -> None:
     """Prints the JSON result on stdout with --json, else the human summary on stderr."""
     if as_json:

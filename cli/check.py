@@ -7,24 +7,13 @@ from tfrec.check.verify import LEVELS
 from tfrec.io.records import COMPRESSIONS
 from tfrec.read.augment import PRESETS
 
-from ._common import emit, import_tensorflow_quietly, json_option, quiet_option
+from ._common import emit, existing_paths, import_tensorflow_quietly, json_option, quiet_option
 
 _COMPRESSION = click.Choice(("auto",) + COMPRESSIONS)
 
 
-def _paths(ctx, param, value):
-    """PATH arguments must exist or be a glob; a missing path is a usage error (exit code 2)."""
-    import glob
-    import os
-
-    for p in value:
-        if not os.path.exists(p) and not (any(c in p for c in "*?[") and glob.glob(p)):
-            raise click.BadParameter(f"{p!r}: no such file, directory or matching glob", ctx, param)
-    return value
-
-
 @click.command()
-@click.argument("paths", nargs=-1, required=True, callback=_paths, metavar="PATH...")
+@click.argument("paths", nargs=-1, required=True, callback=existing_paths, metavar="PATH...")
 @click.option("--level", type=click.Choice(LEVELS), default="parse", show_default=True,
               help="framing: both CRCs of every record, truncation, trailing bytes. parse: also every record "
                    "is a tf.train.Example matching the schema. decode: also images decode and labels are in range.")
@@ -68,7 +57,7 @@ def verify(ctx, paths, level, deep, schema, compression, no_dataset, no_checksum
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, callback=_paths, metavar="PATH...")
+@click.argument("paths", nargs=-1, required=True, callback=existing_paths, metavar="PATH...")
 @click.option("--samples", type=click.IntRange(min=0), default=0, show_default=True,
               help="Print the first N records readably (long bytes summarised).")
 @click.option("--grid", type=click.Path(dir_okay=False), help="Write a contact sheet PNG of images with their labels.")

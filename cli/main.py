@@ -12,6 +12,7 @@ from .bench import bench
 from .check import inspect, verify
 from .convert import convert, demo
 from .interop import export_tfds, fetch
+from .view import view
 
 
 class TfrecGroup(click.Group):
@@ -44,7 +45,7 @@ def cli() -> None:
     """
 
 
-for command in (convert, verify, inspect, bench, demo, fetch, export_tfds):
+for command in (convert, verify, inspect, view, bench, demo, fetch, export_tfds):
     cli.add_command(command)
 
 

@@ -13,8 +13,8 @@ import tfrec
 
 ROOT = Path(tfrec.__file__).parent
 # The dependency direction (DESIGN.md): each folder may import those before it, never those after.
-ORDER = ["io", "codec", "sources", "write", "check", "read", "training", "bench", "demo"]
-TF_FREE = ["io", "codec", "sources", "write", "check", "demo"]
+ORDER = ["io", "codec", "sources", "write", "check", "view", "read", "training", "bench", "demo"]
+TF_FREE = ["io", "codec", "sources", "write", "check", "view", "demo"]
 
 
 def _modules(folder: str) -> list[str]:

@@ -19,11 +19,18 @@ def __getattr__(name: str):
         from .read import pipeline
 
         return getattr(pipeline, name)
+    # The viewer (no TensorFlow) loads http.server and friends: only when asked.
+    if name in ("DatasetView", "make_view_server", "write_html_report"):
+        from .view import report, server, source
+
+        return {"DatasetView": source.DatasetView, "make_view_server": server.make_server,
+                "write_html_report": report.write_html_report}[name]
     raise AttributeError(f"module 'tfrec' has no attribute {name!r}")
 
 __all__ = [
     "__version__",
     "ConvertOptions",
+    "DatasetView",
     "InspectOptions",
     "VerifyOptions",
     "CorruptRecordError",
@@ -44,10 +51,12 @@ __all__ = [
     "iter_records",
     "load_schema",
     "make_dataset",
+    "make_view_server",
     "masked_crc32c",
     "read_index",
     "read_manifest",
     "verify",
+    "write_html_report",
     "write_records",
     "write_tfds_metadata",
 ]
