@@ -68,6 +68,8 @@ def verify(ctx, paths, level, deep, schema, compression, no_dataset, no_checksum
 @click.option("--split", default="train", show_default=True, help="Split to draw --augment samples from.")
 @click.option("--catalog", type=click.Path(dir_okay=False),
               help="Write one Parquet row per record (shard, index, offset, length, label, height, width, format, bytes).")
+@click.option("--html", type=click.Path(dir_okay=False),
+              help="Write a self-contained HTML report (images inlined): the summary, charts, samples per class.")
 @click.option("--save-schema", type=click.Path(dir_okay=False),
               help="Write the schema (inferred, for foreign files) in the schemas/ JSON format.")
 @click.option("--sample-records", type=click.IntRange(min=1), default=1000, show_default=True,
@@ -78,7 +80,7 @@ def verify(ctx, paths, level, deep, schema, compression, no_dataset, no_checksum
 @json_option
 @quiet_option
 @click.pass_context
-def inspect(ctx, paths, samples, grid, grid_images, augment, seed, split, catalog, save_schema, sample_records,
+def inspect(ctx, paths, samples, grid, grid_images, augment, seed, split, catalog, html, save_schema, sample_records,
             compression, workers, as_json, quiet):
     """Show what is inside tfrec datasets or any TFRecord files.
 
@@ -94,6 +96,7 @@ def inspect(ctx, paths, samples, grid, grid_images, augment, seed, split, catalo
       tfrec inspect 'tfds/mnist/3.0.1/*.tfrecord*' --save-schema mnist.json
       tfrec inspect out/photos --catalog photos.parquet --json
       tfrec inspect out/cifar10 --augment cifar --grid augmented.png
+      tfrec inspect out/photos --html report.html
     """
     from tfrec.check.inspect import InspectOptions
     from tfrec.check.inspect import inspect as run
@@ -108,6 +111,13 @@ def inspect(ctx, paths, samples, grid, grid_images, augment, seed, split, catalo
         progress=not (quiet or as_json),
     )
     report = run(paths, options)
-    emit(report.to_json(), as_json, "" if quiet else report.summary())
+    result, human = report.to_json(), report.summary()
+    if html:
+        from tfrec.view.report import write_html_report
+
+        written = write_html_report(report, html)
+        result["written"]["html"] = written.to_json()
+        human += f"\nwrote html: {written.path} ({written.images} images, {written.bytes / 1e3:,.0f} KB)"
+    emit(result, as_json, "" if quiet else human)
     if report.problems:
         ctx.exit(1)
