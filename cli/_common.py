@@ -80,3 +80,7 @@ def parse_wxh(ctx: click.Context | None, param: click.Parameter | None, value: s
     except ValueError:
         raise click.BadParameter(f"expected N or WIDTHxHEIGHT such as 224 or 320x240, not {value!r}")
     return (parts[0], parts[-1])
+
+# How --schema is read (tfrec.codec.schema.load_schema), said the same way by every command that takes it.
+SCHEMA_RULE = ("A built-in name (mnist, cifar10, cifar100, imagefolder) wins over a file or folder of that name "
+               "here; a path ending in .json or holding a / is read as a file.")

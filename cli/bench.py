@@ -8,7 +8,7 @@ import click
 from tfrec.read.augment import PRESETS
 from tfrec.read.options import DTYPES, FITS
 
-from ._common import emit, import_tensorflow_quietly, json_option, parse_wxh, quiet_option
+from ._common import emit, import_tensorflow_quietly, json_option, parse_wxh, quiet_option, SCHEMA_RULE
 
 
 def read_summary(r: dict) -> str:
@@ -42,7 +42,7 @@ def bench() -> None:
 @bench.command("read")
 @click.argument("path")
 @click.option("--split", default="train", show_default=True, help="Split of a tfrec dataset.")
-@click.option("--schema", help="Schema JSON file (or built-in name) for TFRecords without dataset.json.")
+@click.option("--schema", help="Schema for TFRecords without dataset.json: a JSON file or a built-in name. " + SCHEMA_RULE)
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--batches", type=click.IntRange(min=1),
               help="Batches to time, repeating the data if needed [default: one epoch].")

@@ -7,7 +7,7 @@ from tfrec.check.verify import LEVELS
 from tfrec.io.records import COMPRESSIONS
 from tfrec.read.augment import PRESETS
 
-from ._common import emit, existing_paths, import_tensorflow_quietly, json_option, quiet_option
+from ._common import SCHEMA_RULE, emit, existing_paths, import_tensorflow_quietly, json_option, quiet_option
 
 _COMPRESSION = click.Choice(("auto",) + COMPRESSIONS)
 
@@ -18,7 +18,7 @@ _COMPRESSION = click.Choice(("auto",) + COMPRESSIONS)
               help="framing: both CRCs of every record, truncation, trailing bytes. parse: also every record "
                    "is a tf.train.Example matching the schema. decode: also images decode and labels are in range.")
 @click.option("--deep", is_flag=True, help="Same as --level decode.")
-@click.option("--schema", help="Check foreign files against this schema (a schemas/ name or a JSON file).")
+@click.option("--schema", help="Check foreign files against this schema: a built-in name or a JSON file. " + SCHEMA_RULE)
 @click.option("--compression", type=_COMPRESSION, default="auto", show_default=True,
               help="auto: dataset.json's, or detected per file.")
 @click.option("--no-dataset", is_flag=True, help="Check the records only, not their agreement with dataset.json and .idx files.")

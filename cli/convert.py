@@ -7,7 +7,7 @@ from tfrec.io.records import COMPRESSIONS
 from tfrec.sources import FORMATS, SourceOptions
 from tfrec.sources.fetch import DATASETS
 
-from ._common import emit, json_option, parse_wxh, quiet_option, sigterm_as_interrupt
+from ._common import emit, json_option, parse_wxh, quiet_option, sigterm_as_interrupt, SCHEMA_RULE
 
 
 def _split_spec(ctx, param, value):
@@ -112,7 +112,9 @@ def convert_summary(result: dict) -> str:
               help="Store EXIF-rotated JPEGs upright (re-encoded), or keep their bytes as they are.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=SourceOptions.max_pixels, show_default=True,
               help="Skip (or fail on) images with more pixels than this: a decompression-bomb guard.")
-@click.option("--schema", "schema", help="A schema JSON file (or built-in name) to use instead of the format's own.")
+@click.option("--schema", "schema", help="A schema JSON file or built-in name to use instead of the format's own. " + SCHEMA_RULE)
+@click.option("--subset", help="Which IDX set to read when SRC holds several, e.g. digits for EMNIST's "
+                                "emnist-digits-train-images-idx3-ubyte.gz (the full prefix works too).")
 @click.option("--image-column", help="Parquet: the image column (default: image or img, or the only binary column).")
 @click.option("--label-column", help="Parquet: the label column (default: label, labels or fine_label).")
 @click.option("--tfds/--no-tfds", "tfds", default=True, show_default=True,
@@ -120,7 +122,7 @@ def convert_summary(result: dict) -> str:
 @json_option
 @quiet_option
 def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle, seed, workers, overwrite, resume,
-            resize, encode, quality, on_error, follow_symlinks, exif_transpose, max_pixels, schema, image_column,
+            resize, encode, quality, on_error, follow_symlinks, exif_transpose, max_pixels, schema, subset, image_column,
             label_column, tfds, as_json, quiet):
     """Convert SRC into sharded TFRecords in OUT.
 
@@ -153,7 +155,7 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
         format=fmt, name=name, shards=shards, shard_size=shard_size, compression=compression, split=split,
         shuffle=shuffle, seed=seed, workers=workers, overwrite=overwrite, resume=resume, resize=resize,
         encode=encode, quality=quality, on_error=on_error, follow_symlinks=follow_symlinks,
-        exif_transpose=exif_transpose, max_pixels=max_pixels, schema=schema, image_column=image_column,
+        exif_transpose=exif_transpose, max_pixels=max_pixels, schema=schema, subset=subset, image_column=image_column,
         label_column=label_column, tfds_metadata=tfds, progress=not (quiet or as_json),
     )
     with sigterm_as_interrupt():

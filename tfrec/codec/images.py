@@ -1,5 +1,8 @@
-"""Encoded-image facts that need no pixel decode: Pillow's format names and truncation checks."""
+"""Encoded-image facts that need no pixel decode: Pillow's format names, truncation checks, and what
+TensorFlow's decoders cannot read as stored."""
 from __future__ import annotations
+
+import struct
 
 # Pillow's format name -> the name tfrec stores (MPO is a multi-picture JPEG, read as its first frame).
 PIL_FORMATS = {"JPEG": "jpeg", "PNG": "png", "BMP": "bmp", "GIF": "gif", "WEBP": "webp", "MPO": "jpeg"}
@@ -15,4 +18,64 @@ def truncation_reason(data: bytes, fmt: str) -> str:
             return "truncated JPEG: no end-of-image marker after the image data"
     if fmt == "png" and data.rfind(b"IEND") < 0:
         return "truncated PNG: no IEND chunk"
+    return ""
+
+
+# Pillow modes of more than 8 bits per sample: TensorFlow would decode them, but tfrec stores 8-bit images.
+HIGH_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "F")
+_BMP_COMPRESSIONS = {1: "RLE-compressed BMP (RLE8)", 2: "RLE-compressed BMP (RLE4)",
+                     3: "bitfields BMP (TensorFlow ignores the colour masks)", 4: "BMP holding a JPEG",
+                     5: "BMP holding a PNG", 6: "bitfields BMP (TensorFlow ignores the colour masks)"}
+
+
+def tf_unreadable(data: bytes, fmt: str, mode: str) -> str:
+    """Why TensorFlow's decoders would not give the picture Pillow sees from these bytes as stored, or ''.
+
+    Decided from the header and Pillow's mode alone (no TensorFlow, no pixel decode); the converter
+    re-encodes what this names. tests/sources/test_real_files.py proves the rule against TensorFlow
+    on Pillow's own collection of odd files.
+
+    Args:
+        data: the encoded image.
+        fmt: its format as tfrec names it (PIL_FORMATS).
+        mode: Pillow's mode for it (`Image.open(...).mode`).
+    """
+    if fmt == "jpeg" and mode in ("CMYK", "YCCK"):
+        return "CMYK JPEG"
+    if fmt == "png" and mode in HIGH_BIT_MODES:
+        return "16-bit PNG"
+    if fmt == "bmp":
+        return _bmp_unreadable(data)
+    if fmt == "gif":
+        # giflib (TensorFlow's decoder) rejects GIFs Pillow reads (no colour map, empty comment
+        # sub-blocks), and sizes an image by its first frame where Pillow uses the logical screen.
+        return "GIF (TensorFlow's GIF decoder differs from Pillow's)"
+    if fmt == "webp":
+        flags = data[20] if data[12:16] == b"VP8X" and len(data) > 20 else 0
+        if mode in ("RGBA", "LA", "PA") or flags & 0x10:
+            return "WebP with alpha (TensorFlow's WebP decoder cannot give 3 channels)"
+        if flags & 0x02:
+            return "animated WebP"
+    return ""
+
+
+def _bmp_unreadable(data: bytes) -> str:
+    """TensorFlow reads only uncompressed 24- and 32-bit BMPs with a 40-byte or longer header, whose
+    size is exactly the header plus the pixel rows (it reads an 8-bit BMP's palette indices as gray)."""
+    if len(data) < 34:
+        return "BMP shorter than its header"
+    (offset,) = struct.unpack_from("<I", data, 10)
+    (header,) = struct.unpack_from("<I", data, 14)
+    if header < 40:
+        return "OS/2 BMP (12-byte header)"
+    width, height, _, bits, compression = struct.unpack_from("<iiHHI", data, 18)
+    if compression:
+        return _BMP_COMPRESSIONS.get(compression, f"BMP with compression {compression}")
+    if bits not in (24, 32):
+        return f"{bits}-bit BMP (TensorFlow reads only 24- and 32-bit pixels as colours)"
+    expected = offset + (width * bits + 31) // 32 * 4 * abs(height)
+    if len(data) > expected:
+        return "BMP with bytes after its pixels (TensorFlow needs the exact size)"
+    if len(data) < expected:
+        return "BMP shorter than its header says"
     return ""

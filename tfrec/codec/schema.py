@@ -219,24 +219,37 @@ def builtin_schemas() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("tfrec.schemas").iterdir() if p.name.endswith(".json"))
 
 
+def _is_path(name_or_path: str) -> bool:
+    """A schema argument names a file when it ends in .json or holds a path separator; else a built-in first."""
+    return name_or_path.endswith(".json") or os.sep in name_or_path or (os.altsep or os.sep) in name_or_path
+
+
 def load_schema(name_or_path: str) -> Schema:
     """Loads a built-in schema by name (`mnist`) or a user's schema file by path.
+
+    A built-in name wins over a file or folder of the same name in the current directory unless the
+    argument is written as a path: it ends in `.json` or holds a `/` (`./mnist`). Any other existing
+    file is read as a schema file; a directory never is.
 
     Raises:
         SchemaError: unknown name (lists the built-in ones), unreadable file, bad JSON, bad field.
     """
-    if os.path.exists(name_or_path) or name_or_path.endswith(".json"):
-        source = str(name_or_path)
+    name_or_path = str(name_or_path)
+    if not _is_path(name_or_path) and name_or_path in builtin_schemas():
+        source = f"schemas/{name_or_path}.json"
+        text = resources.files("tfrec.schemas").joinpath(f"{name_or_path}.json").read_text("utf-8")
+    elif _is_path(name_or_path) or os.path.exists(name_or_path):
+        source = name_or_path
+        if os.path.isdir(name_or_path):
+            raise SchemaError(f"{source}: is a directory, not a schema file (a JSON file or a built-in name: "
+                              f"{', '.join(builtin_schemas())})")
         try:
             with open(name_or_path, encoding="utf-8") as f:
                 text = f.read()
         except OSError as e:
             raise SchemaError(f"{source}: cannot read schema: {e.strerror}") from e
     else:
-        if name_or_path not in builtin_schemas():
-            raise SchemaError(f"unknown schema {name_or_path!r}; built-in schemas: {', '.join(builtin_schemas())}")
-        source = f"schemas/{name_or_path}.json"
-        text = resources.files("tfrec.schemas").joinpath(f"{name_or_path}.json").read_text("utf-8")
+        raise SchemaError(f"unknown schema {name_or_path!r}; built-in schemas: {', '.join(builtin_schemas())}")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

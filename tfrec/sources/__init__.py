@@ -80,6 +80,7 @@ class SourceOptions:
     schema: Schema | None = None
     image_column: str | None = None  # Parquet: the image column (default: found by name or type)
     label_column: str | None = None  # Parquet: the label column (default: found by name)
+    subset: str | None = None  # which IDX set of a folder holding several (EMNIST: 'digits', 'letters', ...)
 
     def __post_init__(self):
         if self.on_error not in ("skip", "fail"):

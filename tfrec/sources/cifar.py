@@ -50,8 +50,12 @@ def _joined(parts: list) -> np.ndarray | bytes:
     return np.concatenate(arrays)
 
 
-def _load_files(path: str, wanted) -> dict[str, np.ndarray | bytes]:
-    """Reads the CIFAR files whose base names `wanted(name)` accepts, from a folder tree or a .tar.gz."""
+def _load_files(path: str, wanted) -> tuple[dict[str, np.ndarray | bytes], dict[str, str]]:
+    """Reads the CIFAR files whose base names `wanted(name)` accepts, from a folder tree or a .tar.gz.
+
+    Returns:
+        (base name -> bytes, base name -> where it was read: the file's path, or ARCHIVE:MEMBER).
+    """
     found: dict[str, str] = {}
     archives = []
     if os.path.isfile(path):
@@ -69,8 +73,9 @@ def _load_files(path: str, wanted) -> dict[str, np.ndarray | bytes]:
                     found[name] = full
     if found:
         order = sorted(found, key=lambda n: (not n.startswith("data_batch_"), _batch_order(n), n))
-        return _read_into_one_buffer({n: found[n] for n in order})
+        return _read_into_one_buffer({n: found[n] for n in order}), found
     loaded: dict[str, bytes] = {}
+    where: dict[str, str] = {}
     for archive in archives:
         if "python" in os.path.basename(archive):
             raise SourceError(f"{archive} {_PICKLE_HINT}")
@@ -80,11 +85,12 @@ def _load_files(path: str, wanted) -> dict[str, np.ndarray | bytes]:
                     name = os.path.basename(member.name)
                     if member.isfile() and wanted(name):
                         loaded[name] = tar.extractfile(member).read()
+                        where[name] = f"{archive}:{member.name}"
                     elif member.isfile() and name in ("data_batch_1", "test_batch", "train", "test"):
                         raise SourceError(f"{archive}: member {member.name} {_PICKLE_HINT}")
         except (tarfile.TarError, OSError, EOFError) as e:
             raise SourceError(f"{archive}: not a readable .tar.gz archive: {e}") from e
-    return loaded
+    return loaded, where
 
 
 def _records(name: str, data: bytes, label_bytes: int, num_classes: tuple[int, ...]) -> tuple[np.ndarray, list]:
@@ -131,21 +137,21 @@ def read_cifar10(path: str, options: SourceOptions) -> SourceData:
     Raises:
         SourceError: a file that is not a whole number of 3073-byte records, labels over 9, no files.
     """
-    files = _load_files(path, lambda n: re.fullmatch(r"data_batch_\d+\.bin|test_batch\.bin|batches\.meta\.txt", n))
+    files, where = _load_files(path, lambda n: re.fullmatch(r"data_batch_\d+\.bin|test_batch\.bin|batches\.meta\.txt", n))
     train = sorted((n for n in files if n.startswith("data_batch_")), key=_batch_order)
     splits = {}
     for split, names in (("train", train), ("test", ["test_batch.bin"] if "test_batch.bin" in files else [])):
         if not names:
             continue
         for n in names:
-            _records(os.path.join(path, n), files[n], 1, (10,))  # checks each file, naming it
+            _records(where[n], files[n], 1, (10,))  # checks each file, naming it
         data = _joined([files[n] for n in names])
         images, (labels,) = _records(path, data, 1, (10,))
         splits[split] = SplitData(
             split, labels, {"image": images, "label": labels}, source_bytes=len(data), content_id=content_id(data)
         )
     if not splits:
-        if _load_files(path, lambda n: n in ("train.bin", "test.bin")):
+        if _load_files(path, lambda n: n in ("train.bin", "test.bin"))[0]:
             raise SourceError(f"{path}: looks like CIFAR-100 (train.bin, test.bin); use --format cifar100")
         raise SourceError(f"{path}: no CIFAR-10 binary files (data_batch_N.bin, test_batch.bin) or cifar-10-binary.tar.gz")
     schema = options.schema or load_schema("cifar10")
@@ -161,12 +167,12 @@ def read_cifar100(path: str, options: SourceOptions) -> SourceData:
     Raises:
         SourceError: a file that is not a whole number of 3074-byte records, labels out of range, no files.
     """
-    files = _load_files(path, lambda n: n in ("train.bin", "test.bin", "fine_label_names.txt", "coarse_label_names.txt"))
+    files, where = _load_files(path, lambda n: n in ("train.bin", "test.bin", "fine_label_names.txt", "coarse_label_names.txt"))
     splits = {}
     for split in ("train", "test"):
         name = f"{split}.bin"
         if name in files:
-            images, (coarse, fine) = _records(os.path.join(path, name), files[name], 2, (20, 100))
+            images, (coarse, fine) = _records(where[name], files[name], 2, (20, 100))
             splits[split] = SplitData(
                 split, fine, {"image": images, "label": fine, "coarse_label": coarse},
                 source_bytes=len(files[name]), content_id=content_id(files[name]),

@@ -4,12 +4,15 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import warnings
 
 import numpy as np
 
 from ..errors import SourceError
-from ..codec.images import PIL_FORMATS, truncation_reason
+from ..codec.images import HIGH_BIT_MODES, PIL_FORMATS, tf_unreadable, truncation_reason
+from ..io.journal import JOURNAL
+from ..io.manifest import MANIFEST
 from ..codec.schema import load_schema
 from ..sources import SourceData, SourceOptions, SplitData
 
@@ -17,8 +20,24 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
-def _subdirs(path: str) -> list[str]:
-    return sorted(d for d in os.listdir(path) if not d.startswith(".") and os.path.isdir(os.path.join(path, d)))
+def _subdirs(path: str, outputs: dict[str, str] | None = None) -> list[str]:
+    """The folders in path, leaving out tfrec's own outputs (noted in `outputs`: name -> what marks it)."""
+    found = []
+    for d in sorted(os.listdir(path)):
+        full = os.path.join(path, d)
+        if d.startswith(".") or not os.path.isdir(full):
+            continue
+        marker = next((m for m in (MANIFEST, JOURNAL) if os.path.isfile(os.path.join(full, m))), None)
+        if marker is None:
+            found.append(d)
+        elif outputs is not None:
+            outputs[d] = marker
+    return found
+
+
+def _output_warnings(outputs: dict[str, str]) -> list[str]:
+    return [f"left out folder {name!r}: it holds a tfrec output ({marker}), not a class"
+            for name, marker in outputs.items()]
 
 
 def _list_class(root: str, class_dir: str, label: int, options: SourceOptions, items: list, skipped: list) -> int:
@@ -29,7 +48,7 @@ def _list_class(root: str, class_dir: str, label: int, options: SourceOptions, i
     for dirpath, dirs, files in os.walk(class_dir, followlinks=options.follow_symlinks):
         st = os.stat(dirpath)
         if (st.st_dev, st.st_ino) in seen:
-            skipped.append({"path": os.path.relpath(dirpath, root), "reason": "symlink loop: folder already listed"})
+            skipped.append({"path": text_name(os.path.relpath(dirpath, root)), "reason": "symlink loop: folder already listed"})
             dirs[:] = []
             continue
         seen.add((st.st_dev, st.st_ino))
@@ -40,17 +59,18 @@ def _list_class(root: str, class_dir: str, label: int, options: SourceOptions, i
                 ignored += 1
                 continue
             rel = os.path.relpath(full, root)
+            shown = text_name(rel)
             if os.path.islink(full) and not options.follow_symlinks:
                 target = os.path.realpath(full)
                 if os.path.commonpath([target, real_root]) != real_root:
-                    skipped.append({"path": rel, "reason": "symlink to outside the source tree (pass --follow-symlinks)"})
+                    skipped.append({"path": shown, "reason": "symlink to outside the source tree (pass --follow-symlinks)"})
                     continue
             try:
                 size = os.stat(full).st_size
             except OSError as e:
-                skipped.append({"path": rel, "reason": f"cannot stat: {e.strerror}"})
+                skipped.append({"path": shown, "reason": f"cannot stat: {e.strerror}"})
                 continue
-            items.append((full, rel, label, size))
+            items.append((full, shown, label, size))  # shown: the name as stored (UTF-8 text)
     return ignored
 
 
@@ -60,9 +80,15 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
     Raises:
         SourceError: no class folders, or no images in any of them.
     """
-    top = _subdirs(path)
+    outputs: dict[str, str] = {}  # earlier outputs inside SRC: never classes
+    top = _subdirs(path, outputs)
     split_layout = bool(top) and all(d.lower() in SPLIT_DIRS for d in top)
     split_roots = {SPLIT_DIRS[d.lower()]: os.path.join(path, d) for d in top} if split_layout else {"train": path}
+    if split_layout:
+        for split_dir in top:
+            inner: dict[str, str] = {}
+            _subdirs(os.path.join(path, split_dir), inner)
+            outputs.update({f"{split_dir}/{k}": v for k, v in inner.items()})
     classes = sorted({c for r in split_roots.values() for c in _subdirs(r)})
     if not classes:
         raise SourceError(f"{path}: no class subfolders (expected {path}/<class>/<image files>)")
@@ -77,7 +103,7 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
             splits[split] = SplitData(split, labels, items=items, source_bytes=sum(it[3] for it in items))
     if not splits:
         raise SourceError(f"{path}: class folders {classes[:5]} hold no image files ({', '.join(IMAGE_EXTENSIONS)})")
-    class_warnings = _class_warnings(classes, splits)
+    class_warnings = tuple(_output_warnings(outputs)) + _class_warnings(classes, splits)
     schema = reencoded_schema((options.schema or load_schema("imagefolder")).with_class_names(classes), options)
     return SourceData(
         kind="imagefolder",
@@ -121,12 +147,11 @@ class _WorkerOptions(tuple):
         return cls((options.resize, options.encode, options.quality, options.max_pixels, options.exif_transpose, schema))
 
 
-def _conversion(img, fmt: str, exif_transpose: bool) -> str:
-    """Why a pass-through image must be re-encoded to be read as 8-bit RGB, or ''."""
-    if fmt == "jpeg" and img.mode in ("CMYK", "YCCK"):
-        return "CMYK JPEG"
-    if fmt == "png" and img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        return "16-bit PNG"
+def _conversion(img, data: bytes, fmt: str, exif_transpose: bool) -> str:
+    """Why a pass-through image must be re-encoded for the reader to see what Pillow sees, or ''."""
+    unreadable = tf_unreadable(data, fmt, img.mode)
+    if unreadable:
+        return unreadable
     if exif_transpose and fmt == "jpeg" and img.getexif().get(0x0112, 1) not in (1, None):
         return "EXIF orientation"
     return ""
@@ -139,7 +164,7 @@ def _reencode(img, fmt: str, resize, encode, quality, exif_transpose: bool) -> t
         img.draft("RGB", resize)  # decode at a reduced DCT scale when much larger than the target
     if exif_transpose:
         img = ImageOps.exif_transpose(img)
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+    if img.mode in HIGH_BIT_MODES:
         img = img.point(lambda v: v / 256).convert("L")  # 16-bit to 8-bit, keeping the range
     img = img.convert("RGB")
     if resize:
@@ -161,6 +186,17 @@ def _open_uncapped(Image, data: bytes):
         return Image.open(io.BytesIO(data))
     finally:
         Image.MAX_IMAGE_PIXELS = limit
+
+
+def _stable(e: Exception) -> str:
+    """An exception's message without object addresses, so a reason reads the same on every run."""
+    return re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the file", str(e))
+
+
+def text_name(rel: str) -> str:
+    """A file name as UTF-8 text: bytes that are not UTF-8 are written as \\xNN escapes (the schema's
+    `filename` is text, and `verify --deep` checks that text is UTF-8)."""
+    return os.fsencode(rel).decode("utf-8", "backslashreplace")
 
 
 def make_image_record(item, options: _WorkerOptions) -> tuple[bytes | None, str, str]:
@@ -195,11 +231,13 @@ def encode_image_record(data: bytes, filename: str, label: int, options: _Worker
             truncated = truncation_reason(data, fmt)
             if truncated:
                 return None, truncated, ""
-            if resize or encode or _conversion(img, fmt, exif_transpose):
+            if resize or encode or _conversion(img, data, fmt, exif_transpose):
                 data, fmt, width, height = _reencode(img, fmt, resize, encode, quality, exif_transpose)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        return None, f"not a valid image: {e}", ""
+    except UnidentifiedImageError:
+        return None, "not a valid image: Pillow cannot identify its format", ""
+    except (OSError, ValueError, SyntaxError) as e:
+        return None, f"not a valid image: {_stable(e)}", ""
     record = schema.encode(
-        {"image": data, "label": label, "height": height, "width": width, "format": fmt, "filename": os.fsencode(filename)}
+        {"image": data, "label": label, "height": height, "width": width, "format": fmt, "filename": text_name(filename)}
     )
     return record, "", fmt

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import zlib
 
 import numpy as np
@@ -14,7 +15,7 @@ from ..sources import SourceData, SourceOptions, SplitData, content_id
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): only unsigned bytes are image/label data.
 _IDX_TYPES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
 # Source split prefix -> tfrec split name.
-_SPLITS = {"train": "train", "t10k": "test"}
+_SPLITS = {"train": "train", "t10k": "test", "test": "test"}
 
 
 def read_idx(path: str) -> np.ndarray:
@@ -50,13 +51,37 @@ def read_idx(path: str) -> np.ndarray:
     return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
 
 
-def _find(root: str, prefix: str, what: str, ndim: int) -> str | None:
-    for sep in ("-", "."):
-        for gz in ("", ".gz"):
-            p = os.path.join(root, f"{prefix}-{what}{sep}idx{ndim}-ubyte{gz}")
-            if os.path.isfile(p):
-                return p
-    return None
+# IDX file names: MNIST's own (train-images-idx3-ubyte), and with a prefix naming the set
+# (emnist-digits-train-images-idx3-ubyte.gz); '.idx3-ubyte' too, gzipped or not.
+_IDX_NAME = re.compile(r"^(?:(?P<subset>.+)-)?(?P<split>train|t10k|test)-(?P<what>images|labels)[-.]idx[13]-ubyte(?:\.gz)?$")
+
+
+def find_idx_sets(path: str) -> dict[str, dict[tuple[str, str], str]]:
+    """The IDX sets in a folder: prefix ('' for none) -> {(split, 'images' or 'labels'): file}."""
+    sets: dict[str, dict[tuple[str, str], str]] = {}
+    for name in sorted(os.listdir(path)):  # sorted: 'x' before 'x.gz', '-idx' before '.idx'
+        m = _IDX_NAME.match(name)
+        if m and os.path.isfile(os.path.join(path, name)):
+            key = (_SPLITS[m["split"]], m["what"])
+            sets.setdefault(m["subset"] or "", {}).setdefault(key, os.path.join(path, name))
+    return sets
+
+
+def _pick_set(path: str, sets: dict, subset: str | None) -> tuple[str, dict[tuple[str, str], str]]:
+    """The one IDX set to read: the only one, or the one `subset` names (its prefix, or the prefix's last part)."""
+    listed = ", ".join(k or "(no prefix)" for k in sets)
+    if subset:
+        match = [k for k in sets if subset in (k, k.rsplit("-", 1)[-1])]
+        if len(match) != 1:
+            raise SourceError(f"{path}: no IDX set {subset!r}" + (f"; it holds {listed}" if sets else ""))
+        return match[0], sets[match[0]]
+    if not sets:
+        raise SourceError(f"{path}: no train-images-idx3-ubyte or t10k-images-idx3-ubyte files (gzipped or not, "
+                          "with or without a prefix such as emnist-digits-)")
+    if len(sets) > 1:
+        short = next(iter(k for k in sets if k)).rsplit("-", 1)[-1]
+        raise SourceError(f"{path}: holds {len(sets)} IDX sets: {listed}; pass --subset NAME (e.g. --subset {short})")
+    return next(iter(sets.items()))
 
 
 def _label_names(path: str) -> list[str] | None:
@@ -69,20 +94,27 @@ def _label_names(path: str) -> list[str] | None:
 
 
 def read_mnist(path: str, options: SourceOptions) -> SourceData:
-    """Reads the train and t10k image/label IDX pairs of an MNIST-layout folder.
+    """Reads the train and t10k (or test) image/label IDX pairs of an MNIST-layout folder.
+
+    A folder holding several prefixed sets (EMNIST's emnist-digits-..., emnist-letters-...) needs
+    options.subset to say which.
 
     Raises:
-        SourceError: a missing partner file, a malformed file, or image and label counts that differ.
+        SourceError: no set or several (listed), a missing partner file, a malformed file, or image
+            and label counts that differ.
     """
     splits = {}
     total_bytes = 0
-    for prefix, split in _SPLITS.items():
-        images_path, labels_path = _find(path, prefix, "images", 3), _find(path, prefix, "labels", 1)
+    prefix, files = _pick_set(path, find_idx_sets(path), options.subset)
+    for split in dict.fromkeys(_SPLITS.values()):
+        images_path, labels_path = files.get((split, "images")), files.get((split, "labels"))
         if images_path is None and labels_path is None:
             continue
         if images_path is None or labels_path is None:
             have, missing = (images_path, "labels") if images_path else (labels_path, "images")
-            raise SourceError(f"{have}: found, but no matching {prefix}-{missing}-idx file beside it")
+            stem = _IDX_NAME.match(os.path.basename(have))
+            raise SourceError(f"{have}: found, but no matching {(prefix + '-') if prefix else ''}"
+                              f"{stem['split']}-{missing}-idx file beside it")
         images, labels = read_idx(images_path), read_idx(labels_path)
         if images.ndim != 3:
             raise SourceError(f"{images_path}: expected 3 dimensions (count, rows, cols), found {images.shape}")
@@ -100,8 +132,6 @@ def read_mnist(path: str, options: SourceOptions) -> SourceData:
             source_bytes=images.nbytes + labels.nbytes,
             content_id=content_id(images, labels),
         )
-    if not splits:
-        raise SourceError(f"{path}: no train-images-idx3-ubyte or t10k-images-idx3-ubyte files (gzipped or not)")
     shapes = {s.arrays["image"].shape[1:] for s in splits.values()}
     if len(shapes) > 1:
         raise SourceError(f"{path}: train and test images differ in size: {sorted(shapes)}")
@@ -115,7 +145,7 @@ def read_mnist(path: str, options: SourceOptions) -> SourceData:
         schema = schema.with_class_names(None, num_classes=num_classes)
     return SourceData(
         kind="mnist",
-        description=f"IDX files in {os.path.abspath(path)} ({total_bytes} bytes of pixels and labels)",
+        description=f"IDX files{f' {prefix}-*' if prefix else ''} in {os.path.abspath(path)} ({total_bytes} bytes of pixels and labels)",
         schema=schema,
         splits=splits,
     )

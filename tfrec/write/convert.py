@@ -61,6 +61,7 @@ class ConvertOptions:
     image_column: str | None = None
     label_column: str | None = None
     tfds_metadata: bool = True  # also write dataset_info.json and features.json for tfds.builder_from_directory
+    subset: str | None = None  # which IDX set, when the folder holds several (EMNIST)
     progress: bool = True
 
     def __post_init__(self):
@@ -360,7 +361,7 @@ def convert(src: str | Sequence[str], out: str, options: ConvertOptions | None =
     source = read_source(src, options.format, SourceOptions(
         resize=options.resize, encode=options.encode, quality=options.quality, on_error=options.on_error,
         follow_symlinks=options.follow_symlinks, exif_transpose=options.exif_transpose,
-        max_pixels=options.max_pixels, schema=user_schema, image_column=options.image_column,
+        max_pixels=options.max_pixels, schema=user_schema, subset=options.subset, image_column=options.image_column,
         label_column=options.label_column,
     ))
     try:
