@@ -142,7 +142,7 @@ def test_infer_schema_kinds_counts_and_content():
     assert schema["image/encoded"] == {"kind": "image", "shape": [12, 10, 3], "dtype": "uint8", "encoding": "png"}
     assert schema["tokens"] == {"kind": "int64", "shape": [None]}
     assert schema["embedding"] == {"kind": "float", "shape": [3]}
-    assert schema["label"] == {"kind": "int64", "shape": []}
+    assert schema["label"] == {"kind": "class_label", "shape": [], "num_classes": 4}  # named so, values 0..3
     assert schema["caption"]["kind"] == "text" and schema["blob"]["kind"] == "bytes"
     assert any("class label" in n for n in inferred.notes())
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -22,6 +24,9 @@ IMAGE_MAGIC = (
 _CHANNELS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 4, "PA": 4, "RGBA": 4, "P": 3, "RGB": 3, "YCbCr": 3, "CMYK": 3}
 _SHAPES_KEPT = 8  # distinct image shapes listed per feature
 _HEADER_PIXELS_CAP = 1 << 28  # Pillow reads only the header here; larger claims are not sizes we trust
+# A scalar int64 is taken as a class label when its name says so and its values lie in [0, this).
+MAX_INFERRED_CLASSES = 50_000  # ImageNet-21k has 21,841 classes
+_LABEL_NAME = re.compile(r"(^|[_/.-])(label|labels|class|target|category)$|label", re.IGNORECASE)
 
 
 def image_format(value: bytes) -> str:
@@ -71,10 +76,21 @@ class FeatureGuess:
     max_value: float | None = None
     image_shapes: tuple[tuple[int, int, int], ...] = ()  # distinct (height, width, channels) seen
     conflicts: tuple[str, ...] = ()  # other kinds the same key had in some records
+    classes: tuple[int, tuple[str, ...] | None] | None = None  # (num_classes, names) from files beside the data
 
     @property
     def is_image(self) -> bool:
         return self.looks_like in ("jpeg", "png", "gif", "bmp", "webp", "image") and self.min_count == self.max_count == 1
+
+    def is_class_label(self, records: int) -> bool:
+        """A scalar int64 in every record, named like a label, with values in [0, MAX_INFERRED_CLASSES)
+        (or one that the dataset's own metadata calls a class label)."""
+        if self.kind != "int64" or not self.min_count == self.max_count == 1 or self.present != records:
+            return False
+        if self.classes is not None:
+            return True
+        in_range = self.min_value is not None and 0 <= self.min_value and self.max_value < MAX_INFERRED_CLASSES
+        return in_range and bool(_LABEL_NAME.search(self.name))
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind, "present": self.present,
@@ -97,6 +113,9 @@ class FeatureGuess:
             channels = dims[2][0] if self.image_shapes and len(set(dims[2])) == 1 else 3
             encoding = self.looks_like if self.looks_like in ("jpeg", "png") else "encoded"
             return {"kind": "image", "encoding": encoding, "dtype": "uint8", "shape": shape + [channels]}
+        if self.is_class_label(records):
+            count, names = self.classes or (int(self.max_value) + 1, None)
+            return {"kind": "class_label", "shape": [], "num_classes": count, **({"names": list(names)} if names else {})}
         kind = "text" if self.looks_like == "text" and self.max_count == 1 else self.kind
         if self.min_count == self.max_count and self.present == records:
             shape = [] if self.max_count == 1 else [self.max_count]
@@ -129,9 +148,10 @@ class InferredSchema:
                 out.append(f"{f.name!r} is missing in {self.records - f.present} of {self.records} sampled records")
             if f.conflicts:
                 out.append(f"{f.name!r} is {f.kind} in most records but {', '.join(f.conflicts)} in some")
-            if f.kind == "int64" and "label" in f.name.lower() and f.max_count == 1 and (f.min_value or 0) >= 0:
-                out.append(f"{f.name!r} looks like a class label (values {f.min_value}..{f.max_value} in the sample); "
-                           f"set kind class_label and num_classes in the saved schema to check label ranges")
+            if f.is_class_label(self.records) and f.classes is None:
+                out.append(f"{f.name!r} is taken as a class label with num_classes {int(f.max_value) + 1} (values "
+                           f"{f.min_value}..{f.max_value} in the sample); if there are more classes, set num_classes "
+                           "in the saved schema")
         return out
 
     def to_json(self) -> dict:
@@ -172,7 +192,9 @@ class SchemaInferrer:
                 if shape is not None:
                     self._shapes[name][shape] += 1
 
-    def result(self) -> InferredSchema:
+    def result(self, classes: dict[str, tuple[int, tuple[str, ...] | None]] | None = None) -> InferredSchema:
+        """The guesses; `classes` (see class_labels_beside) gives class counts and names the files carry."""
+        classes = classes or {}
         guesses = []
         for name in sorted(self._kinds):
             (kind, _), *others = self._kinds[name].most_common()
@@ -183,7 +205,7 @@ class SchemaInferrer:
                 name, kind, present, lo, hi, _looks_like(looks) if kind == "bytes" else "",
                 rng[0] if rng else None, rng[1] if rng else None,
                 tuple(s for s, _ in self._shapes.get(name, Counter()).most_common(_SHAPES_KEPT)),
-                tuple(k for k, _ in others),
+                tuple(k for k, _ in others), classes.get(name),
             ))
         return InferredSchema(self.records, tuple(guesses))
 
@@ -199,15 +221,52 @@ def _looks_like(looks: Counter) -> str:
     return "binary"
 
 
-def infer_schema(examples: Iterable[dict[str, tuple[str, list]]]) -> InferredSchema:
-    """Guesses every key's kind, value counts and content from decoded Examples (see SchemaInferrer)."""
+def infer_schema(examples: Iterable[dict[str, tuple[str, list]]],
+                 classes: dict[str, tuple[int, tuple[str, ...] | None]] | None = None) -> InferredSchema:
+    """Guesses every key's kind, value counts and content from decoded Examples (see SchemaInferrer).
+
+    Args:
+        examples: decoded Examples (name -> (kind, values)).
+        classes: feature name -> (num_classes, names or None), from class_labels_beside.
+    """
     inferrer = SchemaInferrer()
     for example in examples:
         inferrer.add(example)
-    return inferrer.result()
+    return inferrer.result(classes)
+
+
+def class_labels_beside(files: Iterable[str]) -> dict[str, tuple[int, tuple[str, ...] | None]]:
+    """Class labels that the files' own metadata declares: TensorFlow Datasets writes dataset_info.json
+    (a ClassLabel's numClasses) and FEATURE.labels.txt (one class name per line) beside its shards.
+
+    Returns:
+        feature name -> (num_classes, class names or None); empty when there is no such metadata.
+    """
+    found: dict[str, tuple[int, tuple[str, ...] | None]] = {}
+    for folder in dict.fromkeys(os.path.dirname(os.path.abspath(f)) for f in files):
+        counts: dict[str, int] = {}
+        try:
+            with open(os.path.join(folder, "dataset_info.json"), encoding="utf-8") as fh:
+                feats = json.load(fh).get("features", {}).get("featuresDict", {}).get("features", {})
+            counts = {k: int(v["classLabel"]["numClasses"]) for k, v in feats.items()
+                      if isinstance(v, dict) and "classLabel" in v}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            pass  # no metadata, or not TFDS's: nothing to add
+        names = {}
+        for entry in sorted(os.listdir(folder)):
+            if entry.endswith(".labels.txt"):
+                with open(os.path.join(folder, entry), encoding="utf-8", errors="replace") as fh:
+                    names[entry[: -len(".labels.txt")]] = tuple(line.strip() for line in fh if line.strip())
+        for key in set(counts) | set(names):
+            n = names.get(key)
+            count = counts.get(key, len(n) if n else 0)
+            if count > 0 and (n is None or len(n) == count):
+                found.setdefault(key, (count, n))
+    return found
 
 
 def schema_name(path: str) -> str:
     """A schema name from a TFRecord file name: 'mnist-train.tfrecord-00000-of-00001' -> 'mnist-train'."""
     base = os.path.basename(str(path).rstrip("/"))
     return base.split(".tfrecord")[0].split(".tfrec")[0].split(".")[0] or "inferred"
+

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import TfrecError
 from ..codec.example import ExampleDecodeError, decode_example
-from .infer import as_text, image_format, image_header, infer_schema, schema_name
+from .infer import as_text, class_labels_beside, image_format, image_header, infer_schema, schema_name
 from ..io.manifest import MANIFEST, read_manifest
 from ..io.records import detect_compression, normalize_compression
 from ..io.files import find_inputs
@@ -404,7 +404,7 @@ def _files_section(files: list[str], options: InspectOptions) -> tuple[dict, lis
     examples: list = []
     for f in files:
         examples += [ex for _, _, _, ex in _first_records([f], options.compression, per_file)]
-    inferred = infer_schema(examples)
+    inferred = infer_schema(examples, class_labels_beside(files))
     schema = inferred.to_schema(schema_name(files[0])) if inferred.features else None
     layout = _Layout.of(schema)
     stats = []

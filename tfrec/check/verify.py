@@ -4,7 +4,7 @@ Levels, each including the ones before it:
 - framing: every record's length CRC and data CRC, truncation, trailing bytes (`tfrec.io.scan`);
 - parse: every record is a tf.train.Example; with a schema, its keys, kinds and value counts match
   (and a raw image holds H*W*C bytes);
-- decode: every encoded image decodes (Pillow) to the declared size and format, labels lie in
+- decode: every encoded image decodes with the reader's TensorFlow decoders to the declared size and format, labels lie in
   [0, num_classes), text is UTF-8.
 For a tfrec dataset directory the dataset level is checked too: every shard listed in dataset.json
 exists and none is extra, record counts and byte sizes agree, checksums agree (unless turned off),
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 import time
 import warnings
@@ -25,7 +26,7 @@ from ..errors import TfrecError
 from ..codec.images import PIL_FORMATS, truncation_reason
 from ..codec.example import ExampleDecodeError, decode_example
 from .infer import image_format
-from ..io.manifest import MANIFEST, read_manifest
+from ..io.manifest import MANIFEST, MISSING_SHARD, read_manifest
 from ..io.records import normalize_compression
 from ..io.crc import CHECKSUMS
 from ..io.files import find_inputs, tfrecord_files
@@ -236,7 +237,12 @@ def decode_checks(example: dict[str, tuple[str, list]], schema: Schema | None) -
 
 
 def check_image(value: bytes, spec: FeatureSpec | None, example: dict) -> str:
-    """Why an encoded image fails to decode to what the schema declares, or ''."""
+    """Why an encoded image fails to decode to what the schema declares, or ''.
+
+    It is decoded with the reader's own decoder (TensorFlow's, imported here, not at module level),
+    so that verify cannot pass an image the reader rejects; Pillow reads only the header first, for
+    the format and the pixel cap (a decompression bomb is never decoded).
+    """
     from PIL import Image
 
     try:
@@ -245,16 +251,19 @@ def check_image(value: bytes, spec: FeatureSpec | None, example: dict) -> str:
             with Image.open(io.BytesIO(value)) as img:
                 fmt = PIL_FORMATS.get(img.format or "", (img.format or "unknown").lower())
                 w, h = img.size
-                if w * h > MAX_PIXELS:
-                    return f"{w}x{h} = {w * h} pixels exceeds the cap of {MAX_PIXELS}"
-                img.load()
     except Exception as e:  # noqa: BLE001  Pillow raises many types on bad data; none may escape
         return f"does not decode ({type(e).__name__}: {e})"
+    if w * h > MAX_PIXELS:
+        return f"{w}x{h} = {w * h} pixels exceeds the cap of {MAX_PIXELS}"
     truncated = truncation_reason(value, fmt)
     if truncated:
         return truncated
     if spec is not None and spec.encoding in ("png", "jpeg") and fmt != spec.encoding:
         return f"is {fmt}; the schema says {spec.encoding}"
+    try:
+        h, w = tf_decoded_size(value, spec.shape[2] if spec is not None else 0)
+    except ValueError as e:
+        return f"TensorFlow cannot decode it ({e})"
     dims = spec.shape[:2] if spec is not None else (None, None)
     if (dims[0] and dims[0] != h) or (dims[1] and dims[1] != w):
         return f"decodes to {h}x{w} (HxW); the schema says {dims[0] or 'any'}x{dims[1] or 'any'}"
@@ -263,6 +272,25 @@ def check_image(value: bytes, spec: FeatureSpec | None, example: dict) -> str:
         if stored and stored[0] != actual:
             return f"decodes to {h}x{w} (HxW) but feature {key!r} says {stored[0]}"
     return ""
+
+
+def tf_decoded_size(value: bytes, channels: int) -> tuple[int, int]:
+    """(height, width) of an encoded image as the reader decodes it (tfrec.read.decode.decode_any).
+
+    Raises:
+        ValueError: TensorFlow rejects it; the message is TensorFlow's, without its op decorations.
+    """
+    import tensorflow as tf
+
+    from ..read.decode import decode_any
+
+    try:
+        shape = decode_any(tf.constant(value), channels).shape
+    except (tf.errors.OpError, ValueError) as e:
+        message = getattr(e, "message", str(e)).split("\n")[0]
+        message = re.sub(r"^\{\{[^}]*\}\}\s*|\s*\[Op:\w+\]$", "", message)
+        raise ValueError(message) from None
+    return int(shape[0]), int(shape[1])
 
 
 # ---------------------------------------------------------------- one shard (runs in a worker)
@@ -370,7 +398,7 @@ def _dataset_tasks(directory: str, options: VerifyOptions) -> tuple[list[ShardTa
         path = os.path.join(directory, s["file"])
         listed.add(os.path.normpath(path))
         if not os.path.isfile(path):
-            problems.append(Problem(path, None, None, "dataset", "listed in dataset.json but missing"))
+            problems.append(Problem(path, None, None, "dataset", MISSING_SHARD))
         elif not options.dataset:
             tasks.append(ShardTask(path, compression, options.level, schema, options.max_errors, dataset=False))
         else:

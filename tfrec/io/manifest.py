@@ -8,6 +8,7 @@ from typing import Any
 from ..errors import TfrecError
 
 MANIFEST = "dataset.json"
+MISSING_SHARD = "listed in dataset.json but missing"  # verify's and the reader's words for it
 
 
 def write_manifest(out_dir: str, manifest: dict[str, Any]) -> str:

@@ -307,8 +307,7 @@ class FrameScanner:
             if not final:
                 self.want = framed
                 return 0
-            self.report(self.index, offset,
-                        f"truncated record: length field says {length} bytes, only {n - pos - HEADER_BYTES} follow the header")
+            self.report(self.index, offset, _truncation(length, n - pos - HEADER_BYTES))
             return n - pos
         end = pos + HEADER_BYTES + length
         view = self._view
@@ -497,6 +496,16 @@ class FrameScanner:
         self.stride = 0
 
 
+def _truncation(length: int, after_header: int) -> str:
+    """What a record cut off by the end of the stream lacks: some of its data, or only its data CRC."""
+    if after_header >= length:
+        missing = FOOTER_BYTES - (after_header - length)
+        return (f"truncated record: its {length} data bytes are all there, but {missing} of the "
+                f"{FOOTER_BYTES} bytes of its data CRC are missing")
+    return (f"truncated record: length field says {length} bytes, only {after_header} follow the header "
+            f"(and the {FOOTER_BYTES}-byte data CRC after them is missing)")
+
+
 # ---------------------------------------------------------------- files
 
 
@@ -563,33 +572,58 @@ def _scan_plain(f, scanner: FrameScanner, summer: FileChecksum, size: int) -> bo
 def _scan_compressed(f, scanner: FrameScanner, compression: str, size: int, summer: FileChecksum) -> bool:
     inflater = zlib.decompressobj(31 if compression == "gzip" else 15)
     read = 0  # compressed bytes handed to the inflater so far
-    try:
-        raw = None
-        while not scanner.stopped:
-            raw = None  # see _scan_plain: free the last chunk before reading the next
-            raw = f.read(SCAN_CHUNK_BYTES)
-            if not raw:
-                break
-            summer.add(raw)
-            # Small input pieces: on an error zlib returns nothing for the piece, so less is lost.
-            for i in range(0, len(raw), INFLATE_INPUT_BYTES):
-                data = raw[i : i + INFLATE_INPUT_BYTES]
-                read += len(data)
-                while data and not scanner.stopped:
-                    if inflater.eof:  # bytes after the end of a stream: another gzip member, or garbage
-                        if compression != "gzip" or data[:2] != b"\x1f\x8b":
-                            at = read - len(data)
-                            return _fail(scanner, f"{size - at} bytes follow the end of the {compression} stream "
-                                                  f"(at compressed byte {at})")
-                        inflater = zlib.decompressobj(31)
+    raw = None
+    while not scanner.stopped:
+        raw = None  # see _scan_plain: free the last chunk before reading the next
+        raw = f.read(SCAN_CHUNK_BYTES)
+        if not raw:
+            break
+        summer.add(raw)
+        for i in range(0, len(raw), INFLATE_INPUT_BYTES):
+            data = raw[i : i + INFLATE_INPUT_BYTES]
+            read += len(data)
+            while data and not scanner.stopped:
+                if inflater.eof:  # bytes after the end of a stream: another gzip member, or garbage
+                    if compression != "gzip" or data[:2] != b"\x1f\x8b":
+                        at = read - len(data)
+                        return _fail(scanner, f"{size - at} bytes follow the end of the {compression} stream "
+                                              f"(at compressed byte {at})")
+                    inflater = zlib.decompressobj(31)
+                before = inflater.copy()  # ~50 KB of state per call of up to 256 KiB input: cheap
+                try:
                     scanner.push(inflater.decompress(data, INFLATE_CHUNK_BYTES))
-                    data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
-    except zlib.error as e:
-        return _fail(scanner, f"cannot decompress ({compression}) within compressed bytes {read - INFLATE_INPUT_BYTES}..{read}: {e}")
+                except zlib.error as e:
+                    at = read - len(data) + _inflate_to_error(before, data, scanner)
+                    return _fail(scanner, f"cannot decompress ({compression}) at compressed byte {at}: {e}")
+                data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
     if not inflater.eof and not scanner.stopped:
         return _fail(scanner, f"the {compression} stream ends early, after {read} compressed bytes (truncated file?)")
     scanner.close()
     return True
+
+
+def _inflate_to_error(inflater, data: bytes, scanner: FrameScanner) -> int:
+    """After a zlib error, pushes everything zlib inflates before the bad byte; returns the bytes it took.
+
+    zlib returns nothing from a call that fails, so the failed piece is fed again from a copy of the
+    inflater taken before it, 4 KiB and then one byte at a time: the scanner then sees every record
+    that lies before the damage (with a flipped bit in a gzip stream, often every record: only the
+    stream's own CRC fails, at its end), as the skip-corrupt reader (tfrec.io.salvage) recovers them.
+    """
+    used = 0
+    for step in (4096, 1):
+        while used < len(data) and not scanner.stopped:
+            trial = inflater.copy()
+            try:
+                out = trial.decompress(data[used : used + step])
+            except zlib.error:
+                break
+            inflater = trial
+            scanner.push(out)
+            used += step
+            if inflater.eof:
+                return used - len(inflater.unused_data)
+    return min(used, len(data))
 
 
 def _fail(scanner: FrameScanner, reason: str) -> bool:
