@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import TfrecError
-from ..io.manifest import MANIFEST, read_manifest, shard_paths
+from ..io.manifest import MANIFEST, MISSING_SHARD, read_manifest, shard_paths
 from ..io.records import FRAMING_BYTES, detect_compression
 from ..io.index import read_index
 from ..io.salvage import ReadStats, iter_intact_records
@@ -54,21 +54,44 @@ def _mean_record_bytes(path: str, compression: str) -> float:
     return float(np.mean(lengths)) if len(lengths) else 1.0
 
 
+def present_shards(directory: str, manifest: dict, split: str, stats: ReadStats | None) -> list[str]:
+    """The split's shard files, checked up front: a missing one fails in one line, or, given `stats`
+    (skip_corrupt), is left out and counted there once with the records dataset.json lists for it.
+
+    Raises:
+        TfrecError: a shard is missing (without stats), or every shard of the split is.
+    """
+    present = []
+    for file, entry in zip(shard_paths(directory, manifest, split), manifest["splits"][split]["shards"]):
+        if os.path.isfile(file):
+            present.append(file)
+        elif stats is None:
+            raise TfrecError(f"{file}: {MISSING_SHARD} (pass skip_corrupt=True to read the other shards)")
+        else:
+            records = entry.get("records") if isinstance(entry.get("records"), int) else 0
+            stats.skip(file, 0, 0, MISSING_SHARD, records)
+    if not present:
+        raise TfrecError(f"{directory}: every shard of split {split!r} is {MISSING_SHARD}")
+    return present
+
+
 def resolve_source(path: str | Sequence[str], split: str = "train",
-                   schema: str | dict | Schema | None = None) -> Source:
+                   schema: str | dict | Schema | None = None, stats: ReadStats | None = None) -> Source:
     """Finds the files, compression and schema: from dataset.json, or from `schema` for foreign TFRecords.
 
     Args:
         path: a tfrec dataset directory; or foreign TFRecords: a file, a glob, a directory, a list.
         split: the split of a tfrec dataset (ignored for foreign files).
         schema: a schema JSON path, built-in name, JSON object or Schema; overrides dataset.json's.
+        stats: where skip_corrupt counts what it skips: a shard missing from a tfrec dataset is
+            then left out and counted (see present_shards) instead of failing.
 
     Raises:
-        TfrecError: no dataset.json and no schema, no such split, no files.
+        TfrecError: no dataset.json and no schema, no such split, no files, a missing shard.
     """
     if isinstance(path, (str, os.PathLike)) and os.path.isfile(os.path.join(str(path), MANIFEST)):
         manifest = read_manifest(str(path))
-        files = shard_paths(str(path), manifest, split)
+        files = present_shards(str(path), manifest, split, stats)
         info = manifest["splits"][split]
         use = _schema_arg(schema) if schema is not None else schema_from_json(manifest["schema"], f"{path}/{MANIFEST}")
         compression = manifest.get("compression", "none")

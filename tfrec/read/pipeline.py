@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -244,8 +245,9 @@ def make_dataset(
         normalize: 'unit' (default for float32) or 'standardize' (per-image zero mean, unit variance).
         augment: a preset ('none', 'mnist', 'cifar', 'imagenet'), an Augmentation or a list of ops.
         num_parallel_calls: parallelism of interleave and maps (default AUTOTUNE).
-        skip_corrupt: skip records with bad CRCs or truncated files, counting them in the
-            dataset's `read_stats` (a ReadStats); reading then goes through a Python reader.
+        skip_corrupt: skip records with bad CRCs or truncated files, and shards listed in dataset.json
+            but missing, counting them in the dataset's `read_stats` (a ReadStats); reading then goes
+            through a Python reader. Without it a missing shard fails at once (TfrecError).
         num_shards: workers reading disjoint sets of files.
         shard_index: this worker's index, 0 <= shard_index < num_shards.
         input_context: from tf.distribute; sets num_shards, shard_index and the per-replica batch.
@@ -270,7 +272,11 @@ def make_dataset(
         num_shards=num_shards, shard_index=shard_index, features=features,
     )
     stats = stats if stats is not None else ReadStats()
-    ds = build_stages(resolve_source(path, split, schema), options, stats)[-1][1]
+    source = resolve_source(path, split, schema, stats if skip_corrupt else None)
+    if features is None and _pick(source.schema, "class_label", "label") is None:
+        warnings.warn(f"schema {source.schema.name!r} has no class_label feature: make_dataset yields images only, "
+                      "not (images, labels) (pass features=[...] for dicts of named features)", stacklevel=2)
+    ds = build_stages(source, options, stats)[-1][1]
     ds.read_stats = stats
     return ds
 
