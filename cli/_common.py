@@ -18,8 +18,10 @@ def existing_paths(ctx: click.Context, param: click.Parameter, value: tuple[str,
     """Click callback: PATH arguments must exist or be a glob that matches; otherwise a usage error (exit code 2)."""
     import glob
 
+    from tfrec.io.fs import is_url
+
     for p in value:
-        if not os.path.exists(p) and not (any(c in p for c in "*?[") and glob.glob(p)):
+        if not is_url(p) and not os.path.exists(p) and not (any(c in p for c in "*?[") and glob.glob(p)):
             raise click.BadParameter(f"{p!r}: no such file, directory or matching glob", ctx, param)
     return value
 
@@ -84,3 +86,21 @@ def parse_wxh(ctx: click.Context | None, param: click.Parameter | None, value: s
 # How --schema is read (tfrec.codec.schema.load_schema), said the same way by every command that takes it.
 SCHEMA_RULE = ("A built-in name (mnist, cifar10, cifar100, imagefolder) wins over a file or folder of that name "
                "here; a path ending in .json or holding a / is read as a file.")
+
+def runner_options(fn):
+    """--runner local|beam and --beam-option KEY=VALUE (repeatable): the shards as Beam work units."""
+    fn = click.option("--beam-option", "beam_options", multiple=True, metavar="KEY=VALUE",
+                      help="A Beam pipeline option (repeatable), e.g. runner=DataflowRunner, project=P, "
+                           "region=R, temp_location=gs://B/tmp. Default: the DirectRunner, 2 worker processes.")(fn)
+    return click.option("--runner", type=click.Choice(["local", "beam"]), default="local", show_default=True,
+                        help="local: a process pool here; beam: an Apache Beam pipeline, one shard per work unit "
+                             "(pip install 'tfrec[beam]').")(fn)
+
+
+def path_or_url(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> str | None:
+    """A local path that must exist, or a URL (gs://, s3://, memory://, ...) checked when it is read."""
+    from tfrec.io.fs import is_url
+
+    if value is None or is_url(value) or os.path.exists(value):
+        return value
+    raise click.BadParameter(f"{value!r}: no such file or directory", ctx, param)

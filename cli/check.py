@@ -7,7 +7,7 @@ from tfrec.check.verify import LEVELS
 from tfrec.io.records import COMPRESSIONS
 from tfrec.read.augment import PRESETS
 
-from ._common import SCHEMA_RULE, emit, existing_paths, import_tensorflow_quietly, json_option, quiet_option
+from ._common import SCHEMA_RULE, emit, existing_paths, import_tensorflow_quietly, json_option, quiet_option, runner_options
 
 _COMPRESSION = click.Choice(("auto",) + COMPRESSIONS)
 
@@ -26,14 +26,17 @@ _COMPRESSION = click.Choice(("auto",) + COMPRESSIONS)
 @click.option("--max-errors", type=click.IntRange(min=1), default=100, show_default=True,
               help="Stop listing (and checking a file) after this many problems.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Processes checking shards in parallel (0: automatic).")
+@runner_options
 @json_option
 @quiet_option
 @click.pass_context
-def verify(ctx, paths, level, deep, schema, compression, no_dataset, no_checksums, max_errors, workers, as_json, quiet):
+def verify(ctx, paths, level, deep, schema, compression, no_dataset, no_checksums, max_errors, workers, runner,
+           beam_options, as_json, quiet):
     """Check that tfrec datasets or any TFRecord files are intact; list every problem.
 
     PATH is a tfrec output directory (with dataset.json), a directory of TFRecord files, a file, or
-    a glob such as 'data/*.tfrecord*' (plain, GZIP or ZLIB; detected). Each problem names the file,
+    a glob such as 'data/*.tfrecord*' (plain, GZIP or ZLIB; detected), or a URL of one (gs://, s3://;
+    checked on a fresh local copy). --runner beam checks each shard as a Beam work unit. Each problem names the file,
     the record index and the byte offset. Exit code 0: clean; 1: problems found; 2: usage error.
 
     \b
@@ -48,7 +51,7 @@ def verify(ctx, paths, level, deep, schema, compression, no_dataset, no_checksum
     options = VerifyOptions(
         level="decode" if deep else level, dataset=not no_dataset, checksums=not no_checksums, schema=schema,
         compression=None if compression == "auto" else compression, max_errors=max_errors, workers=workers,
-        progress=not (quiet or as_json),
+        progress=not (quiet or as_json), runner=runner, beam_options=beam_options,
     )
     report = run(paths, options)
     emit(report.to_json(), as_json, "" if quiet and report.ok else report.summary())

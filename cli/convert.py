@@ -7,7 +7,7 @@ from tfrec.io.records import COMPRESSIONS
 from tfrec.sources import FORMATS, SourceOptions
 from tfrec.sources.fetch import DATASETS
 
-from ._common import emit, json_option, parse_wxh, quiet_option, sigterm_as_interrupt, SCHEMA_RULE
+from ._common import emit, json_option, parse_wxh, quiet_option, runner_options, sigterm_as_interrupt, SCHEMA_RULE
 
 
 def _split_spec(ctx, param, value):
@@ -39,10 +39,12 @@ def _sources(ctx, param, value):
     import glob
     import os
 
+    from tfrec.io.fs import is_url
+
     if len(value) == 1 and not os.path.exists(value[0]) and value[0] in DATASETS:
         return value
     for p in value:
-        if not os.path.exists(p) and not (glob.has_magic(p) and glob.glob(p)):
+        if not is_url(p) and not os.path.exists(p) and not (glob.has_magic(p) and glob.glob(p)):
             raise click.BadParameter(
                 f"{p!r}: no such file, directory or matching glob (nor a dataset tfrec can fetch: {', '.join(DATASETS)})",
                 ctx, param)
@@ -119,11 +121,12 @@ def convert_summary(result: dict) -> str:
 @click.option("--label-column", help="Parquet: the label column (default: label, labels or fine_label).")
 @click.option("--tfds/--no-tfds", "tfds", default=True, show_default=True,
               help="Also write dataset_info.json and features.json so tfds.builder_from_directory(OUT) loads OUT.")
+@runner_options
 @json_option
 @quiet_option
 def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle, seed, workers, overwrite, resume,
             resize, encode, quality, on_error, follow_symlinks, exif_transpose, max_pixels, schema, subset, image_column,
-            label_column, tfds, as_json, quiet):
+            label_column, tfds, runner, beam_options, as_json, quiet):
     """Convert SRC into sharded TFRecords in OUT.
 
     SRC is MNIST IDX files, CIFAR-10/100 binaries, an image folder, Parquet files (Hugging Face
@@ -133,7 +136,9 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
 
     OUT gets TFDS-style shards NAME-SPLIT.tfrecord-00000-of-0000N, one DALI-style .idx index per
     shard, the TFDS metadata (dataset_info.json, features.json) and dataset.json (written last: a
-    directory without it is incomplete).
+    directory without it is incomplete). SRC and OUT may be URLs (gs://, s3://: pip install
+    'tfrec[gcs]' or 'tfrec[s3]'); --runner beam writes the same bytes as an Apache Beam pipeline
+    (the DirectRunner here; Dataflow, Flink or Spark through --beam-option).
 
     \b
     Examples:
@@ -143,6 +148,7 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
       tfrec convert data/*.parquet out/beans --image-column image --label-column labels
       tfrec convert ~/.keras/datasets/mnist.npz out/mnist
       tfrec convert fashion_mnist out/fashion     (fetches it first)
+      tfrec convert photos/ s3://bucket/photos --runner beam
     """
     from tfrec.write.convert import ConvertOptions
     from tfrec.write.convert import convert as run
@@ -157,6 +163,7 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
         encode=encode, quality=quality, on_error=on_error, follow_symlinks=follow_symlinks,
         exif_transpose=exif_transpose, max_pixels=max_pixels, schema=schema, subset=subset, image_column=image_column,
         label_column=label_column, tfds_metadata=tfds, progress=not (quiet or as_json),
+        runner=runner, beam_options=beam_options,
     )
     with sigterm_as_interrupt():
         result = run(src[0] if len(src) == 1 else list(src), out, options)

@@ -24,6 +24,7 @@ from ..codec.example import ExampleDecodeError, decode_example
 from .infer import as_text, class_labels_beside, image_format, image_header, infer_schema, schema_name
 from ..io.manifest import MANIFEST, read_manifest
 from ..io.records import detect_compression, normalize_compression
+from ..io import fs
 from ..io.files import find_inputs
 from ..io.index import read_index
 from ..io.scan import Problem, scan_file
@@ -458,6 +459,8 @@ def inspect(paths: Sequence[str], options: InspectOptions | None = None) -> Insp
     from .grid import make_contact_sheet
 
     options = options or InspectOptions()
+    if any(fs.is_url(p) for p in paths):  # gs://, s3://, ...: inspected on a fresh local copy
+        return fs.on_local_copies(inspect, paths, options)
     start = time.perf_counter()
     inputs = find_inputs(paths)
     files = list(dict.fromkeys(f for i in inputs if not i.dataset for f in i.files))

@@ -29,6 +29,7 @@ from .infer import image_format
 from ..io.manifest import MANIFEST, MISSING_SHARD, read_manifest
 from ..io.records import normalize_compression
 from ..io.crc import CHECKSUMS
+from ..io import fs
 from ..io.files import find_inputs, tfrecord_files
 from ..io.index import read_index
 from ..io.scan import Problem, ScanResult, scan_file
@@ -56,8 +57,12 @@ class VerifyOptions:
     max_errors: int = 100
     workers: int = 0  # 0: one per core when the data is large enough
     progress: bool = True
+    runner: str = "local"  # 'beam': each shard is a Beam work unit (write/beam.py map_on_beam)
+    beam_options: tuple[str, ...] = ()
 
     def __post_init__(self):
+        if self.runner not in ("local", "beam"):
+            raise TfrecError(f"unknown runner {self.runner!r}; supported: local, beam")
         if self.level not in LEVELS:
             raise TfrecError(f"unknown level {self.level!r}; expected one of {', '.join(LEVELS)}")
         if self.max_errors < 1:
@@ -464,6 +469,8 @@ def verify(paths: Sequence[str], options: VerifyOptions | None = None) -> Verify
         TfrecError: a path does not exist or matches no file; bad options; an unreadable --schema.
     """
     options = options or VerifyOptions()
+    if any(fs.is_url(p) for p in paths):  # gs://, s3://, ...: verified on a fresh local copy
+        return fs.on_local_copies(verify, paths, options)
     start = time.perf_counter()
     foreign_schema = load_schema(options.schema) if options.schema and options.level != "framing" else None
     tasks, problems, notes = [], [], []
@@ -479,8 +486,13 @@ def verify(paths: Sequence[str], options: VerifyOptions | None = None) -> Verify
             tasks += [ShardTask(f, options.compression, options.level, foreign_schema, options.max_errors,
                                 dataset=options.dataset) for f in item.files]
     sizes = [os.path.getsize(t.path) for t in tasks]
-    reports = map_shards(verify_shard, tasks, sizes, options.workers, PARALLEL_MIN_BYTES[options.level],
-                         options.progress, "verify")
+    if options.runner == "beam":
+        from ..write.beam import map_on_beam
+
+        reports = map_on_beam(verify_shard, tasks, options.beam_options, options.workers)
+    else:
+        reports = map_shards(verify_shard, tasks, sizes, options.workers, PARALLEL_MIN_BYTES[options.level],
+                             options.progress, "verify")
     problems = [p for r in reports for p in r.problems] + problems
     if options.level != "framing" and not options.schema and any(not i.dataset for i in inputs):
         notes.append("foreign files were checked as tf.train.Examples without a schema (pass --schema to check keys)")

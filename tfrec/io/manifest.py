@@ -2,23 +2,19 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from ..errors import TfrecError
+from . import fs
 
 MANIFEST = "dataset.json"
 MISSING_SHARD = "listed in dataset.json but missing"  # verify's and the reader's words for it
 
 
 def write_manifest(out_dir: str, manifest: dict[str, Any]) -> str:
-    """Writes dataset.json atomically (temporary name, then rename); returns its path."""
-    path = os.path.join(out_dir, MANIFEST)
-    tmp = os.path.join(out_dir, f".{MANIFEST}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    """Writes dataset.json atomically (temporary name, then rename; or a URL, see io/fs.py); returns its path."""
+    path = fs.join(out_dir, MANIFEST)
+    fs.write_atomic(path, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
     return path
 
 
@@ -28,10 +24,10 @@ def read_manifest(path: str) -> dict[str, Any]:
     Raises:
         TfrecError: missing (the directory is incomplete or not a tfrec dataset) or not valid JSON.
     """
-    path = os.path.join(path, MANIFEST) if os.path.isdir(path) else path
+    path = fs.join(path, MANIFEST) if fs.isdir(path) else path
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        with fs.open(path, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))
     except FileNotFoundError as e:
         raise TfrecError(f"{path}: no dataset.json: not a tfrec dataset, or its conversion did not finish") from e
     except json.JSONDecodeError as e:
@@ -44,4 +40,4 @@ def shard_paths(dataset_dir: str, manifest: dict[str, Any], split: str | None = 
     if split is not None and split not in splits:
         raise TfrecError(f"{dataset_dir}: no split {split!r}; splits: {', '.join(splits)}")
     chosen = [split] if split is not None else list(splits)
-    return [os.path.join(dataset_dir, s["file"]) for name in chosen for s in splits[name]["shards"]]
+    return [fs.join(dataset_dir, s["file"]) for name in chosen for s in splits[name]["shards"]]

@@ -13,6 +13,7 @@ import google_crc32c
 import numpy as np
 
 from ..errors import CorruptRecordError, TfrecError
+from . import fs
 
 # The constant TensorFlow adds when masking a CRC (tensorflow/core/lib/hash/crc32c.h).
 MASK_DELTA = 0xA282EAD8
@@ -118,9 +119,9 @@ class ShardWriter:
         self.path = str(path)
         self.compression = normalize_compression(compression)
         # A hidden temporary name: no glob for the shards (NAME-SPLIT.tfrecord-*) can pick it up.
-        head, base = os.path.split(self.path)
-        self._tmp = os.path.join(head, f".{base}.tmp-{os.getpid()}")
-        self._file: BinaryIO = open(self._tmp, "wb")
+        # On an object store (a URL) the temporary object is moved (copied) into place when complete.
+        self._tmp = fs.temp_name(self.path)
+        self._file: BinaryIO = fs.open(self._tmp, "wb")
         self._z = None
         if self.compression != "none":
             wbits = 31 if self.compression == "gzip" else 15  # 31: gzip header with mtime 0
@@ -186,10 +187,10 @@ class ShardWriter:
         self._file.close()
         self._closed = True
         index_tmp = f"{self._tmp}.idx"
-        with open(index_tmp, "w") as f:
+        with fs.open(index_tmp, "w") as f:
             f.writelines(self._index)
-        os.replace(index_tmp, self.path + ".idx")
-        os.replace(self._tmp, self.path)
+        fs.replace(index_tmp, self.path + ".idx")
+        fs.replace(self._tmp, self.path)
         self.info = ShardInfo(self.path, self.records, self._size, f"crc32c:{self._crc:08x}")
         return self.info
 
@@ -199,16 +200,13 @@ class ShardWriter:
             self._file.close()
             self._closed = True
         for p in (self._tmp, f"{self._tmp}.idx"):
-            try:
-                os.remove(p)
-            except FileNotFoundError:
-                pass
+            fs.remove(p)
 
 
 def file_checksum(path: str) -> str:
     """The CRC32C of a file's bytes, in the form dataset.json stores ('crc32c:%08x')."""
     crc = 0
-    with open(path, "rb") as f:
+    with fs.open(path, "rb") as f:
         while chunk := f.read(READ_CHUNK_BYTES):
             crc = google_crc32c.extend(crc, chunk)
     return f"crc32c:{crc:08x}"

@@ -9,11 +9,16 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import TfrecError
+from ..io import fs
 from ..io.manifest import MANIFEST, MISSING_SHARD, read_manifest, shard_paths
 from ..io.records import FRAMING_BYTES, detect_compression
 from ..io.index import read_index
 from ..io.salvage import ReadStats, iter_intact_records
 from ..codec.schema import Schema, load_schema, schema_from_json
+
+
+# URL schemes TensorFlow's own file system reads (gs:// is in TensorFlow core); others go through a local cache.
+TF_NATIVE = ("gs",)
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ def present_shards(directory: str, manifest: dict, split: str, stats: ReadStats 
     """
     present = []
     for file, entry in zip(shard_paths(directory, manifest, split), manifest["splits"][split]["shards"]):
-        if os.path.isfile(file):
+        if fs.isfile(file):
             present.append(file)
         elif stats is None:
             raise TfrecError(f"{file}: {MISSING_SHARD} (pass skip_corrupt=True to read the other shards)")
@@ -89,7 +94,9 @@ def resolve_source(path: str | Sequence[str], split: str = "train",
     Raises:
         TfrecError: no dataset.json and no schema, no such split, no files, a missing shard.
     """
-    if isinstance(path, (str, os.PathLike)) and os.path.isfile(os.path.join(str(path), MANIFEST)):
+    if isinstance(path, str) and fs.is_url(path) and fs.protocol(path) not in TF_NATIVE:
+        path = fs.cached_copy(path)  # e.g. s3://: TensorFlow 2.x core no longer reads it
+    if isinstance(path, (str, os.PathLike)) and fs.isfile(fs.join(str(path), MANIFEST)):
         manifest = read_manifest(str(path))
         files = present_shards(str(path), manifest, split, stats)
         info = manifest["splits"][split]

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import errno
-import glob
 import os
+import shutil
 import sys
 import time
 import zlib
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from .._parallel import process_pool
 from .._version import __version__
 from ..errors import ConversionInterrupted, SourceError, TfrecError
 from ..codec.example import encode_examples_bulk
+from ..io import fs
 from ..io.journal import Journal, fingerprint
 from ..io.manifest import MANIFEST, write_manifest
 from ..io.records import (
@@ -26,13 +27,14 @@ from ..io.records import (
 )
 from ..codec.schema import Schema, load_schema
 from ..sources import FORMATS, SourceData, SourceOptions, SplitData, read_source
-from .tfds import remove_tfds_metadata, tfds_metadata, write_tfds_metadata
+from .tfds import remove_tfds_metadata, tfds_summary, write_tfds_metadata
 
 # Records per bulk-encoding step: bounds memory to a few MB per step; larger chunks gained < 5%.
 BULK_CHUNK_RECORDS = 8192
 # Records per task sent to a worker process: large enough to amortise pickling, small enough
 # that a 2-worker pool stays balanced on a 3,000-image folder.
 ITEM_CHUNK_RECORDS = 32
+RUNNERS = ("local", "beam")
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,12 @@ class ConvertOptions:
     tfds_metadata: bool = True  # also write dataset_info.json and features.json for tfds.builder_from_directory
     subset: str | None = None  # which IDX set, when the folder holds several (EMNIST)
     progress: bool = True
+    runner: str = "local"  # 'local' (a process pool) or 'beam' (an Apache Beam pipeline: write/beam.py)
+    beam_options: tuple[str, ...] = ()  # Beam pipeline flags, e.g. ('--runner=DataflowRunner', ...)
 
     def __post_init__(self):
+        if self.runner not in RUNNERS:
+            raise TfrecError(f"unknown runner {self.runner!r}; supported: {', '.join(RUNNERS)}")
         if self.format not in ("auto",) + FORMATS:
             raise TfrecError(f"unknown format {self.format!r}; supported: auto, {', '.join(FORMATS)}")
         if self.shards is not None and self.shards < 1:
@@ -92,14 +98,11 @@ class ConvertOptions:
 
 def _clear(out: str, keep: set[str]) -> None:
     """Removes tfrec's files from OUT (dataset.json first), except the shards named in `keep`."""
-    manifest = os.path.join(out, MANIFEST)
-    if os.path.exists(manifest):
-        os.remove(manifest)  # first, so the directory never looks complete while it is cleared
-    for pattern in ("*.tfrecord-*", ".*.tmp-*"):
-        for p in glob.glob(os.path.join(glob.escape(out), pattern)):
-            base = p[:-4] if p.endswith(".idx") else p
-            if os.path.basename(base) not in keep:
-                os.remove(p)
+    fs.remove(fs.join(out, MANIFEST))  # first, so the directory never looks complete while it is cleared
+    for name in fs.listdir(out):
+        base = name[:-4] if name.endswith(".idx") else name
+        if (".tfrecord-" in name or (name.startswith(".") and ".tmp-" in name)) and base not in keep:
+            fs.remove(fs.join(out, name))
     remove_tfds_metadata(out)
 
 
@@ -111,7 +114,7 @@ def prepare_output(out: str, options: "ConvertOptions", journal: Journal, keep: 
             or it cannot be created.
     """
     try:
-        if os.path.isdir(out) and os.listdir(out):
+        if fs.isdir(out) and fs.listdir(out):
             if options.overwrite:
                 _clear(out, set())
                 journal.remove()
@@ -124,12 +127,12 @@ def prepare_output(out: str, options: "ConvertOptions", journal: Journal, keep: 
                 )
             else:
                 raise TfrecError(f"{out}: output directory is not empty; pass --overwrite to replace it")
-        elif os.path.exists(out) and not os.path.isdir(out):
+        elif fs.isfile(out):
             raise TfrecError(f"{out}: exists and is not a directory")
-        os.makedirs(out, exist_ok=True)
-        probe = os.path.join(out, f".tfrec-write-test-{os.getpid()}")
-        open(probe, "wb").close()
-        os.remove(probe)
+        fs.makedirs(out)
+        probe = fs.join(out, f".tfrec-write-test-{os.getpid()}")
+        fs.open(probe, "wb").close()
+        fs.remove(probe)
     except OSError as e:
         raise TfrecError(f"{out}: cannot write the output directory: {e.strerror}") from e
 
@@ -207,6 +210,89 @@ def _ordered_map(fn: Callable, tasks: Iterator, workers: int) -> Iterator:
             yield pending.popleft().get()
 
 
+def write_shard(path: str, compression: str, chunks: Iterable[tuple]) -> dict:
+    """Writes one shard and its .idx from (framed records, framed lengths) chunks; returns its dataset.json entry.
+
+    The one writer of both runners: the shard is written under a hidden temporary name and
+    published under `path` only when complete (io/records.py ShardWriter; io/fs.py for URLs).
+
+    Raises:
+        TfrecError: the write failed (the temporary file is removed).
+    """
+    try:
+        with ShardWriter(path, compression) as w:
+            for framed, lengths in chunks:
+                w.write_framed(framed, lengths)
+    except OSError as e:
+        hint = " (disk full)" if e.errno == errno.ENOSPC else ""
+        reason = e.strerror or str(e)
+        raise TfrecError(
+            f"{path}: cannot write: {reason}{hint}; its temporary file was removed, no dataset.json written"
+        ) from e
+    return w.info.to_json()
+
+
+@dataclass(frozen=True)
+class ShardUnit:
+    """One shard as a unit of work: where it goes and its records, in write order (for Beam workers)."""
+
+    split: str
+    spec: plan.ShardSpec
+    path: str
+    compression: str
+    schema: Schema
+    data: SplitData  # this shard's records only
+    make_record: Callable | None = None
+
+
+def shard_units(out: str, source: SourceData, plans: dict[str, "SplitPlan"], options: ConvertOptions,
+                skip: set[str] = frozenset()) -> list[ShardUnit]:
+    """The shards still to write, each carrying its slice of the plan's record order."""
+    return [
+        ShardUnit(name, s, fs.join(out, s.file), options.compression, source.schema,
+                  p.split.take(p.order[s.start : s.stop]), source.make_record)
+        for name, p in plans.items() for s in p.shards if s.file not in skip
+    ]
+
+
+def iter_unit_chunks(unit: ShardUnit) -> Iterator[tuple[Any, np.ndarray, list[dict], dict[str, int]]]:
+    """(framed, lengths, skipped items, image formats) per chunk of a unit, encoded in this process."""
+    data = unit.data
+    if data.arrays is not None:
+        for framed, lengths in _iter_bulk(data, unit.schema, np.arange(len(data))):
+            yield framed, lengths, [], {}
+        return
+    for lo in range(0, len(data), ITEM_CHUNK_RECORDS):
+        yield encode_chunk(unit.make_record, data.items[lo : lo + ITEM_CHUNK_RECORDS])
+
+
+def write_unit(unit: ShardUnit) -> tuple[str, dict, list[dict]]:
+    """Encodes and writes one shard here: the per-shard task of `--runner beam`.
+
+    Returns:
+        (split, the shard's dataset.json entry, the items skipped in it).
+    """
+    skipped: list[dict] = []
+    formats: dict[str, int] = {}
+
+    def chunks():
+        for framed, lengths, bad, fmts in iter_unit_chunks(unit):
+            skipped.extend(bad)
+            for fmt, count in fmts.items():
+                formats[fmt] = formats.get(fmt, 0) + count
+            yield framed, lengths
+
+    info = write_shard(unit.path, unit.compression, chunks())
+    if unit.data.items is not None:  # image sources: which formats the shard holds
+        info["formats"] = dict(sorted(formats.items()))
+    return unit.split, info, skipped
+
+
+def split_entry(infos: list[dict]) -> dict[str, Any]:
+    """A split's dataset.json entry from its shards' entries, in shard order."""
+    return {"records": sum(i["records"] for i in infos), "bytes": sum(i["bytes"] for i in infos), "shards": infos}
+
+
 @dataclass(frozen=True)
 class SplitPlan:
     """A split ready to write: its data, the record order and the shard layout."""
@@ -252,6 +338,12 @@ def run_fingerprint(source: SourceData, plans: dict[str, SplitPlan], options: Co
     return fingerprint([__version__, source.kind, source.schema.to_json(), opts, splits])
 
 
+def _counted(chunks: Iterable[tuple], bar) -> Iterator[tuple]:
+    for framed, lengths in chunks:
+        yield framed, lengths
+        bar.update(len(lengths))
+
+
 class _Run:
     """Per-conversion state: options, journal, progress bar, skipped files, and the shards written."""
 
@@ -278,7 +370,7 @@ class _Run:
             infos = list(self._write_shards(name, p, bar))
         finally:
             bar.close()
-        return {"records": sum(i["records"] for i in infos), "bytes": sum(i["bytes"] for i in infos), "shards": infos}
+        return split_entry(infos)
 
     def _write_shards(self, name: str, p: SplitPlan, bar) -> Iterator[dict]:
         todo = [s for s in p.shards if s.file not in self.reuse]
@@ -296,25 +388,14 @@ class _Run:
                 continue
             _, chunks = next(blocks)
             self.shard_skipped, self.shard_formats = [], {}
-            path = os.path.join(self.out, spec.file)
-            try:
-                with ShardWriter(path, self.options.compression) as w:
-                    for framed, lengths in chunks:
-                        w.write_framed(framed, lengths)
-                        bar.update(len(lengths))
-            except OSError as e:
-                hint = " (disk full)" if e.errno == errno.ENOSPC else ""
-                raise TfrecError(
-                    f"{path}: cannot write: {e.strerror}{hint}; its temporary file was removed, no dataset.json written"
-                ) from e
-            info = w.info.to_json()
+            info = write_shard(fs.join(self.out, spec.file), self.options.compression, _counted(chunks, bar))
             if p.split.items is not None:  # image sources: which formats the shard holds
                 info["formats"] = dict(sorted(self.shard_formats.items()))
             self.journal.record(name, info, self.shard_skipped)
             self.written += 1
             yield info
 
-    def _item_blocks(self, p: SplitPlan, todo, bar):
+    def _item_blocks(self, p: SplitPlan, todo, bar):  # chunks of a shard are encoded across processes
         items, order = p.split.items, p.order
         tasks = (
             (self.source.make_record, [items[i] for i in order[lo : min(lo + ITEM_CHUNK_RECORDS, s.stop)]])
@@ -338,14 +419,67 @@ class _Run:
             yield spec, chunks(spec)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A conversion planned and its OUT made ready: what both runners start from."""
+
+    out: str
+    source: SourceData
+    name: str
+    plans: dict[str, SplitPlan]
+    journal: Journal
+    reuse: dict  # shard file -> journal entry, for --resume
+    done: dict | None = None  # --resume of a conversion that already finished: its result
+    shown: tuple[str, str] = ("", "")  # (local copy, URL) of a remote SRC: dataset.json names the URL
+
+    def publish(self, options: ConvertOptions, written: dict, skipped: list) -> tuple[dict, dict | None]:
+        """Writes the TFDS metadata, then dataset.json (last), then drops the journal; both runners end here."""
+        manifest = _manifest(self.name, self.source, options, written, skipped)
+        manifest = fs.remap(manifest, *self.shown) if self.shown[0] else manifest
+        tfds = _write_tfds(self.out, manifest) if options.tfds_metadata else None
+        write_manifest(self.out, manifest)
+        self.journal.remove()
+        return manifest, tfds
+
+
+def read_options_source(src: str | Sequence[str], options: ConvertOptions) -> SourceData:
+    """The source, read with the options that concern it (close it when done)."""
+    user_schema = load_schema(options.schema) if options.schema else None
+    return read_source(src, options.format, SourceOptions(
+        resize=options.resize, encode=options.encode, quality=options.quality, on_error=options.on_error,
+        follow_symlinks=options.follow_symlinks, exif_transpose=options.exif_transpose,
+        max_pixels=options.max_pixels, schema=user_schema, subset=options.subset, image_column=options.image_column,
+        label_column=options.label_column,
+    ))
+
+
+def prepare(source: SourceData, out: str, options: ConvertOptions, per_shard_journal: bool = False,
+            shown: tuple[str, str] = ("", "")) -> Prepared:
+    """Plans every split (once, from the seed) and prepares OUT; nothing is written yet."""
+    splits = resolve_splits(source, dict(options.split) if options.split else None, options.seed)
+    name = options.name or source.kind
+    plans = plan_splits(source, splits, name, options)
+    journal = Journal(out, run_fingerprint(source, plans, options), per_shard_journal)
+    if options.resume and fs.exists(fs.join(out, MANIFEST)):
+        from ..io.manifest import read_manifest
+
+        done = {**read_manifest(out), "out": out, "seconds": 0.0, "reused_shards": "all (already complete)"}
+        return Prepared(out, source, name, plans, journal, {}, done, shown)
+    reuse = journal.reusable(out) if options.resume and fs.isdir(out) else {}
+    prepare_output(out, options, journal, set(reuse))
+    return Prepared(out, source, name, plans, journal, reuse, None, shown)
+
+
 def convert(src: str | Sequence[str], out: str, options: ConvertOptions | None = None) -> dict[str, Any]:
     """Converts a source dataset into sharded TFRecords with .idx files, TFDS metadata and dataset.json.
 
     Args:
         src: an MNIST IDX folder, a CIFAR-10/100 binary folder or .tar.gz, an image folder, Parquet
-            file(s) or a folder of them, or a Keras-layout .npz archive.
-        out: the output directory (created; must be empty unless options.overwrite or .resume).
-        options: see ConvertOptions.
+            file(s) or a folder of them, or a Keras-layout .npz archive; or a URL of one (gs://,
+            s3://, any fsspec protocol), copied to a local temporary folder first.
+        out: the output directory (created; must be empty unless options.overwrite or .resume); or a
+            URL, where shards are published complete (io/fs.py) and dataset.json last.
+        options: see ConvertOptions; options.runner='beam' runs the shards as an Apache Beam pipeline.
 
     Returns:
         The manifest written to OUT/dataset.json, plus `out`, `seconds` and `reused_shards`.
@@ -356,55 +490,51 @@ def convert(src: str | Sequence[str], out: str, options: ConvertOptions | None =
         TfrecError: bad options, an unusable output directory, a failed write.
     """
     options = options or ConvertOptions()
-    start = time.perf_counter()
-    user_schema = load_schema(options.schema) if options.schema else None
-    source = read_source(src, options.format, SourceOptions(
-        resize=options.resize, encode=options.encode, quality=options.quality, on_error=options.on_error,
-        follow_symlinks=options.follow_symlinks, exif_transpose=options.exif_transpose,
-        max_pixels=options.max_pixels, schema=user_schema, subset=options.subset, image_column=options.image_column,
-        label_column=options.label_column,
-    ))
+    if not (isinstance(src, str) and fs.is_url(src)):
+        return _convert(src, out, options)
+    staged = fs.download(src)  # sources read local files; a remote SRC is copied here first
     try:
-        return _convert_source(source, out, options, start)
+        return _convert(staged, out, options, (staged, src.rstrip("/")))
+    finally:
+        shutil.rmtree(os.path.dirname(staged), ignore_errors=True)
+
+
+def _convert(src: str | Sequence[str], out: str, options: ConvertOptions, shown: tuple[str, str] = ("", "")) -> dict:
+    start = time.perf_counter()
+    source = read_options_source(src, options)
+    try:
+        if options.runner == "beam":
+            from .beam import convert_on_beam
+
+            return convert_on_beam(source, out, options, shown)
+        return _convert_source(source, out, options, start, shown)
     finally:
         source.close()
 
 
-def _convert_source(source: SourceData, out: str, options: ConvertOptions, start: float) -> dict[str, Any]:
-    splits = resolve_splits(source, dict(options.split) if options.split else None, options.seed)
-    name = options.name or source.kind
-    plans = plan_splits(source, splits, name, options)
-    journal = Journal(out, run_fingerprint(source, plans, options))
-    if options.resume and os.path.exists(os.path.join(out, MANIFEST)):
-        from ..io.manifest import read_manifest
-
-        return {**read_manifest(out), "out": out, "seconds": 0.0, "reused_shards": "all (already complete)"}
-    reuse = journal.reusable(out) if options.resume and os.path.isdir(out) else {}
-    prepare_output(out, options, journal, set(reuse))
-    run = _Run(out, source, options, journal, reuse)
+def _convert_source(source: SourceData, out: str, options: ConvertOptions, start: float,
+                    shown: tuple[str, str] = ("", "")) -> dict[str, Any]:
+    prep = prepare(source, out, options, shown=shown)
+    if prep.done is not None:
+        return prep.done
+    run = _Run(out, source, options, prep.journal, prep.reuse)
     try:
-        written = {split_name: run.write_split(split_name, p) for split_name, p in plans.items()}
+        written = {split_name: run.write_split(split_name, p) for split_name, p in prep.plans.items()}
     except KeyboardInterrupt:
-        kept = len(reuse) + run.written
+        kept = len(prep.reuse) + run.written
         raise ConversionInterrupted(
             f"interrupted: {kept} complete shard(s) kept in {out} (no dataset.json yet); "
             "run the same command with --resume to finish"
         ) from None
-    manifest = _manifest(name, source, options, written, run.skipped)
-    tfds = _write_tfds(out, manifest) if options.tfds_metadata else None
-    write_manifest(out, manifest)
-    journal.remove()
-    result = {**manifest, "out": out, "seconds": round(time.perf_counter() - start, 3), "reused_shards": len(reuse)}
+    manifest, tfds = prep.publish(options, written, run.skipped)
+    result = {**manifest, "out": out, "seconds": round(time.perf_counter() - start, 3), "reused_shards": len(prep.reuse)}
     return {**result, "tfds": tfds} if tfds is not None else result
 
 
 def _write_tfds(out: str, manifest: dict) -> dict:
     """TFDS metadata for a new dataset, or why there is none (compressed shards): never fails the conversion."""
-    try:
-        tfds_metadata(manifest)
-    except TfrecError as e:
-        return {"files": [], "left_out": [], "skipped": str(e)}
-    return write_tfds_metadata(out, manifest)
+    summary = tfds_summary(manifest)
+    return summary if "skipped" in summary else write_tfds_metadata(out, manifest)
 
 
 def stored_schema(schema: Schema, written: dict) -> Schema:
@@ -419,10 +549,12 @@ def stored_schema(schema: Schema, written: dict) -> Schema:
 
 
 def _manifest(name: str, source: SourceData, options: ConvertOptions, written: dict, skipped: list) -> dict:
+    """dataset.json's content; the same for both runners but for `runner`."""
     label = source.schema.label
     return {
         "name": name,
         "tfrec_version": __version__,
+        "runner": options.runner,
         "source": {"format": source.kind, "description": source.description},
         "schema": stored_schema(source.schema, written).to_json(),
         "label_names": list(label.names) if label is not None and label.names else None,

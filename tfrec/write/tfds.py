@@ -10,11 +10,11 @@ The shard names are already the TFDS template `{DATASET}-{SPLIT}.{FILEFORMAT}-{S
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from ..errors import TfrecError
 from ..codec.schema import FeatureSpec, Schema, schema_from_json
+from ..io import fs
 from ..io.manifest import read_manifest
 
 DATASET_INFO = "dataset_info.json"
@@ -95,6 +95,15 @@ def tfds_metadata(manifest: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     return files, left_out
 
 
+def tfds_summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What write_tfds_metadata writes for a manifest, or why nothing (compressed shards), without writing."""
+    try:
+        files, left_out = tfds_metadata(manifest)
+    except TfrecError as e:
+        return {"files": [], "left_out": [], "skipped": str(e)}
+    return {"files": sorted(files), "left_out": left_out}
+
+
 def write_tfds_metadata(out: str, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     """Writes the TFDS metadata files into a dataset directory (each atomically); TFDS is not imported.
 
@@ -112,10 +121,7 @@ def write_tfds_metadata(out: str, manifest: dict[str, Any] | None = None) -> dic
     files, left_out = tfds_metadata(manifest)
     try:
         for name, text in files.items():
-            tmp = os.path.join(out, f".{name}.tmp-{os.getpid()}")
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, os.path.join(out, name))
+            fs.write_atomic(fs.join(out, name), text.encode("utf-8"))  # a URL OUT too (io/fs.py)
     except OSError as e:
         raise TfrecError(f"{out}: cannot write TFDS metadata: {e.strerror}") from e
     return {"files": sorted(files), "left_out": left_out}
@@ -123,6 +129,6 @@ def write_tfds_metadata(out: str, manifest: dict[str, Any] | None = None) -> dic
 
 def remove_tfds_metadata(out: str) -> None:
     """Removes TFDS metadata files a previous conversion left in `out`."""
-    for name in os.listdir(out):
+    for name in fs.listdir(out):
         if name in (DATASET_INFO, FEATURES) or name.endswith(".labels.txt"):
-            os.remove(os.path.join(out, name))
+            fs.remove(fs.join(out, name))
