@@ -7,7 +7,7 @@ from tfrec.io.records import COMPRESSIONS
 from tfrec.sources import FORMATS, SourceOptions
 from tfrec.sources.fetch import DATASETS
 
-from ._common import emit, json_option, parse_wxh, quiet_option, runner_options, sigterm_as_interrupt, SCHEMA_RULE
+from ._common import emit, import_tensorflow_quietly, json_option, parse_wxh, quiet_option, runner_options, sigterm_as_interrupt, SCHEMA_RULE
 
 
 def _split_spec(ctx, param, value):
@@ -177,7 +177,7 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
 @json_option
 @quiet_option
 def demo(directory, as_json, quiet):
-    """Make small sample datasets (MNIST IDX, CIFAR-10 binary, a JPEG folder) and convert each.
+    """Make small sample datasets (MNIST IDX, CIFAR-10 binary, a JPEG folder), convert each, train on the digits.
 
     Everything is generated here, deterministically: rendered digits and coloured shapes, small
     enough to finish in seconds and learnable enough to train on. DIRECTORY (default tfrec-demo)
@@ -185,5 +185,6 @@ def demo(directory, as_json, quiet):
     """
     from tfrec.demo.demo import run_demo
 
+    import_tensorflow_quietly()  # the demo ends with a short training run
     result = run_demo(directory, progress=not (quiet or as_json))
     emit(result, as_json, "" if quiet else result["summary"])

@@ -6,13 +6,14 @@ from typing import Any
 import click
 
 from tfrec._version import __version__
-from tfrec.errors import ConversionInterrupted, TfrecError
+from tfrec.errors import Interrupted, TfrecError, UsageError
 
 from .bench import bench
 from .check import inspect, verify
 from .convert import convert, demo
 from .interop import export_tfds, fetch
 from .view import view
+from .train import evaluate, predict, train
 
 
 class TfrecGroup(click.Group):
@@ -21,9 +22,12 @@ class TfrecGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConversionInterrupted as e:
+        except Interrupted as e:
             click.echo(str(e), err=True)
             ctx.exit(130)
+        except UsageError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(2)
         except TfrecError as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(1)
@@ -41,11 +45,12 @@ def cli() -> None:
     Start with:  tfrec demo            (makes sample data, converts it, shows the result)
                  tfrec convert SRC OUT (MNIST IDX, CIFAR-10/100 binary, an image folder, Parquet, .npz,
                                         or a dataset name such as mnist: fetched first)
+                 tfrec train OUT       (a bundled model, fed by the streaming reader)
     Every command takes --json. Exit codes: 0 ok, 1 a data problem, 2 a usage error.
     """
 
 
-for command in (convert, verify, inspect, view, bench, demo, fetch, export_tfds):
+for command in (convert, verify, inspect, view, bench, train, evaluate, predict, demo, fetch, export_tfds):
     cli.add_command(command)
 
 

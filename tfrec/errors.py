@@ -25,7 +25,16 @@ class CorruptRecordError(TfrecError):
         super().__init__(f"{self.path}: record {index} at byte offset {offset}: {reason}")
 
 
-class ConversionInterrupted(TfrecError):
+class UsageError(TfrecError):
+    """The request asks for what the data or the tool cannot give (training without labels, an unknown
+    model): the CLI reports it as a usage error, exit code 2, before any work starts."""
+
+
+class Interrupted(TfrecError):
+    """Ctrl-C or SIGTERM stopped long work cleanly; the message says how to resume (exit code 130)."""
+
+
+class ConversionInterrupted(Interrupted):
     """Ctrl-C or SIGTERM stopped a conversion; complete shards were kept for --resume (exit code 130)."""
 
 

@@ -84,3 +84,6 @@ def test_demo(tmp_path):
 
     for path in data["contact_sheets"].values():
         assert Image.open(path).format == "PNG"
+    trained = data["train"]  # the demo ends with a short training run on the digits
+    assert trained["model"] == "lenet5" and trained["val_accuracy"] > 0.9
+    assert trained["overall"]["images_per_s"] > 0 and trained["gpu"] is None

@@ -14,6 +14,7 @@ from ..check.verify import VerifyOptions, verify
 DEMO_MNIST = (6000, 1000)
 DEMO_CIFAR = (5000, 1000)
 DEMO_IMAGES_PER_CLASS = 60
+DEMO_TRAIN = dict(model="lenet5", epochs=3, batch_size=64, seed=0)  # ~10 s on 2 cores, >= 97% test accuracy
 
 
 def make_demo_sources(directory: str, seed: int = 0) -> dict[str, str]:
@@ -31,13 +32,21 @@ def make_demo_sources(directory: str, seed: int = 0) -> dict[str, str]:
     return paths
 
 
-def run_demo(directory: str = "tfrec-demo", progress: bool = True) -> dict[str, Any]:
+def train_digits(dataset: str, progress: bool = True) -> dict[str, Any]:
+    """A short training run (DEMO_TRAIN) on the demo digits: the trainer's result as JSON."""
+    from ..training.loop import train  # TensorFlow: only when the demo trains
+
+    return train(dataset, progress=progress, **DEMO_TRAIN).to_json()
+
+
+def run_demo(directory: str = "tfrec-demo", progress: bool = True, train: bool = True) -> dict[str, Any]:
     """Generates the demo sources, converts each into DIRECTORY/datasets/<format>, verifies every
-    dataset (down to decoding each image) and writes a contact sheet of each.
+    dataset (down to decoding each image), writes a contact sheet of each, and (with `train`) trains
+    LeNet-5 on the digits for a few epochs.
 
     Returns:
         {"directory", "datasets": {format: conversion result}, "verify": {format: report},
-        "contact_sheets": {format: path}, "summary": human-readable text}.
+        "contact_sheets": {format: path}, "train": the training result or None, "summary": human-readable text}.
     """
     start = time.perf_counter()
     sources = make_demo_sources(directory)
@@ -59,7 +68,13 @@ def run_demo(directory: str = "tfrec-demo", progress: bool = True) -> dict[str, 
         splits = ", ".join(f"{k} {v['records']:,} records in {len(v['shards'])} shard(s)" for k, v in result["splits"].items())
         verdict = "verified clean" if checks[fmt]["ok"] else f"{checks[fmt]['problems_found']} problem(s)!"
         lines.append(f"  {fmt:<12} {result['out']}: {splits}; {verdict}; contact sheet {sheets[fmt]}")
+    trained = train_digits(datasets["mnist"]["out"], progress) if train else None
+    if trained:
+        o = trained["overall"]
+        lines.append(f"  trained {trained['model']} on the digits for {len(trained['epochs'])} epochs: test accuracy "
+                     f"{100 * trained['val_accuracy']:.2f}%, {o['images_per_s']:,.0f} images/s, input stall "
+                     f"{o['input_stall_pct']:.1f}% (waiting for batches / training time)")
     lines.append(f"done in {time.perf_counter() - start:.1f} s. Next: tfrec inspect {directory}/datasets/cifar10, "
-                 "tfrec convert YOUR_DATA OUT")
+                 f"tfrec train {directory}/datasets/cifar10 --augment cifar, tfrec convert YOUR_DATA OUT")
     return {"directory": directory, "datasets": datasets, "verify": checks, "contact_sheets": sheets,
-            "summary": "\n".join(lines)}
+            "train": trained, "summary": "\n".join(lines)}

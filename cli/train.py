@@ -1,0 +1,184 @@
+"""`tfrec train`, `tfrec evaluate`, `tfrec predict`: the bundled trainer's commands."""
+from __future__ import annotations
+
+import click
+
+from tfrec.read.augment import PRESETS
+from tfrec.training.options import LR_SCHEDULES, OPTIMIZERS, STRATEGIES
+from tfrec.training.zoo import MODELS
+
+from ._common import emit, import_tensorflow_quietly, json_option, parse_wxh, quiet_option, sigterm_as_interrupt
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.2f}%"
+
+
+def train_summary(r: dict) -> str:
+    """The final table of a run: per epoch loss, accuracy, validation, images/s and input stall; then the totals."""
+    d, o = r["data"], r["overall"]
+    size = "x".join(map(str, d["image_size"][::-1]))
+    lines = [f"trained {r['model']} on {d['path']} ({d['train_split']}, {d['train_records'] or '?'} records, {size}"
+             f"x{d['channels']}, {d['num_classes']} classes) in {r['seconds']:.1f} s"]
+    if r["resumed_from"]:
+        lines.append(f"  resumed from {r['resumed_from']['checkpoint']} (epoch {r['resumed_from']['epoch']}, "
+                     f"step {r['resumed_from']['step']})")
+    lines.append(f"  {'epoch':>5} {'loss':>8} {'acc':>8} {'val loss':>9} {'val acc':>8} {'images/s':>9} {'stall':>7}"
+                 f" {'wait p50/p95 ms':>16} {'step p50/p95 ms':>16}")
+    for e in r["epochs"]:
+        vl = "-" if e.get("val_loss") is None else f"{e['val_loss']:.4f}"
+        lines.append(f"  {e['epoch']:>5} {e['loss']:>8.4f} {_pct(e['accuracy']):>8} {vl:>9} {_pct(e.get('val_accuracy')):>8}"
+                     f" {e['images_per_s']:>9,.0f} {e['input_stall_pct']:>6.1f}%"
+                     f" {e['wait_ms_p50']:>7.2f}/{e['wait_ms_p95']:<8.2f} {e['step_ms_p50']:>7.2f}/{e['step_ms_p95']:<8.2f}")
+    if o.get("steps"):
+        lines.append(f"  input stall {o['input_stall_pct']:.1f}% of {o['wall_s']:.1f} s training "
+                     f"({o['wait_s']:.2f} s waiting for batches, {o['step_s']:.2f} s in steps); "
+                     f"{o['images_per_s']:,.0f} images/s")
+    gpu = r["gpu"]
+    lines.append("  GPU: " + ("no GPU" if not gpu else
+                              f"utilisation mean {gpu[-1]['util_mean_pct']}% (p10 {gpu[-1]['util_p10_pct']}%, "
+                              f"p50 {gpu[-1]['util_p50_pct']}%), peak memory {gpu[-1]['peak_memory_mb']:,.0f} MB"))
+    stats = r["read_stats"]
+    if stats.get("records_skipped"):
+        lines.append(f"  skipped {stats['records_skipped']} damaged records:")
+        lines += [f"    {x['path']}: record {x['index']} at byte {x['offset']}: {x['reason']}" for x in stats["damaged"][:10]]
+    if r["checkpoint"]:
+        lines.append(f"  checkpoint {r['checkpoint']}")
+    for kind, path in (r["exported"] or {}).items():
+        if path:
+            lines.append(f"  exported {kind}: {path}")
+    lines += [f"  note: {n}" for n in r["notes"]]
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option("--model", type=click.Choice(list(MODELS)), help="Zoo model [default: chosen from the image size].")
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--steps-per-epoch", type=click.IntRange(min=1), help="Batches per epoch [default: one pass].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--image-size", callback=parse_wxh, help="Train at N or WIDTHxHEIGHT [default: the stored size].")
+@click.option("--augment", type=click.Choice(list(PRESETS)), default="none", show_default=True)
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate [default: 0.05 sgd, 0.001 adam/adamw].")
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant", show_default=True)
+@click.option("--warmup-epochs", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Linear learning-rate warm-up.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--train-split", default="train", show_default=True)
+@click.option("--val-split", help="Validation split [default: val or test when the dataset has one]; '' for none.")
+@click.option("--skip-corrupt", is_flag=True, help="Skip damaged records (counted in the summary) instead of stopping.")
+@click.option("--logdir", type=click.Path(file_okay=False), help="Write TensorBoard logs here.")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False),
+              help="Checkpoint every epoch here; a later run resumes from the latest one.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), help="Also checkpoint every N steps.")
+@click.option("--export", type=click.Path(dir_okay=False), help="Save the trained model to this .keras file.")
+@click.option("--saved-model", is_flag=True, help="With --export, also write a SavedModel directory beside it.")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False),
+              help="Local weights file (mobilenet_v2/resnet50: the base's no-top weights). Nothing is downloaded.")
+@click.option("--freeze-base", is_flag=True, help="Train only the new head (mobilenet_v2, resnet50).")
+@click.option("--fine-tune-at", type=click.IntRange(min=0), help="Unfreeze the base from this layer on.")
+@click.option("--mixed-precision", is_flag=True, help="float16 compute on a GPU (ignored on CPU).")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
+              help="tf.distribute: auto uses all local GPUs (mirrored) when there are several.")
+@click.option("--seed", type=int, help="Seed weights, order and augmentation.")
+@click.option("--deterministic", is_flag=True, help="With --seed: identical weights run after run (slower ops).")
+@json_option
+@quiet_option
+def train(path, model, epochs, steps_per_epoch, batch_size, image_size, augment, optimizer, lr, lr_schedule,
+          warmup_epochs, weight_decay, label_smoothing, train_split, val_split, skip_corrupt, logdir, checkpoint_dir,
+          checkpoint_every, export, saved_model, weights, freeze_base, fine_tune_at, mixed_precision, strategy, seed,
+          deterministic, as_json, quiet):
+    """Train a zoo model on the tfrec dataset PATH, and say how long each step waited for input.
+
+    Reads through tfrec.make_dataset; every step's wait for its batch and the step itself are timed.
+    "input stall" is the share of training time spent waiting for batches: near 0% means the model,
+    not the data pipeline, sets the pace.
+
+    \b
+    Examples:
+      tfrec train out/mnist --epochs 3
+      tfrec train out/cifar10 --model resnet20 --augment cifar --optimizer sgd --lr-schedule cosine \\
+          --warmup-epochs 1 --logdir runs/c10 --checkpoint-dir ckpt/c10 --export c10.keras
+    """
+    from tfrec.training.options import TrainOptions
+    from tfrec.training.zoo import TrainUsageError
+
+    try:
+        options = TrainOptions(
+            model=model, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+            image_size=image_size and image_size[::-1], augment=augment, optimizer=optimizer, lr=lr,
+            lr_schedule=lr_schedule, warmup_epochs=warmup_epochs, weight_decay=weight_decay,
+            label_smoothing=label_smoothing, train_split=train_split, val_split=val_split, skip_corrupt=skip_corrupt,
+            logdir=logdir, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, export=export,
+            saved_model=saved_model, weights=weights, freeze_base=freeze_base, fine_tune_at=fine_tune_at,
+            mixed_precision=mixed_precision, strategy=strategy, seed=seed, deterministic=deterministic,
+            progress=not (quiet or as_json))
+    except TrainUsageError as e:
+        raise click.UsageError(str(e))
+    import_tensorflow_quietly()
+    from tfrec.training.loop import train as run
+
+    with sigterm_as_interrupt():
+        result = run(path, options).to_json()
+    emit(result, as_json, "" if quiet else train_summary(result))
+
+
+def evaluate_summary(r: dict) -> str:
+    """Loss, accuracy, top-5 and the per-class table."""
+    lines = [f"{r['model']} on {r['path']} ({r['split']}, {r['records']:,} records): loss {r['loss']:.4f}, "
+             f"accuracy {_pct(r['accuracy'])}" + (f", top-5 {_pct(r['top5_accuracy'])}" if r["top5_accuracy"] is not None else "")]
+    lines.append(f"  {'class':<20} {'records':>8} {'accuracy':>9}")
+    lines += [f"  {c['name'][:20]:<20} {c['records']:>8,} {_pct(c['accuracy']):>9}" for c in r["per_class"]]
+    if r["confusion_png"]:
+        lines.append(f"  confusion matrix: {r['confusion_png']}")
+    if r["read_stats"]["records_skipped"]:
+        lines.append(f"  skipped {r['read_stats']['records_skipped']} damaged records")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A .keras file from tfrec train --export.")
+@click.option("--split", help="Split to evaluate [default: test, else val].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--confusion", type=click.Path(dir_okay=False), help="Write a confusion-matrix picture (PNG) here.")
+@click.option("--skip-corrupt", is_flag=True, help="Skip damaged records instead of stopping.")
+@json_option
+@quiet_option
+def evaluate(path, model_path, split, batch_size, confusion, skip_corrupt, as_json, quiet):
+    """Evaluate an exported model on a split of PATH: loss, accuracy, top-5, per-class accuracy.
+
+    \b
+    Example:
+      tfrec evaluate out/cifar10 --model c10.keras --confusion confusion.png
+    """
+    import_tensorflow_quietly()
+    from tfrec.training.evaluate import evaluate as run
+
+    result = run(path, model_path, split, batch_size, confusion, skip_corrupt)
+    emit(result, as_json, "" if quiet else evaluate_summary(result))
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A .keras file from tfrec train --export.")
+@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+@json_option
+def predict(images, model_path, top_k, as_json):
+    """Top-k classes for IMAGE files, prepared exactly as in training (the settings are stored in the model).
+
+    \b
+    Example:
+      tfrec predict --model c10.keras cat.png dog.jpg
+    """
+    import_tensorflow_quietly()
+    from tfrec.training.export import predict as run
+
+    result = run(model_path, list(images), top_k)
+    human = "\n".join(f"{p['file']}: " + ", ".join(f"{t['name']} {100 * t['probability']:.1f}%" for t in p["top"])
+                      for p in result)
+    emit(result, as_json, human)

@@ -1,0 +1,116 @@
+"""What the trainer reads: the dataset's shape, classes and splits, one seeded reader per epoch, damage reports."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from ..errors import TfrecError
+from ..io.manifest import MANIFEST, read_manifest
+from ..read.inputs import resolve_source
+from ..read.pipeline import make_dataset
+from .options import TrainOptions
+from .zoo import TrainUsageError, check_input, choose_model, get_model_info
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    """The dataset as the trainer sees it: input shape, classes, splits, and the model chosen for it."""
+
+    path: str
+    model: str
+    image_size: tuple[int, int]  # (height, width) the model takes
+    resize: tuple[int, int] | None  # passed to the reader: None when the stored size is the model's
+    channels: int
+    num_classes: int
+    class_names: tuple[str, ...] | None
+    train_split: str
+    val_split: str | None
+    train_records: int | None
+    val_records: int | None
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "model": self.model, "image_size": list(self.image_size),
+                "channels": self.channels, "num_classes": self.num_classes, "train_split": self.train_split,
+                "val_split": self.val_split, "train_records": self.train_records, "val_records": self.val_records}
+
+
+def plan_data(path: str, options: TrainOptions) -> DataPlan:
+    """Reads the dataset's schema and splits and settles the model, input size and validation split.
+
+    Raises:
+        TrainUsageError: no labels, no such split, an image size the model cannot take.
+        TfrecError: no dataset.json (the trainer reads tfrec datasets).
+    """
+    if not os.path.isfile(os.path.join(path, MANIFEST)):
+        raise TfrecError(f"{path}: no {MANIFEST}: the trainer reads datasets written by `tfrec convert`")
+    manifest = read_manifest(path)
+    splits = manifest.get("splits", {})
+    if options.train_split not in splits:
+        raise TrainUsageError(f"{path}: no split {options.train_split!r}; splits: {', '.join(splits)}")
+    val = options.val_split
+    if val is None:
+        val = next((s for s in ("val", "validation", "test") if s in splits and s != options.train_split), None)
+    elif val == "":
+        val = None
+    elif val not in splits:
+        raise TrainUsageError(f"{path}: no split {val!r} for validation; splits: {', '.join(splits)}")
+    schema = resolve_source(path, options.train_split).schema
+    image = next((f for f in schema.features if f.kind == "image"), None)
+    label = next((f for f in schema.features if f.kind == "class_label"), None)
+    if image is None:
+        raise TrainUsageError(f"{path}: schema {schema.name!r} has no image feature to train on")
+    if label is None or not label.num_classes:
+        raise TrainUsageError(f"{path}: schema {schema.name!r} has no class labels (with a number of classes): "
+                              "the trainer learns to classify, it needs labels")
+    stored = tuple(image.shape[:2]) if image.shape and None not in image.shape[:2] else None
+    channels = image.shape[2] if len(image.shape) > 2 and image.shape[2] else 3
+    model = options.model or choose_model(*(stored or (None, None)), channels)
+    size = options.image_size or stored or (get_model_info(model).default_size,) * 2
+    check_input(model, *size)
+    return DataPlan(path, model, tuple(size), None if stored == tuple(size) else tuple(size), channels,
+                    int(label.num_classes), tuple(label.names) if label.names else None, options.train_split, val,
+                    splits[options.train_split].get("records"), splits[val].get("records") if val else None)
+
+
+def epoch_dataset(plan: DataPlan, options: TrainOptions, epoch: int, stats=None) -> tf.data.Dataset:
+    """The train split for `epoch`: shuffled and augmented with the epoch's seed, so a resumed run
+    reads the same batches as an uninterrupted one; `steps_per_epoch` batches when given."""
+    full = plan.train_records is None or plan.train_records >= options.batch_size
+    ds = make_dataset(plan.path, plan.train_split, options.batch_size, image_size=plan.resize,
+                      augment=options.augment, seed=options.epoch_seed(epoch), skip_corrupt=options.skip_corrupt,
+                      drop_remainder=full, repeat=options.steps_per_epoch is not None, stats=stats)
+    return ds.take(options.steps_per_epoch) if options.steps_per_epoch else ds
+
+
+def eval_dataset(path: str, split: str, batch_size: int, resize: tuple[int, int] | None,
+                 skip_corrupt: bool = False, stats=None) -> tf.data.Dataset:
+    """A split in file order, without augmentation: what evaluation and validation read."""
+    return make_dataset(path, split, batch_size, image_size=resize, shuffle=False, skip_corrupt=skip_corrupt,
+                        stats=stats)
+
+
+def steps_in_epoch(plan: DataPlan, options: TrainOptions) -> int | None:
+    """Batches per epoch (None when the record count is unknown)."""
+    if options.steps_per_epoch:
+        return options.steps_per_epoch
+    if plan.train_records is None:
+        return None
+    if plan.train_records < options.batch_size:
+        return 1
+    return plan.train_records // options.batch_size
+
+
+def damaged_record_error(plan: DataPlan, split: str, error: Exception) -> TfrecError:
+    """A one-line error for a damaged record met while training: the shard, record and offset (found by
+    a framing check of the split's shards, since TensorFlow's message names no file)."""
+    from ..check.verify import VerifyOptions, verify
+    from ..io.manifest import shard_paths
+
+    files = shard_paths(plan.path, read_manifest(plan.path), split)
+    report = verify(files, VerifyOptions(level="framing", dataset=False, checksums=False, max_errors=1,
+                                         progress=False))
+    where = str(report.problems[0]) if report.problems else f"a shard of split {split!r}: {error}".strip()
+    return TfrecError(f"damaged record in {where}; check with `tfrec verify {plan.path}`, or pass "
+                      "--skip-corrupt to skip damaged records")
