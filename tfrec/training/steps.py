@@ -6,7 +6,7 @@ import tensorflow as tf
 
 
 class Steps:
-    """`train(images, labels) -> (mean loss, correct count)` and `logits(images)`, compiled with tf.function.
+    """`train(images, labels) -> [mean loss, correct count]` and `logits(images)`, compiled with tf.function.
 
     They know nothing of timers, checkpoints or summaries (STYLE.md 15). Labels are class ids, or
     one-hot/soft rows (mixup); the loss is softmax cross-entropy with optional label smoothing. Under a
@@ -24,27 +24,39 @@ class Steps:
                 loss, right = strategy.run(self._train_replica, args=(images, labels))
                 sum_ = tf.distribute.ReduceOp.SUM
                 return strategy.reduce(sum_, loss, axis=None), strategy.reduce(sum_, right, axis=None)
-        self.train = tf.function(replica, reduce_retracing=True)
+        # One [loss, correct] tensor: the loop reads both with one host transfer a step.
+        self.train = tf.function(lambda images, labels: tf.stack(replica(images, labels)), reduce_retracing=True)
         self.logits = tf.function(lambda images: tf.cast(model(images, training=False), tf.float32),
                                   reduce_retracing=True)
+
+    def trace(self, element_spec) -> None:
+        """Compiles the train step for batches of `element_spec` ahead of the first batch (not for
+        distributed input or batches of unknown rank, which compile on their first step)."""
+        if self.strategy is None and all(spec.shape.rank is not None for spec in element_spec):
+            self.train.get_concrete_function(*element_spec)
 
     def targets(self, labels: tf.Tensor) -> tf.Tensor:
         if labels.shape.rank == 1:
             return tf.one_hot(labels, self.num_classes, dtype=tf.float32)
         return tf.cast(labels, tf.float32)
 
+    def per_example_loss(self, labels, logits):
+        if labels.shape.rank == 1 and not self.loss_fn.label_smoothing:  # class ids: no one-hot needed
+            return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+        return self.loss_fn(self.targets(labels), logits)
+
     def _train_replica(self, images, labels):
-        targets = self.targets(labels)
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             logits = tf.cast(self.model(images, training=True), tf.float32)
-            loss = tf.nn.compute_average_loss(self.loss_fn(targets, logits))
+            loss = tf.nn.compute_average_loss(self.per_example_loss(labels, logits))
             if self.model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply(grads, variables)
-        right = tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == tf.argmax(targets, -1), tf.float32))
+        ids = labels if labels.shape.rank == 1 else tf.argmax(labels, -1)
+        right = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=ids.dtype) == ids, tf.float32))
         return loss, right
 
     def batch_size(self, labels) -> int:
