@@ -102,15 +102,16 @@ def steps_in_epoch(plan: DataPlan, options: TrainOptions) -> int | None:
     return plan.train_records // options.batch_size
 
 
-def damaged_record_error(plan: DataPlan, split: str, error: Exception) -> TfrecError:
+def damaged_record_error(path: str, split: str, error: Exception) -> TfrecError:
     """A one-line error for a damaged record met while training: the shard, record and offset (found by
     a framing check of the split's shards, since TensorFlow's message names no file)."""
     from ..check.verify import VerifyOptions, verify
     from ..io.manifest import shard_paths
 
-    files = shard_paths(plan.path, read_manifest(plan.path), split)
+    files = shard_paths(path, read_manifest(path), split)
     report = verify(files, VerifyOptions(level="framing", dataset=False, checksums=False, max_errors=1,
                                          progress=False))
-    where = str(report.problems[0]) if report.problems else f"a shard of split {split!r}: {error}".strip()
-    return TfrecError(f"damaged record in {where}; check with `tfrec verify {plan.path}`, or pass "
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    where = str(report.problems[0]) if report.problems else f"a shard of split {split!r} ({first})"
+    return TfrecError(f"damaged record in {where}; check with `tfrec verify {path}`, or pass "
                       "--skip-corrupt to skip damaged records")

@@ -101,7 +101,7 @@ def evaluate(path: str, model_path: str, split: str | None = None, batch_size: i
         TfrecError: no dataset.json, no such split, a model without tfrec metadata, damaged records.
     """
     from ..io.salvage import ReadStats
-    from .data import eval_dataset
+    from .data import damaged_record_error, eval_dataset
     from .export import load_model
 
     if not os.path.isfile(os.path.join(path, MANIFEST)):
@@ -116,9 +116,8 @@ def evaluate(path: str, model_path: str, split: str | None = None, batch_size: i
     names = meta.get("class_names") or [str(c) for c in range(meta["num_classes"])]
     try:
         out = evaluate_model(model, ds, meta["num_classes"], names)
-    except tf.errors.DataLossError:
-        raise TfrecError(f"{path}: damaged record in split {split!r}; check with `tfrec verify {path}`, "
-                         "or pass --skip-corrupt") from None
+    except tf.errors.DataLossError as e:
+        raise damaged_record_error(path, split, e) from None
     out.update({"model": model_path, "path": path, "split": split, "read_stats": stats.to_json(),
                 "confusion_png": draw_confusion(out["confusion"], names, confusion) if confusion else None})
     return out

@@ -191,7 +191,7 @@ class _Run:
         skip = self.iterations - int(self.checkpoints.epoch_start.numpy()) if restored else 0
         if restored:
             self.result.resumed_from = {"checkpoint": restored, "epoch": first, "step": self.iterations}
-        epoch = first
+        self._epoch = first
         if first < self.options.epochs:
             # Open the first epoch's reader, then compile the step while it opens its files and fills
             # its shuffle buffer: start-up work overlaps, and is timed apart from the epochs.
@@ -204,9 +204,9 @@ class _Run:
                 self.run_epoch(epoch, skip)
                 skip = 0
         except KeyboardInterrupt:
-            saved = self.checkpoints.save(epoch, self.iterations - self._done_in_epoch)
+            saved = self.checkpoints.save(self._epoch, self.iterations - self._done_in_epoch)
             raise TrainingInterrupted(
-                f"interrupted at epoch {epoch + 1}, step {self.iterations}; " +
+                f"interrupted in epoch {self._epoch + 1}, at step {self.iterations}; " +
                 (f"checkpoint {saved} written: run the same command again to resume" if saved else
                  "no checkpoint written (pass --checkpoint-dir to be able to resume)")) from None
         finally:
@@ -214,7 +214,8 @@ class _Run:
             self.result.read_stats = self.stats.to_json()
             self.result.checkpoint = self.checkpoints.manager.latest_checkpoint if self.checkpoints.manager else None
 
-    _done_in_epoch = 0
+    _done_in_epoch = 0  # steps of the running epoch done (a resumed epoch's skipped ones included)
+    _epoch = 0  # the epoch running, or the next one once an epoch's checkpoint is written
 
     def open_epoch(self, epoch: int, skip: int = 0):
         """An iterator over epoch's batches (after `skip`); making it starts the reader's threads."""
@@ -228,6 +229,7 @@ class _Run:
     _next: Any = None
 
     def run_epoch(self, epoch: int, skip: int) -> None:
+        self._epoch = epoch
         epoch_start = self.iterations - skip
         self._done_in_epoch = skip
         total = (self.steps - skip) if self.steps else None
@@ -245,7 +247,7 @@ class _Run:
             except StopIteration:
                 break
             except tf.errors.DataLossError as e:
-                raise damaged_record_error(self.plan, self.plan.train_split, e) from None
+                raise damaged_record_error(self.plan.path, self.plan.train_split, e) from None
             t1 = time.perf_counter()
             loss, right, n = self.run_step(images, labels)
             t2 = time.perf_counter()
@@ -282,7 +284,7 @@ class _Run:
         if self.plan.val_split:
             row.update(self.validate())
         self.checkpoints.save(epoch + 1, self.iterations)
-        self._done_in_epoch = 0
+        self._epoch, self._done_in_epoch = epoch + 1, 0
         self.write_summaries(row)
         self.result.epochs.append(row)
 
@@ -323,7 +325,7 @@ class _Run:
         try:
             m = evaluate_model(self.model, ds, self.plan.num_classes, step=self.step)
         except tf.errors.DataLossError as e:
-            raise damaged_record_error(self.plan, self.plan.val_split, e) from None
+            raise damaged_record_error(self.plan.path, self.plan.val_split, e) from None
         return {"val_loss": round(m["loss"], 5), "val_accuracy": round(m["accuracy"], 5)}
 
     def write_summaries(self, row: dict) -> None:
