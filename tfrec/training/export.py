@@ -12,7 +12,8 @@ import tensorflow as tf
 from .._version import __version__
 from ..errors import TfrecError
 from ..codec.schema import FeatureSpec
-from ..read.pipeline import ReadOptions, image_decoder
+from ..read.decode import image_decoder
+from ..read.options import ReadOptions
 
 META_NAME = "tfrec.json"  # inside the .keras zip (Keras ignores members it does not know), and in a SavedModel
 
