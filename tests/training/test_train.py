@@ -158,6 +158,8 @@ def test_usage_errors_before_training(digits, tmp_path):
         train(digits, model="lenet6")
     with pytest.raises(TrainUsageError, match="optimizer: expected one of sgd, adam, adamw, found 'rmsprop'"):
         TrainOptions(optimizer="rmsprop")
+    with pytest.raises(TrainUsageError, match="export: expected a file name ending in .keras, found 'm.h5'"):
+        TrainOptions(export="m.h5")
     with pytest.raises(TrainUsageError, match="model lenet5 needs images of at least 12x12, not 8x8"):
         train(digits, model="lenet5", image_size=(8, 8))
     with pytest.raises(TrainUsageError, match="takes 3-channel"):

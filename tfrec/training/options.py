@@ -64,6 +64,8 @@ class TrainOptions:
             (0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)", self.label_smoothing),
             (self.checkpoint_every is None or self.checkpoint_every >= 1, "checkpoint_every", "at least 1",
              self.checkpoint_every),
+            (self.export is None or self.export.endswith(".keras"), "export", "a file name ending in .keras",
+             self.export),
             (not self.saved_model or bool(self.export), "saved_model", "an export path too (--export)",
              self.saved_model),
             (not self.deterministic or self.seed is not None, "deterministic", "a seed too (--seed)",
