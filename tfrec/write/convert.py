@@ -20,7 +20,7 @@ from ..errors import ConversionInterrupted, SourceError, TfrecError
 from ..codec.example import encode_examples_bulk
 from ..io import fs
 from ..io.journal import Journal, fingerprint
-from ..io.manifest import MANIFEST, write_manifest
+from ..io.manifest import FORMAT_VERSION, MANIFEST, write_manifest
 from ..io.records import (
     FOOTER_BYTES, FRAMING_BYTES, HEADER_BYTES, ShardWriter, frame_record, frame_rows_inplace,
     normalize_compression,
@@ -553,6 +553,7 @@ def _manifest(name: str, source: SourceData, options: ConvertOptions, written: d
     label = source.schema.label
     return {
         "name": name,
+        "format_version": FORMAT_VERSION,
         "tfrec_version": __version__,
         "runner": options.runner,
         "source": {"format": source.kind, "description": source.description},
