@@ -12,6 +12,7 @@ from .bench import bench
 from .check import inspect, verify
 from .convert import convert, demo
 from .interop import export_tfds, fetch
+from .serve import serve_data
 from .view import view
 from .train import evaluate, predict, train
 
@@ -50,7 +51,8 @@ def cli() -> None:
     """
 
 
-for command in (convert, verify, inspect, view, bench, train, evaluate, predict, demo, fetch, export_tfds):
+for command in (convert, verify, inspect, view, bench, train, evaluate, predict, serve_data, demo, fetch,
+                export_tfds):
     cli.add_command(command)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import random
 import warnings
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -15,6 +16,7 @@ from ..io.salvage import ReadStats, iter_intact_records
 from .augment import Augmentation, to_float
 from .decode import decode_encoded, decode_raw_batches
 from .inputs import Source, resolve_source, shard_files
+from .service import DATA_SERVICE_TIMEOUT_S
 from .options import (
     BATCH_SEED_SALT,
     AUTOTUNE,
@@ -35,11 +37,16 @@ from .options import (
 
 
 def read_records(files: Sequence[str], compression: str, options: ReadOptions, stats: ReadStats,
-                 record_bytes: float = 0.0) -> tf.data.Dataset:
-    """Serialized records from all files: shuffled file order, files read in parallel, interleaved."""
+                 record_bytes: float = 0.0, shuffle_files: bool = True) -> tf.data.Dataset:
+    """Serialized records from all files: shuffled file order, files read in parallel, interleaved.
+
+    shuffle_files=False keeps the files in the order given: under the tf.data service's
+    distributed_epoch the files are its splits, and a shuffle buffer of them would let the first
+    worker take every file at once; the caller shuffles the list instead.
+    """
     chunk = int(min(READ_CHUNK_RECORDS, max(1, INTERLEAVE_CHUNK_BYTES // max(record_bytes, 1))))
     ds = tf.data.Dataset.from_tensor_slices(list(files))
-    if options.shuffle:
+    if options.shuffle and shuffle_files:
         ds = ds.shuffle(len(files), seed=options.seed, reshuffle_each_iteration=True)
     ctype = {"none": "", "gzip": "GZIP", "zlib": "ZLIB"}[compression]
 
@@ -150,7 +157,8 @@ def _select_features(schema: Schema, options: ReadOptions) -> tuple[FeatureSpec 
             label if label is not None and label.name in keys else None, keys)
 
 
-def build_stages(source: Source, options: ReadOptions, stats: ReadStats) -> list[tuple[str, tf.data.Dataset]]:
+def build_stages(source: Source, options: ReadOptions, stats: ReadStats,
+                 shuffle_files: bool = True) -> list[tuple[str, tf.data.Dataset]]:
     """The pipeline as named cumulative stages (read, parse, decode, augment, output); the last is the whole.
 
     Raises:
@@ -162,7 +170,7 @@ def build_stages(source: Source, options: ReadOptions, stats: ReadStats) -> list
     augmentation = options.augment.bind(options.image_size, label.num_classes if label else None)
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     files = shard_files(source.files, options.num_shards, options.shard_index)
-    ds = read_records(files, source.compression, options, stats, source.record_bytes)
+    ds = read_records(files, source.compression, options, stats, source.record_bytes, shuffle_files)
     stages = [("read", cache_shuffle_repeat(ds, shuffle_buffer_size(source.record_bytes, options), options))]
     spec = {k: v for k, v in schema.parse_spec().items() if k in keys}
     stages.append(("parse", parse_batches(stages[-1][1], spec, options)))
@@ -215,6 +223,9 @@ def make_dataset(
     shard_index: int = 0,
     input_context: tf.distribute.InputContext | None = None,
     stats: ReadStats | None = None,
+    data_service: str | None = None,
+    processing_mode: str = "distributed_epoch",
+    data_service_timeout: float = DATA_SERVICE_TIMEOUT_S,
 ) -> tf.data.Dataset:
     """A tf.data.Dataset of (images, labels) batches read from a tfrec dataset or foreign TFRecords.
 
@@ -252,14 +263,26 @@ def make_dataset(
         shard_index: this worker's index, 0 <= shard_index < num_shards.
         input_context: from tf.distribute; sets num_shards, shard_index and the per-replica batch.
         stats: a ReadStats to count skipped records in (default: a new one).
+        data_service: grpc://HOST:PORT of a tf.data service dispatcher (`tfrec serve-data`): reading,
+            parsing, decoding, augmentation and conversion run on its workers, which must see the
+            files at the same paths (or gs:// URLs); this process only receives finished batches.
+        processing_mode: with data_service: 'distributed_epoch' (the workers share one epoch, each
+            file read once; a worker lost mid-epoch makes the epoch fail at its end rather than come
+            up short) or 'parallel_epochs' (each worker reads every file: an epoch per worker).
+        data_service_timeout: seconds to wait for one batch from the service before failing the pass
+            (the service itself waits forever for a lost worker).
 
     Returns:
         The dataset; its `read_stats` attribute is the ReadStats (keep a reference to it before
         chaining more transformations, which return new datasets without it).
 
     Raises:
-        TfrecError: bad options, a missing dataset.json or split, unknown features or preset.
+        TfrecError: bad options, a missing dataset.json or split, unknown features or preset;
+            skip_corrupt with data_service (its checking reader runs Python, which workers cannot).
     """
+    if data_service is not None and skip_corrupt:
+        raise TfrecError("skip_corrupt cannot run on tf.data service workers (its checking reader is Python "
+                         "code in this process): check the shards with `tfrec verify` and read without it")
     if input_context is not None:
         if num_shards != 1:
             raise TfrecError("give input_context or num_shards/shard_index, not both")
@@ -276,9 +299,31 @@ def make_dataset(
     if features is None and _pick(source.schema, "class_label", "label") is None:
         warnings.warn(f"schema {source.schema.name!r} has no class_label feature: make_dataset yields images only, "
                       "not (images, labels) (pass features=[...] for dicts of named features)", stacklevel=2)
-    ds = build_stages(source, options, stats)[-1][1]
+    if data_service is None:
+        ds = build_stages(source, options, stats)[-1][1]
+    else:
+        ds = _served(source, options, stats, data_service, processing_mode, data_service_timeout)
     ds.read_stats = stats
     return ds
+
+
+def _served(source: Source, options: ReadOptions, stats: ReadStats, service: str, mode: str,
+            timeout_s: float) -> tf.data.Dataset:
+    """The whole pipeline, up to finished batches, run on tf.data service workers; see service.distribute."""
+    from . import service as S
+
+    whole_epoch = mode == "distributed_epoch"
+    # Workers keep their short last batches; the client re-cuts batches and applies drop_remainder.
+    on_workers = replace(options, drop_remainder=False) if whole_epoch else options
+    if whole_epoch and options.shuffle:  # the dispatcher hands out files in list order: shuffle the list
+        files = list(source.files)
+        random.Random(options.seed).shuffle(files) if options.seed is not None else random.SystemRandom().shuffle(files)
+        source = replace(source, files=tuple(files))
+    epochs = 1 if options.repeat is False else None if options.repeat is True else options.repeat
+    expected = (source.records * epochs if whole_epoch and epochs and source.records is not None
+                and options.num_shards == 1 else None)
+    return S.distribute(build_stages(source, on_workers, stats, not whole_epoch)[-1][1], service, mode, options.batch_size,
+                        options.drop_remainder, expected, timeout_s)
 
 
 def augmented_samples(path: str, preset: str, n: int = 16, seed: int = 0,

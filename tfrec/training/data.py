@@ -74,14 +74,21 @@ def plan_data(path: str, options: TrainOptions) -> DataPlan:
                     splits[options.train_split].get("records"), splits[val].get("records") if val else None)
 
 
-def epoch_dataset(plan: DataPlan, options: TrainOptions, epoch: int, stats=None) -> tf.data.Dataset:
+def epoch_dataset(plan: DataPlan, options: TrainOptions, epoch: int, stats=None,
+                  input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """The train split for `epoch`: shuffled and augmented with the epoch's seed, so a resumed run
-    reads the same batches as an uninterrupted one; `steps_per_epoch` batches when given."""
+    reads the same batches as an uninterrupted one; `steps_per_epoch` batches when given.
+
+    With an input_context (multi_worker) this worker reads its own files, repeated and cut to the
+    epoch's step count: every worker must run the same number of steps, or the last all-reduce waits.
+    """
     full = plan.train_records is None or plan.train_records >= options.batch_size
+    steps = options.steps_per_epoch or (steps_in_epoch(plan, options) if input_context is not None else None)
     ds = make_dataset(plan.path, plan.train_split, options.batch_size, image_size=plan.resize,
                       augment=options.augment, seed=options.epoch_seed(epoch), skip_corrupt=options.skip_corrupt,
-                      drop_remainder=full, repeat=options.steps_per_epoch is not None, stats=stats)
-    return ds.take(options.steps_per_epoch) if options.steps_per_epoch else ds
+                      drop_remainder=full or input_context is not None, repeat=steps is not None, stats=stats,
+                      input_context=input_context)
+    return ds.take(steps) if steps else ds
 
 
 def eval_dataset(path: str, split: str, batch_size: int, resize: tuple[int, int] | None,

@@ -71,6 +71,8 @@ class TrainingInterrupted(Interrupted):
 
 
 def _pick_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "multi_worker":  # the cluster and this worker's task come from TF_CONFIG
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
@@ -168,7 +170,8 @@ class _Run:
     """One run's outer loop: epochs of timed steps, then validation, checkpoint and summaries per epoch."""
 
     def __init__(self, plan, options, model, optimizer, strategy, steps, result, datasets=None):
-        self.datasets = datasets or (lambda epoch: epoch_dataset(plan, options, epoch, self.stats))
+        self.datasets = datasets or (lambda epoch, ctx=None: epoch_dataset(plan, options, epoch, self.stats, ctx))
+        self.per_worker = datasets is None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
         self.plan, self.options, self.model, self.optimizer = plan, options, model, optimizer
         self.strategy, self.steps, self.result = strategy, steps, result
         self.distributed = strategy.num_replicas_in_sync > 1 or isinstance(strategy, tf.distribute.OneDeviceStrategy)
@@ -219,6 +222,11 @@ class _Run:
 
     def open_epoch(self, epoch: int, skip: int = 0):
         """An iterator over epoch's batches (after `skip`); making it starts the reader's threads."""
+        if self.per_worker:  # each worker reads its own files (the reader's InputContext sharding)
+            dist = self.strategy.distribute_datasets_from_function(
+                lambda ctx: self.datasets(epoch, ctx).skip(skip))
+            self._spec = dist.element_spec
+            return iter(dist)
         ds = self.datasets(epoch)
         ds = ds.skip(skip) if skip else ds
         self._spec = ds.element_spec

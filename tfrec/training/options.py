@@ -7,7 +7,7 @@ from .zoo import TrainUsageError, get_model_info
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "step")
-STRATEGIES = ("auto", "one_device", "mirrored")
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")  # multi_worker: the cluster from TF_CONFIG
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}  # the usual starting points for these optimizers
 
 
