@@ -81,7 +81,8 @@ def train_summary(r: dict) -> str:
 @click.option("--fine-tune-at", type=click.IntRange(min=0), help="Unfreeze the base from this layer on.")
 @click.option("--mixed-precision", is_flag=True, help="float16 compute on a GPU (ignored on CPU).")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
-              help="tf.distribute: auto uses all local GPUs (mirrored) when there are several.")
+              help="tf.distribute: auto uses all local GPUs (mirrored) when there are several; multi_worker "
+                   "trains across machines (the cluster from TF_CONFIG), each worker reading its own files.")
 @click.option("--seed", type=int, help="Seed weights, order and augmentation.")
 @click.option("--deterministic", is_flag=True, help="With --seed: identical weights run after run (slower ops).")
 @json_option
