@@ -106,6 +106,14 @@ def make_data(root: str, quick: bool) -> dict[str, str]:
                                  fmt="jpeg", vary_size=True)
         convert(src, dst, ConvertOptions(progress=False, overwrite=True, shards=4))
     out["jpeg"] = dst
+    # Small records of varying length: 32x32 PNGs of about 2 KB (60,000, as many as CIFAR-10 holds).
+    per_class = 600 if quick else 6_000
+    src, dst = os.path.join(root, f"src-small-png-{per_class}"), os.path.join(root, f"small-png-{per_class}")
+    if not os.path.exists(os.path.join(dst, "dataset.json")):
+        log(f"generating small-png ({per_class * 10:,} PNGs of 32x32)")
+        synth.write_image_folder(src, n_per_class=per_class, seed=0, num_classes=10, size=(32, 32), fmt="png")
+        convert(src, dst, ConvertOptions(progress=False, overwrite=True))
+    out["small-png"] = dst
     return out
 
 

@@ -21,13 +21,16 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from .._parallel import process_pool
 from ..errors import TfrecError
 from ..codec.images import PIL_FORMATS, truncation_reason
 from ..codec.example import ExampleDecodeError, decode_example
 from .infer import image_format
+from .template import Template, build_template
 from ..io.manifest import MANIFEST, MISSING_SHARD, read_manifest
-from ..io.records import normalize_compression
+from ..io.records import HEADER_BYTES, normalize_compression
 from ..io.crc import CHECKSUMS
 from ..io import fs
 from ..io.files import find_inputs, tfrecord_files
@@ -39,9 +42,14 @@ from ..sources import SourceOptions
 LEVELS = ("framing", "parse", "decode")
 # Below this many bytes in all, shards are checked in this process. A pool of worker processes
 # costs 15-70 ms to start and stop on a 2-core machine (benchmarks/verify.py), and framing checks
-# run at 4-7 GB/s in one process, so parallel framing pays only for large datasets; parsing is
-# about 100x slower per byte and pays from a few MB on.
-PARALLEL_MIN_BYTES = {"framing": 512 << 20, "parse": 2 << 20, "decode": 1 << 20}
+# run at 4-7 GB/s in one process, so parallel framing pays only for large datasets; decoding images
+# pays from 1 MB on. Parsing runs near framing speed when the records match a template and ~100x
+# slower when they must be decoded one by one, so it decides as it goes (None: see POOL_PAYS_SECONDS).
+PARALLEL_MIN_BYTES = {"framing": 512 << 20, "parse": None, "decode": 1 << 20}
+# With PARALLEL_MIN_BYTES None, shards are checked in this process (largest first) until their pace
+# says the rest would take longer than this; the rest then go to worker processes. Half of 0.25 s
+# saved by a second core is well above a pool's start and stop.
+POOL_PAYS_SECONDS = 0.25
 MAX_PIXELS = SourceOptions.max_pixels  # the same cap as `tfrec convert`
 
 
@@ -163,12 +171,24 @@ class VerifyReport:
 # ---------------------------------------------------------------- record checks (parse, decode)
 
 
+# Layouts learned per shard at the parse level: a dataset has one or a few (several with optional
+# features); records that match none are decoded one by one.
+MAX_TEMPLATES = 8
+
+
 class RecordChecker:
-    """Parses each record (and decodes its images at the decode level), collecting problems."""
+    """Parses each record (and decodes its images at the decode level), collecting problems.
+
+    At the parse level, `batch` checks many records at once against the layouts of clean records
+    seen before (`tfrec.check.template`) and decodes one by one only those that match none.
+    """
 
     def __init__(self, path: str, schema: Schema | None, level: str, max_problems: int):
         self.path, self.schema, self.level, self.max_problems = path, schema, level, max_problems
         self.problems: list[Problem] = []
+        self.templates: list[Template] = []
+        self.raw_sizes = {f.name: int(np.prod(f.shape)) for f in (schema.features if schema else ())
+                          if f.kind == "image" and f.encoding == "raw"}
 
     def __call__(self, index: int, offset: int, data: bytes) -> None:
         if len(self.problems) >= self.max_problems:
@@ -182,6 +202,43 @@ class RecordChecker:
         if self.level == "decode" and not reasons:
             reasons = [("decode", r) for r in decode_checks(example, self.schema)]
         self.problems += [Problem(self.path, index, offset, check, r) for check, r in reasons]
+        if not reasons and self.level == "parse" and len(self.templates) < MAX_TEMPLATES:
+            template = build_template(data, self.raw_sizes)
+            if template is not None:
+                self.templates.append(template)
+
+    def batch(self, index: int, base: int, buf: bytes, starts: np.ndarray, ends: np.ndarray, stride: int) -> None:
+        """Checks records buf[starts[i]:ends[i]] (indices index + i; buf starts at stream offset `base`).
+
+        `stride` is the distance between consecutive records when they all have one length, else 0.
+        """
+        view = np.frombuffer(buf, np.uint8)
+        pending, tried = np.arange(len(starts)), 0
+        while pending.size and len(self.problems) < self.max_problems:
+            while tried < len(self.templates) and pending.size:
+                pending = pending[~self._match(self.templates[tried], buf, view, starts, ends, stride, pending)]
+                tried += 1
+            if pending.size:  # matches no layout: decoded in full (a clean one adds its layout)
+                i = int(pending[0])
+                pending = pending[1:]
+                self(index + i, base + int(starts[i]) - HEADER_BYTES, buf[starts[i] : ends[i]])
+
+    @staticmethod
+    def _match(t: Template, buf: bytes, view: np.ndarray, starts: np.ndarray, ends: np.ndarray, stride: int,
+               rows: np.ndarray) -> np.ndarray:
+        """Which of the records `rows` are built as template t."""
+        at, to = starts[rows], ends[rows]
+        size = len(t.data)
+        ok = np.zeros(len(rows), bool)
+        same = (to - at) == size
+        if t.words is not None and same.all() and stride and len(rows) == len(starts):  # a run, in place
+            ok = t.exact(buf, int(at[0]), stride, len(rows))
+        elif t.words is not None and same.any():
+            ok[same] = t.exact(view[at[same][:, None] + np.arange(size)], 0, size, int(same.sum()))
+        if not ok.all():
+            rest = ~ok
+            ok[rest] = t.walk(view, at[rest], to[rest])
+        return ok
 
 
 def _count_ok(spec: FeatureSpec, n: int) -> bool:
@@ -305,7 +362,8 @@ def verify_shard(task: ShardTask) -> ShardReport:
     """Verifies one file: framing, parse/decode, and agreement with dataset.json and its .idx."""
     start = time.perf_counter()
     checker = RecordChecker(task.path, task.schema, task.level, task.max_problems) if task.level != "framing" else None
-    scan = scan_file(task.path, task.compression, checker, task.max_problems, checksum=task.checksum)
+    bulk = checker.batch if checker is not None and task.level == "parse" else None
+    scan = scan_file(task.path, task.compression, checker, task.max_problems, checksum=task.checksum, on_records=bulk)
     problems = list(scan.problems) + (checker.problems if checker else [])
     problems.sort(key=lambda p: (p.record if p.record is not None else -1, p.offset or 0))
     if task.expected is not None:
@@ -425,28 +483,37 @@ def map_shards(fn: Callable, tasks: Sequence, sizes: Sequence[int], workers: int
         tasks: one per shard.
         sizes: each shard's bytes, for balancing (largest first) and the progress bar.
         workers: processes (0: one per core, used only from `min_bytes` in all on).
-        min_bytes: below this many bytes in all, automatic mode runs in this process.
+        min_bytes: below this many bytes in all, automatic mode runs in this process; None: automatic
+            mode starts in this process and moves the shards left to workers once its pace says
+            they would take over POOL_PAYS_SECONDS.
         progress: show a progress bar on stderr.
         desc: the progress bar's label.
     """
     from tqdm import tqdm
 
     count = min(workers or os.cpu_count() or 1, len(tasks))
-    parallel = count > 1 and (workers > 0 or sum(sizes) >= min_bytes)
+    adaptive = count > 1 and not workers and min_bytes is None
+    parallel = count > 1 and (workers > 0 or (min_bytes is not None and sum(sizes) >= min_bytes))
     order = sorted(range(len(tasks)), key=lambda i: -sizes[i])  # largest first balances the workers
     results: list = [None] * len(tasks)
     bar = tqdm(total=sum(sizes), unit="B", unit_scale=True, desc=desc, disable=not progress, file=sys.stderr,
                delay=0.5)  # no bar for jobs that finish in a blink
     with bar:
+        if not parallel:
+            start, done, left = time.perf_counter(), 0, sum(sizes)
+            for k, i in enumerate(order):
+                pace = (time.perf_counter() - start) / done if done else 0.0
+                if adaptive and len(order) - k > 1 and pace * left > POOL_PAYS_SECONDS:
+                    order, parallel = order[k:], True  # the rest in worker processes
+                    break
+                results[i] = fn(tasks[i])
+                done, left = done + sizes[i], left - sizes[i]
+                bar.update(sizes[i])
         if parallel:
-            with process_pool(count) as pool:
+            with process_pool(min(count, len(order))) as pool:
                 for i, result in pool.imap_unordered(_indexed, [(fn, i, tasks[i]) for i in order]):
                     results[i] = result
                     bar.update(sizes[i])
-        else:
-            for i in order:
-                results[i] = fn(tasks[i])
-                bar.update(sizes[i])
     return results
 
 

@@ -27,7 +27,6 @@ import functools
 import itertools
 import os
 import struct
-import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -35,6 +34,7 @@ import google_crc32c
 import numpy as np
 
 from .crc import CHECKSUMS, ChunkCrc, FileChecksum, crc32c_combine, masked_length_crcs, run_crc
+from .inflate import scan_compressed
 from ..errors import TfrecError
 from .records import (
     FOOTER_BYTES,
@@ -61,11 +61,10 @@ ZERO_COPY_BYTES = 4096
 # A length field above this cannot start a record when resynchronising (TensorFlow itself cannot
 # read records of 2 GiB or more into a tf.string).
 MAX_RECORD_BYTES = 1 << 31
-# Largest decompressed block taken from zlib per call: bounds memory on a decompression bomb.
-INFLATE_CHUNK_BYTES = 16 << 20
-INFLATE_INPUT_BYTES = 256 << 10
 
 RecordCallback = Callable[[int, int, bytes], None]
+# on_records(first index, stream offset of buf, buf, data starts, data ends, stride or 0): many records at once
+BatchCallback = Callable[[int, int, bytes, np.ndarray, np.ndarray, int], None]
 _LEN = struct.Struct("<Q")
 _HEADER_BYTE_OFFSETS = np.arange(HEADER_BYTES, dtype=np.int64)
 _FOOTER_BYTE_OFFSETS = np.arange(FOOTER_BYTES, dtype=np.int64)
@@ -150,13 +149,17 @@ class FrameScanner:
 
     `push` takes the stream in pieces of any size; `close` reports what is left at the end
     (a truncated record, trailing bytes). `on_record(index, offset, data)` is called for each
-    record whose CRCs hold. Offsets are in the uncompressed stream, as in .idx files.
+    record whose CRCs hold; with `on_records` as well, records checked together (a run, or records
+    of varying length that all hold) go to `on_records` in one call instead. Offsets are in the
+    uncompressed stream, as in .idx files.
     """
 
     def __init__(self, path: str, on_record: RecordCallback | None = None, max_problems: int = 100,
-                 limit: int | None = None, reread: Callable[[int, int], bytes] | None = None):
+                 limit: int | None = None, reread: Callable[[int, int], bytes] | None = None,
+                 on_records: BatchCallback | None = None):
         self.path = str(path)
         self.on_record = on_record
+        self.on_records = on_records if on_record is not None else None
         # reread(offset, size) gives back bytes already scanned (a seekable file): runs of equal-length
         # records are then checked across reads, once per DEFER_RECORDS, and re-read only when one fails.
         self.reread = reread
@@ -283,7 +286,7 @@ class FrameScanner:
                 if k:
                     pos += k * framed
                     continue
-            if self.on_record is None and self.limit is None:
+            if (self.on_record is None or self.on_records is not None) and self.limit is None:
                 moved = self._clean(buf, pos)  # the common case, in a tight loop
                 if moved != pos:
                     pos = moved
@@ -325,21 +328,31 @@ class FrameScanner:
         A Python walk over the length fields finds where the records start; their length CRCs are
         then checked with NumPy, and their data CRCs with one hardware call each on a view (no
         copy). It stops, leaving the record to `_one`, at anything else: a bad CRC, a record cut off
-        by the end of buf, or a record of the last one's length (which may start a run).
+        by the end of buf, or the start of a run of RUN_MIN_RECORDS records of one length (`_run`'s).
         """
-        n, stride, unpack_len = len(buf), self.stride, _LEN.unpack_from
-        starts, ends, p = [], [], pos  # each record's data: buf[starts[i]:ends[i]]
-        while p + HEADER_BYTES <= n:
-            (length,) = unpack_len(buf, p)
-            framed = length + FRAMING_BYTES
-            if framed == stride or p + framed > n:
+        n, unpack_len = len(buf), _LEN.unpack_from
+        starts, p, last = [], pos, n - HEADER_BYTES  # each record's framing starts at buf[starts[i]]
+        append, prev, run = starts.append, self.stride, 1
+        while p <= last:
+            framed = unpack_len(buf, p)[0] + FRAMING_BYTES
+            if p + framed > n:
                 break
-            starts.append(p + HEADER_BYTES)
+            if framed == prev:
+                run += 1
+                if run >= RUN_MIN_RECORDS:  # leave the run (and the records of it walked so far) to `_run`
+                    cut = max(0, len(starts) + 1 - run)
+                    p = starts[cut] if cut < len(starts) else p
+                    del starts[cut:]
+                    break
+            else:
+                prev, run = framed, 1
+            append(p)
             p += framed
-            ends.append(p - FOOTER_BYTES)
-            stride = framed
         if not starts:
             return pos
+        ends = starts[1:] + [p]
+        ends = [e - FOOTER_BYTES for e in ends]
+        starts = [a + HEADER_BYTES for a in starts]
         view = np.frombuffer(buf, np.uint8)
         data_at, data_end = np.array(starts, np.int64), np.array(ends, np.int64)
         # one gather: each record's 12 header bytes (length field, its masked CRC), then its 4 footer bytes
@@ -349,9 +362,12 @@ class FrameScanner:
         good = masked_length_crcs(frame[:, :8]) == words[:, 0]
         m = len(starts) if good.all() else int(np.argmin(good))  # a bad length field: `_one` takes it from there
         value = google_crc32c.value
-        if min((e - a for a, e in zip(starts[:m], ends[:m])), default=0) >= ZERO_COPY_BYTES:
+        sizes = data_end[:m] - data_at[:m]
+        if m and sizes.min() >= ZERO_COPY_BYTES:
             crcs = [value(view[a:e]) for a, e in zip(starts[:m], ends[:m])]
-        else:  # a small record is cheaper to copy than to view
+        elif m and sizes.max() < ZERO_COPY_BYTES:  # a small record is cheaper to copy than to view
+            crcs = [value(buf[a:e]) for a, e in zip(starts[:m], ends[:m])]
+        else:
             crcs = [value(view[a:e] if e - a >= ZERO_COPY_BYTES else buf[a:e]) for a, e in zip(starts[:m], ends[:m])]
         good = mask_crcs(np.array(crcs, np.uint32)) == words[:m, 1]
         if not good.all():
@@ -362,6 +378,8 @@ class FrameScanner:
             block[:, 1] = data_end[:m] - data_at[:m] + FRAMING_BYTES
             block[:, 2] = 1
             self._runs.append(block)
+            if self.on_records is not None:
+                self.on_records(self.index, self.base, buf, data_at[:m], data_end[:m], 0)
             self.index += m
             self.stride = int(block[-1, 1])
             pos = ends[m - 1] + FOOTER_BYTES
@@ -397,7 +415,10 @@ class FrameScanner:
             self._defer(self.base + pos, length, footers, actual, k)
         else:
             bad = run_crc(length, footers) != actual
-            if bad or self.on_record is not None:
+            if not bad and self.on_records is not None:
+                starts = pos + HEADER_BYTES + np.arange(k, dtype=np.int64) * framed
+                self.on_records(self.index, self.base, buf, starts, starts + length, framed)
+            elif bad or self.on_record is not None:
                 self._each(buf, pos, length, k, footers, bad)
         self._add(self.base + pos, framed, k)
         return k
@@ -510,13 +531,15 @@ def _truncation(length: int, after_header: int) -> str:
 
 
 def scan_file(path: str, compression: str | None = "auto", on_record: RecordCallback | None = None,
-              max_problems: int = 100, limit: int | None = None, checksum: str | None = None) -> ScanResult:
+              max_problems: int = 100, limit: int | None = None, checksum: str | None = None,
+              on_records: BatchCallback | None = None) -> ScanResult:
     """Checks every record of a TFRecord file (plain, GZIP or ZLIB), optionally with the file's checksum.
 
     Args:
         path: the file.
         compression: 'none', 'gzip', 'zlib', or 'auto'/None to detect it from the first bytes.
         on_record: called as on_record(index, offset, data) for each record whose CRCs hold.
+        on_records: with on_record, takes the records checked together in one call (see FrameScanner).
         max_problems: stop after this many problems.
         limit: stop after this many records.
         checksum: also checksum the bytes on disk: 'crc32c' (what dataset.json stores), 'crc32'
@@ -528,14 +551,14 @@ def scan_file(path: str, compression: str | None = "auto", on_record: RecordCall
     path = str(path)
     if checksum not in CHECKSUMS:
         raise TfrecError(f"unknown checksum {checksum!r}; expected one of {', '.join(k for k in CHECKSUMS if k)}")
-    scanner = FrameScanner(path, on_record, max_problems, limit)
+    scanner = FrameScanner(path, on_record, max_problems, limit, on_records=on_records)
     summer = FileChecksum(checksum)
     try:
         comp = None if compression in (None, "auto") else normalize_compression(compression)
         with open(path, "rb", buffering=0) as f:
             size = os.fstat(f.fileno()).st_size
             comp = comp or compression_of(os.pread(f.fileno(), 64, 0))
-            done = _scan_plain(f, scanner, summer, size) if comp == "none" else _scan_compressed(f, scanner, comp, size, summer)
+            done = _scan_plain(f, scanner, summer, size) if comp == "none" else scan_compressed(f, scanner, comp, size, summer, SCAN_CHUNK_BYTES)
     except OSError as e:
         scanner.report(None, None, f"cannot read: {e.strerror or e}")
         return scanner.result(compression or "auto", 0, None)
@@ -567,67 +590,3 @@ def _scan_plain(f, scanner: FrameScanner, summer: FileChecksum, size: int) -> bo
     chunk = crc = None
     scanner.flush()
     return summer.end >= size
-
-
-def _scan_compressed(f, scanner: FrameScanner, compression: str, size: int, summer: FileChecksum) -> bool:
-    inflater = zlib.decompressobj(31 if compression == "gzip" else 15)
-    read = 0  # compressed bytes handed to the inflater so far
-    raw = None
-    while not scanner.stopped:
-        raw = None  # see _scan_plain: free the last chunk before reading the next
-        raw = f.read(SCAN_CHUNK_BYTES)
-        if not raw:
-            break
-        summer.add(raw)
-        for i in range(0, len(raw), INFLATE_INPUT_BYTES):
-            data = raw[i : i + INFLATE_INPUT_BYTES]
-            read += len(data)
-            while data and not scanner.stopped:
-                if inflater.eof:  # bytes after the end of a stream: another gzip member, or garbage
-                    if compression != "gzip" or data[:2] != b"\x1f\x8b":
-                        at = read - len(data)
-                        return _fail(scanner, f"{size - at} bytes follow the end of the {compression} stream "
-                                              f"(at compressed byte {at})")
-                    inflater = zlib.decompressobj(31)
-                before = inflater.copy()  # ~50 KB of state per call of up to 256 KiB input: cheap
-                try:
-                    scanner.push(inflater.decompress(data, INFLATE_CHUNK_BYTES))
-                except zlib.error as e:
-                    at = read - len(data) + _inflate_to_error(before, data, scanner)
-                    return _fail(scanner, f"cannot decompress ({compression}) at compressed byte {at}: {e}")
-                data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
-    if not inflater.eof and not scanner.stopped:
-        return _fail(scanner, f"the {compression} stream ends early, after {read} compressed bytes (truncated file?)")
-    scanner.close()
-    return True
-
-
-def _inflate_to_error(inflater, data: bytes, scanner: FrameScanner) -> int:
-    """After a zlib error, pushes everything zlib inflates before the bad byte; returns the bytes it took.
-
-    zlib returns nothing from a call that fails, so the failed piece is fed again from a copy of the
-    inflater taken before it, 4 KiB and then one byte at a time: the scanner then sees every record
-    that lies before the damage (with a flipped bit in a gzip stream, often every record: only the
-    stream's own CRC fails, at its end), as the skip-corrupt reader (tfrec.io.salvage) recovers them.
-    """
-    used = 0
-    for step in (4096, 1):
-        while used < len(data) and not scanner.stopped:
-            trial = inflater.copy()
-            try:
-                out = trial.decompress(data[used : used + step])
-            except zlib.error:
-                break
-            inflater = trial
-            scanner.push(out)
-            used += step
-            if inflater.eof:
-                return used - len(inflater.unused_data)
-    return min(used, len(data))
-
-
-def _fail(scanner: FrameScanner, reason: str) -> bool:
-    scanner.close()
-    if not scanner.stopped:
-        scanner.report(scanner.index, scanner.base, reason)
-    return False
