@@ -7,6 +7,7 @@ import platform
 import re
 import subprocess
 import sys
+import time
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 _HEADER = "# Benchmark results\n\nEach section is rewritten by the script named in it; figures are medians of several runs.\n"
@@ -75,6 +76,12 @@ def arguments(doc: str, quick: str, runs: str, data: str = "generate the data he
     parser.add_argument("--runs", type=int, help=runs)
     parser.add_argument("--data", help=data)
     return parser
+
+
+def footer(script: str, quick: bool) -> list[str]:
+    """The closing lines of a section: the machine, the command that wrote it, the revision and date."""
+    return [f"Machine: {machine()}  ", f"Command: `python benchmarks/{script}{' --quick' if quick else ''}`  ",
+            f"Revision: {git_rev()}, {time.strftime('%Y-%m-%d')}"]
 
 
 def logger(name: str):

@@ -350,14 +350,20 @@ def _width(p: np.ndarray) -> int:
     return int(np.prod(p.shape[1:], dtype=np.int64))
 
 
+PLANAR_BLOCK_ROWS = 256  # 256 CIFAR images: 768 KiB, within L2 (128-512 measured alike)
+
+
 def _copy_into(dst: np.ndarray, src: np.ndarray) -> None:
     """dst (n, w) = src (n, ...) flattened row-major; channel-planar images copied plane by plane."""
     if src.ndim == 4 and src.shape[3] <= 4 and src.strides[3] > src.strides[2]:
         # (N, H, W, C) viewed over planar (N, C, H, W) data, as CIFAR stores it: copying one channel
-        # at a time reads contiguous planes and was 2x faster than one strided copy.
+        # at a time reads contiguous planes and was 2x faster than one strided copy; doing it for
+        # PLANAR_BLOCK_ROWS records at a time (the block's output stays in cache for the next
+        # channel) took 13.5 ms per 10,000 CIFAR images instead of 20.
         view = dst.reshape(src.shape)
-        for c in range(src.shape[3]):
-            view[..., c] = src[..., c]
+        for i in range(0, len(src), PLANAR_BLOCK_ROWS):
+            for c in range(src.shape[3]):
+                view[i : i + PLANAR_BLOCK_ROWS, ..., c] = src[i : i + PLANAR_BLOCK_ROWS, ..., c]
     else:
         dst[...] = src.reshape(len(src), -1) if src.ndim != 2 else src
 
