@@ -90,7 +90,11 @@ TARGETS = {
     "jpeg_vs_decode_limit": 0.9,  # tfrec (JPEG -> 224, no augmentation) / decode+resize limit
     "imagenet_vs_keras": 1.3,  # tfrec (JPEG, imagenet preset) / image_dataset_from_directory
     "imagenet_vs_keras_large_photos": 1.3,  # the same on ~1600x1200 photos (not in the issue: shows DCT scaling)
+    # issue 15: the imagenet preset against its ceiling, the preset's image work alone with the bytes in memory
+    "imagenet_vs_crop_resize_limit": 0.9,
 }
+# Issue 15 asks for 10% of margin over the JPEG@224 target, so that a busy machine does not flip it.
+MARGIN = 1.1
 
 
 def prepare(workdir: str, quick: bool) -> dict:
@@ -258,6 +262,7 @@ def run(paths: dict, rounds: int) -> dict:
                 cpu[name].append(cpu_s / images * 1e6)
         print(f"round {r}/{rounds} done", file=sys.stderr)
     results = {}
+    crop_limit = np.array(rates["jpeg/limit-crop-resize-flip"])
     for name, (make, anchor) in cands.items():
         ratio = np.median(np.array(rates[name]) / np.array(rates[anchor]))
         results[name] = {
@@ -266,6 +271,8 @@ def run(paths: dict, rounds: int) -> dict:
             "vs": anchor, "ratio": round(float(ratio), 2), "settings": SETTINGS[name],
             "plain_loop_images_per_s": round(plain_loop(make)),
         }
+    results["jpeg/tfrec-imagenet"]["vs_crop_resize_limit"] = round(
+        float(np.median(np.array(rates["jpeg/tfrec-imagenet"]) / crop_limit)), 2)
     return results
 
 
@@ -275,8 +282,11 @@ def targets(results: dict) -> dict:
         "jpeg_vs_decode_limit": results["jpeg/tfrec-224"]["ratio"],
         "imagenet_vs_keras": results["jpeg/tfrec-imagenet"]["ratio"],
         "imagenet_vs_keras_large_photos": results["photo/tfrec-imagenet"]["ratio"],
+        "imagenet_vs_crop_resize_limit": results["jpeg/tfrec-imagenet"]["vs_crop_resize_limit"],
     }
-    return {k: {"target": TARGETS[k], "measured": v, "met": v >= TARGETS[k]} for k, v in got.items()}
+    out = {k: {"target": TARGETS[k], "measured": v, "met": v >= TARGETS[k]} for k, v in got.items()}
+    out["jpeg_vs_decode_limit"]["margin_met"] = got["jpeg_vs_decode_limit"] >= MARGIN * TARGETS["jpeg_vs_decode_limit"]
+    return out
 
 
 def markdown(out: dict) -> str:
@@ -297,7 +307,8 @@ def markdown(out: dict) -> str:
                      f"{r['plain_loop_images_per_s']:,} | {r['settings']} |")
     lines += ["", "| target | wanted | measured | met |", "| --- | ---: | ---: | --- |"]
     for name, t in out["targets"].items():
-        lines.append(f"| {name} | {t['target']}x | {t['measured']}x | {'yes' if t['met'] else 'no'} |")
+        margin = "" if "margin_met" not in t else f" (with {MARGIN}x margin: {'yes' if t['margin_met'] else 'no'})"
+        lines.append(f"| {name} | {t['target']}x | {t['measured']}x | {'yes' if t['met'] else 'no'}{margin} |")
     res, q = out["results"], out["decoder_quality"]
     lines += [
         "",

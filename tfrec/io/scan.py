@@ -350,11 +350,9 @@ class FrameScanner:
             p += framed
         if not starts:
             return pos
-        ends = starts[1:] + [p]
-        ends = [e - FOOTER_BYTES for e in ends]
-        starts = [a + HEADER_BYTES for a in starts]
         view = np.frombuffer(buf, np.uint8)
-        data_at, data_end = np.array(starts, np.int64), np.array(ends, np.int64)
+        framing = np.array(starts + [p], np.int64)  # where each record's framing starts, then the end
+        data_at, data_end = framing[:-1] + HEADER_BYTES, framing[1:] - FOOTER_BYTES
         # one gather: each record's 12 header bytes (length field, its masked CRC), then its 4 footer bytes
         frame = view[np.concatenate([data_at[:, None] - HEADER_BYTES + _HEADER_BYTE_OFFSETS,
                                      data_end[:, None] + _FOOTER_BYTE_OFFSETS], axis=1)]
@@ -363,12 +361,15 @@ class FrameScanner:
         m = len(starts) if good.all() else int(np.argmin(good))  # a bad length field: `_one` takes it from there
         value = google_crc32c.value
         sizes = data_end[:m] - data_at[:m]
+        # each record's data is buf[a + 12 : b - 4] for consecutive framing starts a, b
+        pairs = zip(starts[:m], starts[1 : m + 1] if m < len(starts) else starts[1:] + [p])
         if m and sizes.min() >= ZERO_COPY_BYTES:
-            crcs = [value(view[a:e]) for a, e in zip(starts[:m], ends[:m])]
+            crcs = [value(view[a + HEADER_BYTES : b - FOOTER_BYTES]) for a, b in pairs]
         elif m and sizes.max() < ZERO_COPY_BYTES:  # a small record is cheaper to copy than to view
-            crcs = [value(buf[a:e]) for a, e in zip(starts[:m], ends[:m])]
+            crcs = [value(buf[a + HEADER_BYTES : b - FOOTER_BYTES]) for a, b in pairs]
         else:
-            crcs = [value(view[a:e] if e - a >= ZERO_COPY_BYTES else buf[a:e]) for a, e in zip(starts[:m], ends[:m])]
+            crcs = [value(view[a + HEADER_BYTES : b - FOOTER_BYTES] if b - a - FRAMING_BYTES >= ZERO_COPY_BYTES
+                          else buf[a + HEADER_BYTES : b - FOOTER_BYTES]) for a, b in pairs]
         good = mask_crcs(np.array(crcs, np.uint32)) == words[:m, 1]
         if not good.all():
             m = int(np.argmin(good))  # `_one` reports it
@@ -382,7 +383,7 @@ class FrameScanner:
                 self.on_records(self.index, self.base, buf, data_at[:m], data_end[:m], 0)
             self.index += m
             self.stride = int(block[-1, 1])
-            pos = ends[m - 1] + FOOTER_BYTES
+            pos = int(data_end[m - 1]) + FOOTER_BYTES
         return pos
 
     def _run(self, buf: bytes, pos: int, length: int, crc: "int | ChunkCrc | None") -> int:
