@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from _results import git_rev, machine, update_section  # noqa: E402
+from _results import git_rev, machine, machine_busy_seconds, update_section  # noqa: E402
 from tfrec import timing  # noqa: E402
 from tfrec.bench.read import batch_size_of  # noqa: E402
 from tfrec.demo import synth  # noqa: E402
@@ -350,6 +350,10 @@ def markdown(out: dict) -> str:
         f"tfrec's pipeline over the in-memory one (format check, DCT-scale choice, seeds, parse, shuffle) "
         f"{rest_us:.0f} µs more, for {res['jpeg/tfrec-imagenet']['ratio']}x in all.",
         "",
+        (f"Other work on the machine during the timed rounds: {out['other_cores_busy']} of {os.cpu_count()} cores "
+         "busy on average (ratios are taken within each round, so both sides share it)."
+         if out.get("other_cores_busy") is not None else ""),
+        "",
         "Every pass starts once the process is idle (tfrec.timing.settle). The plain-loop column includes "
         "destroying the iterator, which with tf.data autotuning can wait for the autotuner's next tick (see "
         "DESIGN.md); the other columns stop the clock at StopIteration.",
@@ -367,7 +371,11 @@ def main() -> None:
     rounds = args.rounds or (3 if args.quick else 5)
     with tempfile.TemporaryDirectory(prefix="tfrec-bench-read-") as tmp:
         paths = prepare(args.workdir or tmp, args.quick)
+        busy0, ours0, t0 = machine_busy_seconds(), time.process_time(), time.perf_counter()
         results = run(paths, rounds)
+        busy1, wall = machine_busy_seconds(), time.perf_counter() - t0
+        other = None if busy0 is None or busy1 is None else round(
+            max(0.0, (busy1 - busy0) - (time.process_time() - ours0)) / wall, 2)
         records = {k: json.load(open(os.path.join(paths[k], "dataset.json")))["splits"]["train"]["records"]
                    for k in ("cifar", "jpeg", "photo")}
         quality = {k: decoder_quality(sorted(glob.glob(os.path.join(paths[f"{k}_src"], "*", "*.jpg"))))
@@ -376,7 +384,7 @@ def main() -> None:
         "benchmark": "read", "quick": args.quick, "machine": machine(), "git": git_rev(),
         "tensorflow": tf.__version__, "rounds": rounds,
         "records": {"raw": records["cifar"], "jpeg": records["jpeg"], "photo": records["photo"]},
-        "results": results, "decoder_quality": quality,
+        "results": results, "decoder_quality": quality, "other_cores_busy": other,
     }
     out["targets"] = targets(results)
     print(json.dumps(out))
