@@ -19,6 +19,7 @@ _EXPORTS = {
     # TensorFlow-dependent names: TensorFlow is imported only when one of them is asked for.
     "make_dataset": "read.pipeline", "train": "training.loop", "TrainResult": "training.loop",
     "evaluate": "training.evaluate", "predict": "training.export", "load_model": "training.export",
+    "ServiceError": "read.service",
     # The viewer (no TensorFlow) loads http.server and friends: only when asked.
     "DatasetView": "view.source", "write_html_report": "view.report",
 }
@@ -53,6 +54,7 @@ __all__ = [
     "Record",
     "Schema",
     "SchemaError",
+    "ServiceError",
     "ShardWriter",
     "SourceError",
     "TfrecError",
