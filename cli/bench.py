@@ -1,4 +1,5 @@
-"""`tfrec bench`: the benchmark group, and `bench read`, the streaming reader's throughput on your data."""
+"""`tfrec bench`: the benchmark group; `bench read` (the streaming reader's throughput on your data) and
+`bench train` (the model trained from four inputs: how much the input holds it back)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,10 @@ import click
 from tfrec.read.augment import PRESETS
 from tfrec.read.options import DTYPES, FITS
 
-from ._common import emit, import_tensorflow_quietly, json_option, parse_wxh, quiet_option, SCHEMA_RULE
+from tfrec.training.zoo import MODELS
+
+from ._common import (SCHEMA_RULE, emit, import_tensorflow_quietly, json_option, parse_wxh, quiet_option,
+                      sigterm_as_interrupt)
 
 
 def read_summary(r: dict) -> str:
@@ -82,3 +86,141 @@ def read(path, split, schema, batch_size, batches, augment, image_size, fit, dty
         skip_corrupt=skip_corrupt,
     )
     emit(result, as_json, "" if quiet else read_summary(result))
+
+
+MODE_LABELS = {"synthetic": "synthetic (one batch, again and again)", "tfrec": "tfrec (from storage)",
+               "tfrec_cached": "tfrec, records cached in memory", "tutorial": "tutorial pipeline"}
+
+
+def _gpu(m: dict) -> str:
+    g = m["gpu"]
+    return "no GPU" if not g else (f"{g['util_mean_pct']:.0f}% (p10 {g['util_p10_pct']:.0f}, p50 {g['util_p50_pct']:.0f}), "
+                                   f"{g['peak_memory_mb']:,.0f} MB")
+
+
+def train_bench_summary(r: dict) -> str:
+    """The human report of `bench train`: the modes, the headline ratio, limits, stages, capacity."""
+    size = "x".join(map(str, r["image_size"][::-1]))
+    lines = [f"{r['model']} on {r['path']} ({r['split']}), {size}, batch {r['batch_size']}, augment {r['augment']}; "
+             f"{r['steps']} timed steps per mode after {r['warmup_steps']}, {r['rounds']} alternating round(s), "
+             f"medians; {r['gpu'] or 'no GPU (CPU: the reader and the model share the cores)'}",
+             f"  {'mode':<38} {'images/s':>9} {'step p50/p95 ms':>17} {'stall':>7}  GPU utilisation"]
+    for mode, m in r["modes"].items():
+        lines.append(f"  {MODE_LABELS[mode]:<38} {m['images_per_s']:>9,.0f} {m['step_ms_p50']:>8.1f}/{m['step_ms_p95']:<8.1f}"
+                     f" {m['input_stall_pct']:>6.1f}%  {_gpu(m)}")
+    lines.append("  start-up (first wait of the timed epoch): " + ", ".join(
+        f"{mode} {m['first_wait_s']:.2f} s" for mode, m in r["modes"].items()))
+    ratios = r["ratios"]
+    if "tfrec_vs_synthetic" in ratios:
+        lines.append(f"  headline: tfrec / synthetic = {ratios['tfrec_vs_synthetic']:.3f} "
+                     "(1.0: the input never holds the model back)")
+    if "tfrec_vs_tutorial" in ratios:
+        lines.append(f"  tfrec / tutorial: {ratios['tfrec_vs_tutorial']:.2f}x in training, "
+                     f"{ratios['reader_tfrec_vs_tutorial']:.2f}x as readers alone")
+    for mode, lim in r["limits"].items():
+        if lim["cause"] == "contention":
+            lines.append(f"  {mode} waits for input ({r['modes'][mode]['input_stall_pct']:.1f}% stall) although its "
+                         f"pipeline alone gives {lim['pipeline_images_per_s']:,.0f} images/s, {1 / lim['shortfall']:,.0f}x "
+                         f"the model's {lim['model_images_per_s']:,.0f}: the reader and the step share the cores; "
+                         f"its costliest stage is {lim['stage']} ({lim['adds_us_per_image']:.1f} µs/image)")
+            continue
+        lines.append(f"  {mode} is input-bound: stage {lim['stage']} limits it (adds {lim['adds_us_per_image']:.1f} "
+                     f"µs/image); its pipeline gives {lim['pipeline_images_per_s']:,.0f} images/s, the model takes "
+                     f"{lim['model_images_per_s']:,.0f} ({lim['shortfall']:.2f}x)")
+    if not r["limits"]:
+        lines.append("  no mode is input-bound (every input stall <= 5%)")
+    for name, stages in r["stages"].items():
+        lines.append(f"  {name} stages (cumulative): " + ", ".join(
+            f"{s['stage']} {s['images_per_s']:,.0f}/s ({s['cpu_us_per_image']:.1f} CPU µs)" for s in stages))
+    cap = r["capacity"]
+    lines.append(f"  capacity: {cap['arithmetic']}; per core: " + ", ".join(
+        f"{s['stage']} {s['images_per_s_per_core']:,}/s" for s in cap["stages"] if s["images_per_s_per_core"]))
+    pc = r["page_cache"]
+    if pc["dropped"] and pc["method"]:
+        lines.append(f"  page cache: dropped with {pc['method']} before each timed tfrec epoch "
+                     f"(resident {100 * (pc['resident_before'] or 0):.0f}% -> {100 * (pc['resident_after'] or 0):.0f}%)")
+    else:
+        lines.append("  page cache: not dropped (tfrec mode may read from memory)")
+    return "\n".join(lines)
+
+
+def sweep_summary(s: dict) -> str:
+    lines = [f"  sweep ({s['steps']} steps each): {'dimension':<20} {'setting':>9} {'reader/s':>10} {'model/s':>9} "
+             f"{'tfrec/s':>9} {'stall':>7}  GPU"]
+    for row in s["rows"]:
+        gpu = "no GPU" if row["gpu_util_mean_pct"] is None else f"{row['gpu_util_mean_pct']:.0f}%"
+        lines.append(f"  {'':<24} {row['dimension']:<20} {row['setting']:>9} {row['reader_images_per_s']:>10,.0f} "
+                     f"{row['synthetic_images_per_s']:>9,.0f} {row['tfrec_images_per_s']:>9,.0f} "
+                     f"{row['input_stall_pct']:>6.1f}%  {gpu}")
+    return "\n".join(lines)
+
+
+QUICK = {"steps": 8, "warmup_steps": 2, "rounds": 1, "stage_batches": 5}
+
+
+@bench.command("train")
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option("--model", type=click.Choice(list(MODELS)), help="Zoo model [default: chosen from the image size].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--steps", type=click.IntRange(min=2), help="Timed steps per mode and round [default: 30; 8 with --quick].")
+@click.option("--rounds", type=click.IntRange(min=1), help="Alternating rounds of the modes [default: 3; 1 with --quick].")
+@click.option("--augment", type=click.Choice(list(PRESETS)), default="none", show_default=True)
+@click.option("--image-size", callback=parse_wxh, help="Train at N or WIDTHxHEIGHT [default: the stored size].")
+@click.option("--parallelism", type=click.IntRange(min=1), help="The reader's num_parallel_calls [default: AUTOTUNE].")
+@click.option("--split", default="train", show_default=True)
+@click.option("--mixed-precision", is_flag=True, help="float16 compute on a GPU (ignored on CPU).")
+@click.option("--drop-cache/--no-drop-cache", default=True, show_default=True,
+              help="Evict the shards from the page cache before each timed tfrec epoch (posix_fadvise).")
+@click.option("--quick", is_flag=True, help="A short run for checks and CI: 8 steps, 1 round, 5 batches per stage.")
+@click.option("--sweep", is_flag=True, help="Also sweep reader parallelism, batch size and augmentation preset.")
+@click.option("--chart", type=click.Path(dir_okay=False), help="Write a PNG chart: the sweep's, or the modes'.")
+@json_option
+@quiet_option
+def train(path, model, batch_size, steps, rounds, augment, image_size, parallelism, split, mixed_precision, drop_cache,
+          quick, sweep, chart, as_json, quiet):
+    """Train a zoo model on PATH from four inputs and say how much the input holds it back.
+
+    \b
+    Modes, run in alternating rounds, each through the trainer's compiled step and monitors:
+      synthetic     one batch fed again and again: how fast the model alone steps
+      tfrec         the streaming reader, shards evicted from the page cache first
+      tfrec_cached  the same reader with the serialized records in memory
+      tutorial      TFRecordDataset -> parse_single_example -> decode -> augment per image -> batch
+    The headline is tfrec / synthetic (1.0: the input never holds the model back). The gap
+    tfrec_cached -> tfrec is fetching; synthetic -> tfrec_cached is preparing (parse, decode,
+    augment). Where a mode is input-bound (stall > 5%) the report names the limiting stage, from
+    per-stage rates measured in the same run (as `tfrec bench read`), and says how many CPU cores
+    the reader needs for the model's synthetic rate. GPU utilisation comes from NVML; without a
+    GPU it says "no GPU" (null in --json).
+
+    \b
+    Examples:
+      tfrec bench train out/cifar10 --model cifar_cnn --augment cifar
+      tfrec bench train out/photos --model resnet50 --image-size 224 --augment imagenet --mixed-precision
+      tfrec bench train out/cifar10 --quick --sweep --chart sweep.png --json
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tfrec.bench.options import TrainBenchOptions
+
+    given = {k: v for k, v in (("steps", steps), ("rounds", rounds)) if v is not None}
+    options = TrainBenchOptions(model=model, batch_size=batch_size, augment=augment, split=split,
+                                image_size=image_size and image_size[::-1], num_parallel_calls=parallelism,
+                                mixed_precision=mixed_precision, drop_cache=drop_cache,
+                                **{**(QUICK if quick else {}), **given})
+    import_tensorflow_quietly()
+    from tfrec.bench.train import benchmark_train
+
+    with sigterm_as_interrupt():
+        result = benchmark_train(path, options)
+        human = "" if quiet else train_bench_summary(result)
+        if sweep:
+            from tfrec.bench.sweep import sweep_train
+
+            result["sweep"] = sweep_train(path, options)
+            human += "" if quiet else "\n" + sweep_summary(result["sweep"])
+    if chart:
+        from tfrec.bench.chart import modes_chart, sweep_chart
+
+        result["chart"] = sweep_chart(result["sweep"], chart) if sweep else modes_chart(result, chart)
+        human += "" if quiet else f"\n  chart: {chart}"
+    emit(result, as_json, human)

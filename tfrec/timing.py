@@ -72,7 +72,8 @@ def time_pass(iterable: Iterable[Any], size: Callable[[Any], int] = lambda _: 1,
     Returns:
         images, batches and seconds after the first item, `images_per_s` over them, `first_batch_s`
         (making the iterator and its first item) and `first_images`,
-        `overall_images_per_s` (start-up included), and `teardown_s`: destroying the iterator is
+        `overall_images_per_s` (start-up included), `cpu_s` (this process's CPU seconds, all its
+        threads, after the first item), and `teardown_s`: destroying the iterator is
         timed apart because with autotuning on, TF 2.21 can make it wait for the autotuner's next
         tick (1.3/2.6/5.1/10.2 s after the iterator was made).
     """
@@ -83,7 +84,7 @@ def time_pass(iterable: Iterable[Any], size: Callable[[Any], int] = lambda _: 1,
     bar = tqdm(total=limit + 1 if limit else total, unit="batch", disable=not progress, file=sys.stderr, leave=False)
     images = count = first_images = 0
     first = None
-    t0 = start
+    t0, c0 = start, time.process_time()
     while limit is None or count < limit:
         try:
             item = next(it)
@@ -91,14 +92,15 @@ def time_pass(iterable: Iterable[Any], size: Callable[[Any], int] = lambda _: 1,
             break
         if first is None:
             first, t0, first_images = time.perf_counter() - start, time.perf_counter(), size(item)
+            c0 = time.process_time()
         else:
             images, count = images + size(item), count + 1
         bar.update(1)
-    end = time.perf_counter()
+    end, cpu = time.perf_counter(), time.process_time() - c0
     bar.close()
     del it
     seconds = end - t0
-    return {"images": images, "batches": count, "seconds": seconds, "first_batch_s": first or 0.0,
+    return {"images": images, "batches": count, "seconds": seconds, "cpu_s": cpu, "first_batch_s": first or 0.0,
             "first_images": first_images,
             "teardown_s": time.perf_counter() - end, "images_per_s": images / seconds if seconds > 0 else 0.0,
             "overall_images_per_s": (images + first_images) / (end - start) if end > start else 0.0}

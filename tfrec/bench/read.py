@@ -19,8 +19,24 @@ def batch_size_of(batch: Any) -> int:
 
 
 def time_pass(ds: tf.data.Dataset, batches: int | None, progress: bool = False, total: int | None = None) -> dict:
-    """`timing.time_pass` over a batched dataset: `batches` batches after the first (None: one epoch)."""
-    return timing.time_pass(ds, batch_size_of, batches, progress, total)
+    """`timing.time_pass` over a batched dataset: `batches` batches after the first (None: one epoch),
+    with `cpu_us_per_image`: this process's CPU time (all its threads) per image after the first batch."""
+    run = timing.time_pass(ds, batch_size_of, batches, progress, total)
+    run["cpu_us_per_image"] = 1e6 * run["cpu_s"] / run["images"] if run["images"] else None
+    return run
+
+
+def stage_rates(stages: list[tuple[str, tf.data.Dataset]], batches: int) -> list[dict]:
+    """Times each cumulative stage (batched datasets) alone for `batches` batches after the first, once
+    the process is idle: images/s and CPU µs per image. Where the rate drops, that stage costs."""
+    import tensorflow as tf
+
+    rows = []
+    for name, ds in stages:
+        timing.settle()
+        run = time_pass(ds.prefetch(tf.data.AUTOTUNE), batches)
+        rows.append({"stage": name, "images_per_s": run["images_per_s"], "cpu_us_per_image": run["cpu_us_per_image"]})
+    return rows
 
 
 def benchmark_read(path: str, split: str = "train", batch_size: int = 256, batches: int | None = None,
@@ -55,7 +71,6 @@ def benchmark_read(path: str, split: str = "train", batch_size: int = 256, batch
     if stages:
         n = run["batches"] or 1
         first = [(name, ds.batch(batch_size) if name == "read" else ds) for name, ds in built[:-1]]
-        rates = [(name, time_pass(ds.prefetch(tf.data.AUTOTUNE), n)["images_per_s"]) for name, ds in first]
-        rates.append(("output", run["images_per_s"]))
-        result["stages"] = [{"stage": name, "images_per_s": rate} for name, rate in rates]
+        result["stages"] = stage_rates(first, n) + [
+            {"stage": "output", "images_per_s": run["images_per_s"], "cpu_us_per_image": run["cpu_us_per_image"]}]
     return result

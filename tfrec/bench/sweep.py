@@ -1,0 +1,53 @@
+"""`tfrec bench train --sweep`: reader parallelism, batch size and augmentation preset, one at a time, to show
+where the input stops keeping up with the model."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..read.augment import PRESETS
+from ..training.data import plan_data
+from .read import time_pass
+from .train import TrainBenchOptions, _Inputs, _train_mode
+
+PARALLELISM = (1, 2, None)  # None: AUTOTUNE
+BATCH_FACTORS = (0.25, 0.5, 1, 2)  # times the chosen batch size
+
+
+def sweep_settings(opts: TrainBenchOptions) -> list[tuple[str, str, dict]]:
+    """(dimension, setting, the options it changes): each dimension swept around the chosen options."""
+    out = [("reader parallelism", "AUTOTUNE" if p is None else str(p), {"num_parallel_calls": p}) for p in PARALLELISM]
+    sizes = sorted({max(1, int(opts.batch_size * f)) for f in BATCH_FACTORS})
+    out += [("batch size", str(b), {"batch_size": b}) for b in sizes]
+    out += [("augmentation", name, {"augment": name}) for name in PRESETS]
+    return out
+
+
+def sweep_train(path: str, options: TrainBenchOptions | None = None, dimensions: tuple[str, ...] | None = None,
+                **overrides) -> dict:
+    """For each setting: the reader's images/s alone, the model's on a synthetic batch, and training from tfrec.
+
+    `dimensions` picks some of "reader parallelism", "batch size", "augmentation" (default: all).
+
+    Returns:
+        {"rows": [{"dimension", "setting", "reader_images_per_s", "synthetic_images_per_s",
+        "tfrec_images_per_s", "input_stall_pct", "gpu_util_mean_pct" (None without a GPU)}], ...}.
+    """
+    opts = replace(options or TrainBenchOptions(), **overrides)
+    plan = plan_data(path, opts.train_options())
+    synthetic: dict[int, dict] = {}  # the model's rate depends on the batch size only
+    rows = []
+    for dimension, setting, change in sweep_settings(opts):
+        if dimensions is not None and dimension not in dimensions:
+            continue
+        o = replace(opts, rounds=1, **change)
+        inputs = _Inputs(path, o, plan.image_size)
+        reader = time_pass(inputs.reader(), o.stage_batches)["images_per_s"]
+        if o.batch_size not in synthetic:
+            synthetic[o.batch_size] = _train_mode(path, o, inputs.synthetic)
+        run = _train_mode(path, o, inputs.tfrec)
+        rows.append({"dimension": dimension, "setting": setting, "reader_images_per_s": round(reader, 1),
+                     "synthetic_images_per_s": synthetic[o.batch_size]["images_per_s"],
+                     "tfrec_images_per_s": run["images_per_s"], "input_stall_pct": run["input_stall_pct"],
+                     "gpu_util_mean_pct": run["gpu"]["util_mean_pct"] if run["gpu"] else None})
+    return {"path": str(path), "model": plan.model, "batch_size": opts.batch_size, "augment": opts.augment,
+            "steps": opts.steps, "rows": rows}
