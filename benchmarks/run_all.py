@@ -9,8 +9,9 @@ them one at a time matters: on a 2-core machine two benchmarks at once would tim
 
     python benchmarks/run_all.py [--quick] [--only NAME ...] [--skip NAME ...]
 
---quick passes --quick to every benchmark (the whole run takes under five minutes on the 2-core
-reference machine, see the run_all section); without it each runs at its full size.
+--quick passes --quick to every benchmark, and one round (three for the sub-second timings of verify
+and view) instead of their medians, and skips the utilisation sweep: the whole run takes under five minutes on the 2-core reference
+machine (see the run_all section). Without it each runs at its full size.
 """
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ sys.path.insert(0, HERE)
 from _results import RESULTS, git_rev, machine, update_section  # noqa: E402
 
 BENCHMARKS = ("convert", "encode", "verify", "read", "train", "utilisation", "scale", "view")
+# With --quick, fewer alternating rounds than each script's own --quick (which alone added up to 509 s
+# here; 312 s with single rounds), and no sweep for utilisation (its chart stays the full run's): the whole
+# run fits in five minutes, and its figures are single rounds, for checks, not records.
+QUICK_ROUNDS = {"convert": ["--runs", "1"], "verify": ["--runs", "3"], "read": ["--rounds", "1"],
+                "train": ["--rounds", "1"], "utilisation": ["--rounds", "1", "--no-sweep"], "scale": ["--runs", "1"],
+                "view": ["--runs", "3"]}
 
 
 def gpu_description() -> str:
@@ -48,14 +55,15 @@ def tensorflow_version() -> str:
 
 def run_one(name: str, quick: bool) -> dict:
     """Runs benchmarks/NAME.py as a process; its JSON line (the last line of stdout) is kept in the result."""
-    cmd = [sys.executable, os.path.join(HERE, f"{name}.py")] + (["--quick"] if quick else [])
+    args = ["--quick", *QUICK_ROUNDS.get(name, [])] if quick else []
+    cmd = [sys.executable, os.path.join(HERE, f"{name}.py"), *args]
     print(f"[run_all] {name}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     wall = time.perf_counter() - start
     print(f"[run_all] {name}: exit {proc.returncode} after {wall:.1f} s", file=sys.stderr, flush=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    return {"name": name, "command": f"python benchmarks/{name}.py" + (" --quick" if quick else ""),
+    return {"name": name, "command": " ".join([f"python benchmarks/{name}.py", *args]),
             "returncode": proc.returncode, "wall_s": round(wall, 1), "json": lines[-1] if lines else None}
 
 

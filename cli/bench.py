@@ -98,6 +98,22 @@ def _gpu(m: dict) -> str:
                                    f"{g['peak_memory_mb']:,.0f} MB")
 
 
+def headline_miss(why: dict) -> str:
+    """One sentence on why tfrec / synthetic fell short (benchmark_train's `targets[...]["why"]`)."""
+    stage = "read (fetching from storage)" if why["stage"] == "read" else why["stage"]
+    text = (f"below 0.95, limited by {stage}: fetching from storage lost {100 * why['fetch_loss']:.1f}% of the "
+            f"synthetic rate (tfrec cached -> tfrec), preparing {100 * why['prepare_loss']:.1f}% (synthetic -> "
+            f"tfrec cached). The step waited for input {why['input_stall_pct']:.1f}% of the time and took "
+            f"{why['step_p50_vs_synthetic']:.2f}x the synthetic step (p50)")
+    if why["cause"] == "slower step":
+        text += (": the loss is in the step, which shares the cores with the reader's threads and its I/O "
+                 f"(the reader needed {why['reader_cores']:.3f} cores; costliest preparing stage "
+                 f"{why['costliest_prepare_stage']}, {why['costliest_prepare_stage_cpu_us']:.1f} CPU µs/image)")
+    if why["synthetic_spread"]:
+        text += f"; the synthetic rate itself varied {why['synthetic_spread']:.2f}x between rounds"
+    return text
+
+
 def train_bench_summary(r: dict) -> str:
     """The human report of `bench train`: the modes, the headline ratio, limits, stages, capacity."""
     size = "x".join(map(str, r["image_size"][::-1]))
@@ -114,6 +130,9 @@ def train_bench_summary(r: dict) -> str:
     if "tfrec_vs_synthetic" in ratios:
         lines.append(f"  headline: tfrec / synthetic = {ratios['tfrec_vs_synthetic']:.3f} "
                      "(1.0: the input never holds the model back)")
+    why = r["targets"].get("tfrec_vs_synthetic", {}).get("why")
+    if why:
+        lines.append("  " + headline_miss(why))
     if "tfrec_vs_tutorial" in ratios:
         lines.append(f"  tfrec / tutorial: {ratios['tfrec_vs_tutorial']:.2f}x in training, "
                      f"{ratios['reader_tfrec_vs_tutorial']:.2f}x as readers alone")

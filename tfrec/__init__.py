@@ -15,11 +15,11 @@ _EXPORTS = {
     "masked_crc32c": "io.records", "write_records": "io.records",
     "Schema": "codec.schema", "builtin_schemas": "codec.schema", "load_schema": "codec.schema",
     "VerifyOptions": "check.verify", "verify": "check.verify",
-    "TrainOptions": "training.options",
+    "TrainOptions": "training.options", "TrainBenchOptions": "bench.options",
     # TensorFlow-dependent names: TensorFlow is imported only when one of them is asked for.
     "make_dataset": "read.pipeline", "train": "training.loop", "TrainResult": "training.loop",
     "evaluate": "training.evaluate", "predict": "training.export", "load_model": "training.export",
-    "ServiceError": "read.service",
+    "ServiceError": "read.service", "benchmark_train": "bench.train",
     # The viewer (no TensorFlow) loads http.server and friends: only when asked.
     "DatasetView": "view.source", "write_html_report": "view.report",
 }
@@ -58,8 +58,10 @@ __all__ = [
     "ShardWriter",
     "SourceError",
     "TfrecError",
+    "TrainBenchOptions",
     "TrainOptions",
     "TrainResult",
+    "benchmark_train",
     "builtin_schemas",
     "convert",
     "decode_example",

@@ -1,1 +1,1 @@
-"""Benchmarks of the reader (and later the trainer) on the user's data and machine (TensorFlow)."""
+"""Benchmarks on the user's data and machine: the reader (`bench read`), and the model fed four ways (`bench train`) (TensorFlow)."""

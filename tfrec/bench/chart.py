@@ -70,8 +70,9 @@ def sweep_chart(sweep: dict, path: str) -> str:
     width, height, pw = 80 + 330 * len(dims), 420, 250
     img = Image.new("RGB", (width, height), _BG)
     draw = ImageDraw.Draw(img)
-    draw.text((20, 10), f"tfrec bench train --sweep: {sweep['model']} on {os.path.basename(sweep['path'].rstrip('/'))} (images/s, log scale)",
-              fill=_INK, font=_font())
+    name = os.path.basename(sweep["path"].rstrip("/"))
+    draw.text((20, 10), f"tfrec bench train --sweep: {sweep['model']} on {name} (images/s, log scale)", fill=_INK,
+              font=_font())
     for i, dim in enumerate(dims):
         rows = [r for r in sweep["rows"] if r["dimension"] == dim]
         box = (70 + 330 * i, 80, 70 + 330 * i + pw, 350)

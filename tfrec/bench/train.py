@@ -192,15 +192,43 @@ def _median(values: list) -> float | None:
 
 def targets(result: dict) -> dict:
     """The issue's targets, measured in this run: tfrec / synthetic >= 0.95; tfrec >= 3x tutorial where the
-    tutorial mode is input-bound (not applicable otherwise: then both run at the model's speed)."""
+    tutorial mode is input-bound (not applicable otherwise: then both run at the model's speed). A missed
+    headline comes with `why`: see `headline_diagnosis`."""
     ratios, modes = result["ratios"], result["modes"]
     out = {}
     if "tfrec_vs_synthetic" in ratios:
         v = ratios["tfrec_vs_synthetic"]
         out["tfrec_vs_synthetic"] = {"wanted": TARGET_VS_SYNTHETIC, "measured": v, "met": v >= TARGET_VS_SYNTHETIC}
+        if v < TARGET_VS_SYNTHETIC:
+            out["tfrec_vs_synthetic"]["why"] = headline_diagnosis(result)
     if "tfrec_vs_tutorial" in ratios:
         bound = modes["tutorial"]["input_bound"]
         v = ratios["tfrec_vs_tutorial"]
         out["tfrec_vs_tutorial"] = {"wanted": TARGET_VS_TUTORIAL, "measured": v, "applies": bound,
                                     "met": (v >= TARGET_VS_TUTORIAL) if bound else None}
     return out
+
+
+def headline_diagnosis(result: dict) -> dict:
+    """Why tfrec fell short of synthetic, the DS-Analyzer way: the share of the synthetic rate lost to
+    preparing (synthetic -> tfrec cached) and to fetching from storage (tfrec cached -> tfrec), the stage
+    to blame (read, when fetching lost more; else the costliest stage by CPU time), whether the step
+    waited for input or itself ran slower (the reader's threads and I/O taking the cores from the step, on
+    a CPU), the cores the reader needed, and the run's own noise (the synthetic rate's spread over rounds)."""
+    modes, cap, ratios = result["modes"], result["capacity"], result["ratios"]
+    tfrec, synthetic = modes["tfrec"], modes["synthetic"]
+    prepared = min(1.0, ratios.get("tfrec_cached_vs_synthetic", 1.0))
+    fetch_loss = max(0.0, prepared - ratios["tfrec_vs_synthetic"])
+    prepare_loss = 1.0 - prepared
+    costly = max((s for s in cap["stages"] if s["cpu_us_per_image"] and s["stage"] != "read"),
+                 key=lambda s: s["cpu_us_per_image"], default=None)
+    rounds = synthetic["images_per_s_rounds"]
+    return {"stage": "read" if fetch_loss >= prepare_loss else costly and costly["stage"],
+            "fetch_loss": round(fetch_loss, 3), "prepare_loss": round(prepare_loss, 3),
+            "cause": "input" if tfrec["input_bound"] else "slower step",
+            "input_stall_pct": tfrec["input_stall_pct"],
+            "step_p50_vs_synthetic": round(tfrec["step_ms_p50"] / synthetic["step_ms_p50"], 3),
+            "costliest_prepare_stage": costly and costly["stage"],
+            "costliest_prepare_stage_cpu_us": costly and costly["cpu_us_per_image"],
+            "reader_cores": cap.get("cores"),
+            "synthetic_spread": round(max(rounds) / min(rounds), 3) if len(rounds) > 1 and min(rounds) else None}
