@@ -87,3 +87,13 @@ def footer(script: str, quick: bool) -> list[str]:
 def logger(name: str):
     """A log function that prints '[NAME-bench] message' lines on stderr."""
     return lambda msg: print(f"[{name}-bench] {msg}", file=sys.stderr, flush=True)
+
+
+def round_arguments(doc: str, quick: str, rounds: str) -> argparse.ArgumentParser:
+    """The options of the benchmarks timed in rounds: --quick, --rounds N, --workdir DIR, --no-write."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--rounds", type=int, help=rounds)
+    parser.add_argument("--workdir", help="keep the generated data here (kept, reused; default: a temporary directory)")
+    parser.add_argument("--no-write", action="store_true", help="do not rewrite benchmarks/RESULTS.md")
+    return parser

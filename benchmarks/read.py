@@ -27,7 +27,6 @@ stay meaningful when other processes compete for the cores. Prints one JSON line
 """
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
@@ -42,7 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from _results import git_rev, machine, machine_busy_seconds, update_section  # noqa: E402
+from _results import git_rev, machine, machine_busy_seconds, round_arguments, update_section  # noqa: E402
 from tfrec import timing  # noqa: E402
 from tfrec.bench.read import batch_size_of  # noqa: E402
 from tfrec.demo import synth  # noqa: E402
@@ -362,11 +361,8 @@ def markdown(out: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller data and 3 rounds (about a minute)")
-    parser.add_argument("--rounds", type=int, help="timed rounds (default 5, 3 with --quick)")
-    parser.add_argument("--workdir", help="where to make the data (kept, reused); default a temporary directory")
-    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser = round_arguments(__doc__, "smaller data and 3 rounds (about a minute)",
+                             "timed rounds (default 5, 3 with --quick)")
     args = parser.parse_args()
     rounds = args.rounds or (3 if args.quick else 5)
     with tempfile.TemporaryDirectory(prefix="tfrec-bench-read-") as tmp:

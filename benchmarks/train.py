@@ -21,7 +21,6 @@ Prints one JSON line; rewrites the "train" section of benchmarks/RESULTS.md unle
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -36,7 +35,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
-from _results import git_rev, machine, update_section  # noqa: E402
+from _results import git_rev, machine, round_arguments, update_section  # noqa: E402
 from tfrec.demo import synth  # noqa: E402
 from tfrec.demo.demo import DEMO_MNIST  # noqa: E402
 from tfrec.read.pipeline import make_dataset  # noqa: E402
@@ -147,7 +146,7 @@ def markdown(out: dict) -> str:
         f"(a) test accuracy per epoch: {', '.join(f'{100 * v:.1f}%' for v in a['accuracy_per_epoch'])}; "
         f"{a['images_per_s']:,.0f} images/s, input stall {a['input_stall_pct']:.1f}% "
         f"(steady {a['steady_stall_pct']:.1f}%).",
-        f"(b) per round, trainer / fit images/s: "
+        "(b) per round, trainer / fit images/s: "
         + ", ".join(f"{t:,}/{f:,}" for t, f in zip(b["trainer_images_per_s"], b["fit_images_per_s"])) + ".",
         f"(c) {c['images_per_s']:,.0f} images/s; wait p50/p95 {c['wait_ms_p50']}/{c['wait_ms_p95']} ms, step p50 "
         f"{c['step_ms_p50']} ms; first batch waited {c['first_wait_s']:.2f} s (start-up); stall per epoch "
@@ -156,11 +155,8 @@ def markdown(out: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and steps (a few minutes)")
-    parser.add_argument("--rounds", type=int, help="timed rounds for (b) (default 5, 3 with --quick)")
-    parser.add_argument("--workdir", help="keep the generated data here (default: a temporary directory)")
-    parser.add_argument("--no-write", action="store_true", help="do not rewrite benchmarks/RESULTS.md")
+    parser = round_arguments(__doc__, "fewer rounds and steps (a few minutes)",
+                             "timed rounds for (b) (default 5, 3 with --quick)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = prepare(args.workdir or tmp, args.quick)

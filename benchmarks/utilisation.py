@@ -16,7 +16,6 @@ benchmarks/utilisation.png and benchmarks/utilisation-sweep.png unless --no-writ
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -28,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 
-from _results import git_rev, machine, update_section  # noqa: E402
+from _results import git_rev, machine, round_arguments, update_section  # noqa: E402
 from tfrec.bench.chart import modes_chart, sweep_chart  # noqa: E402
 from tfrec.bench.options import TrainBenchOptions  # noqa: E402
 from tfrec.bench.sweep import sweep_train  # noqa: E402
@@ -155,12 +154,9 @@ def markdown(out: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="5,000 records, 12 steps, 2 rounds, a short sweep (~2 min)")
-    parser.add_argument("--rounds", type=int, help="alternating rounds (default 3, 2 with --quick)")
-    parser.add_argument("--workdir", help="keep the generated data here (default: a temporary directory)")
+    parser = round_arguments(__doc__, "5,000 records, 12 steps, 2 rounds, a short sweep (~2 min)",
+                             "alternating rounds (default 3, 2 with --quick)")
     parser.add_argument("--no-sweep", action="store_true", help="skip the sweep")
-    parser.add_argument("--no-write", action="store_true", help="do not rewrite RESULTS.md and the charts")
     parser.add_argument("--from-json", help="re-render RESULTS.md and the charts from a run's saved JSON line "
                         "(nothing is measured)")
     args = parser.parse_args()
