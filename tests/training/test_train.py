@@ -171,3 +171,11 @@ def test_usage_errors_before_training(digits, tmp_path):
     (unlabelled / "dataset.json").write_text(json.dumps(manifest))
     with pytest.raises(TrainUsageError, match="has no class labels"):
         train(str(unlabelled))
+
+
+@pytest.mark.parametrize("preset", ["imagenet", "cifar"])
+def test_cropping_presets_crop_to_the_model_size_when_the_stored_size_fits(digits, preset):
+    # 28x28 digits fit lenet5 as stored (no resize); a random resized crop must still come out at
+    # 28x28, not at the preset's default 224x224, which the model cannot take.
+    result = train(digits, epochs=1, steps_per_epoch=2, val_split="", augment=preset, **FAST)
+    assert len(result.epochs) == 1 and result.model.input_shape[1:3] == (28, 28)

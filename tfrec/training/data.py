@@ -84,7 +84,9 @@ def epoch_dataset(plan: DataPlan, options: TrainOptions, epoch: int, stats=None,
     """
     full = plan.train_records is None or plan.train_records >= options.batch_size
     steps = options.steps_per_epoch or (steps_in_epoch(plan, options) if input_context is not None else None)
-    ds = make_dataset(plan.path, plan.train_split, options.batch_size, image_size=plan.resize,
+    # The model's size, even where the stored images already have it (plan.resize None): a random
+    # resized crop takes its output size from image_size, and would otherwise crop to 224x224.
+    ds = make_dataset(plan.path, plan.train_split, options.batch_size, image_size=plan.image_size,
                       augment=options.augment, seed=options.epoch_seed(epoch), skip_corrupt=options.skip_corrupt,
                       drop_remainder=full or input_context is not None, repeat=steps is not None, stats=stats,
                       input_context=input_context)
