@@ -18,7 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _results import arguments, git_rev, logger, machine, machine_busy_seconds, update_section  # noqa: E402
+from _results import arguments, footer, logger, machine_busy_seconds, update_section  # noqa: E402
 
 from tfrec.demo import synth  # noqa: E402
 from tfrec.timing import alternate, pair_ratio  # noqa: E402
@@ -80,7 +80,6 @@ def main() -> None:
                     f"{'yes' if identical else 'NO'} |")
     busy, wall = machine_busy_seconds(), time.perf_counter() - wall0
     print(json.dumps(result))
-    command = "python benchmarks/scale.py" + (" --quick" if args.quick else "")
     md = f"""## Beam DirectRunner vs local convert (`benchmarks/scale.py`)
 
 The same JPEG folder (about 400x300, 10 classes, {shards} shards, seed 0) converted in this process by
@@ -99,10 +98,8 @@ cluster; on one machine, `--runner local` stays the fast choice.
 
 Cores busy on average during the run, this benchmark included: {'unknown' if busy is None or busy0 is None else f'{(busy - busy0) / wall:.2f}'} of {os.cpu_count()}.
 
-Machine: {machine()}  
-Command: `{command}`  
-Revision: {git_rev()}
 """
+    md += "\n".join(footer("scale.py", args.quick)) + "\n"
     update_section("scale", md)
     if not args.data:
         shutil.rmtree(root, ignore_errors=True)

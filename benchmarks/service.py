@@ -17,7 +17,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _results import arguments, git_rev, logger, machine, update_section  # noqa: E402
+from _results import arguments, footer, logger, update_section  # noqa: E402
 
 from tfrec.demo import synth  # noqa: E402
 from tfrec.timing import alternate, pair_ratio  # noqa: E402
@@ -90,7 +90,6 @@ def main() -> None:
     result["service_overhead_cpu_us"] = round(result["service_reader_cpu_us"] + worker_us
                                               - result["in_process_cpu_us"], 1)
     print(json.dumps(result))
-    command = "python benchmarks/service.py" + (" --quick" if args.quick else "")
     r = result
     md = f"""## tf.data service vs in-process reading (`benchmarks/service.py`)
 
@@ -110,10 +109,8 @@ machine, where the worker and the reader share the same cores. What it buys: the
 image falls from {r['in_process_cpu_us']:,.0f} to {r['service_reader_cpu_us']:,.0f} µs, because decoding and
 augmentation moved to the worker.
 
-Machine: {machine()}  
-Command: `{command}`  
-Revision: {git_rev()}
 """
+    md += "\n".join(footer("service.py", args.quick)) + "\n"
     update_section("service", md)
     if not args.data:
         shutil.rmtree(root, ignore_errors=True)

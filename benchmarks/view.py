@@ -28,7 +28,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _results import arguments, git_rev, logger, machine, update_section  # noqa: E402
+from _results import arguments, footer, logger, machine, update_section  # noqa: E402
 
 from tfrec.demo.synth import write_tiny_dataset  # noqa: E402
 from tfrec.errors import TfrecError  # noqa: E402
@@ -132,9 +132,7 @@ def markdown(r: dict, runs: int, quick: bool) -> str:
         f"| reading the last shard from its start to its last record (`iter_records`) | {p['sequential_to_last_s']:.2f} s | "
         f"viewer's record page {p['record_last_s'] * 1e3:.1f} ms | {p['sequential_over_viewer']:,}x | (context) | |",
         "",
-        f"Machine: {machine()}  ",
-        f"Command: `python benchmarks/view.py{' --quick' if quick else ''}`  ",
-        f"Revision: {git_rev()}, {time.strftime('%Y-%m-%d')}",
+        *footer("view.py", quick),
     ])
 
 
