@@ -64,7 +64,8 @@ def test_record_reader(data, compression, check_crc):
 
 
 # Runs of equal-length records (checked with NumPy through CRC linearity) and records of varying length
-# (checked one by one): the scanner's two fast paths, which must agree with its record-by-record path.
+# (checked one by one, by the compiled walk or its Python twin): the scanner's fast paths, which must
+# agree with its record-by-record path and with each other.
 RUNS = b"".join(records.frame_record(bytes([i]) * 20) for i in range(40))
 VARIED = b"".join(records.frame_record(bytes([i]) * (5 + 7 * i)) for i in range(25))
 
@@ -84,6 +85,11 @@ def test_frame_scanner_paths_agree(data, chunk):
     scan.SCAN_CHUNK_BYTES = scan.FIRST_READ_BYTES = chunk  # small reads: records across read edges
     try:
         fast = scan.scan_file(path, "none")
+        compiled, scan._framing = scan._framing, None  # the Python walk over records of varying length
+        try:
+            python = scan.scan_file(path, "none")
+        finally:
+            scan._framing = compiled
         seen = []
         slow = scan.scan_file(path, "none", on_record=lambda i, o, d: seen.append((i, o, d)))
     finally:
@@ -91,6 +97,8 @@ def test_frame_scanner_paths_agree(data, chunk):
         os.remove(path)
     assert [(p.record, p.offset, p.reason) for p in fast.problems] == [(p.record, p.offset, p.reason) for p in slow.problems]
     assert fast.records == slow.records and (fast.offsets == slow.offsets).all() and (fast.lengths == slow.lengths).all()
+    assert fast.problems == python.problems and fast.records == python.records
+    assert (fast.offsets == python.offsets).all() and (fast.lengths == python.lengths).all()
     for index, offset, payload in seen:  # every record passed on is intact, where the index says
         assert data[offset + 12 : offset + 12 + len(payload)] == payload
         assert records.masked_crc32c(payload) == int.from_bytes(data[offset + 12 + len(payload) : offset + 16 + len(payload)], "little")

@@ -106,7 +106,17 @@ def test_deferred_run_checks_name_each_damaged_record(tmp_path, monkeypatch):
     assert _found(scan.scan_file(path, on_record=lambda *a: None)) == want
 
 
-def test_varied_records_checked_one_by_one(tmp_path, monkeypatch):
+@pytest.fixture(params=["compiled", "python"])
+def walk(request, monkeypatch):
+    """Runs a test with the compiled walk over records of varying length, then with the Python one."""
+    if request.param == "python":
+        monkeypatch.setattr(scan, "_framing", None)
+    else:
+        assert scan._framing is not None, "tfrec/io/_framing.c was not built (pip install -e . needs a C compiler)"
+    return request.param
+
+
+def test_varied_records_checked_one_by_one(tmp_path, monkeypatch, walk):
     monkeypatch.setattr(scan, "SCAN_CHUNK_BYTES", 64 << 10)  # records cross read boundaries
     path = str(tmp_path / "varied.tfrecord")
     rng = np.random.default_rng(3)

@@ -7,12 +7,15 @@ import numpy as np
 
 from ..errors import TfrecError
 
+from .native import framing as _framing  # the compiled parser, or None
+
 
 def read_index(path: str) -> np.ndarray:
     """Reads a .idx file into an int64 array (N, 2): offset, framed length.
 
-    NumPy's text parser does it (0.5 ms for 15,000 lines, 5x faster than splitting into Python
-    strings); anything it stops at is read again the slow way, which names the problem.
+    The compiled parser (tfrec/io/_framing.c) does it where built; else NumPy's text parser (0.5
+    ms for 15,000 lines, 5x faster than splitting into Python strings). Anything either stops at
+    is read again the slow way, which names the problem.
 
     Raises:
         TfrecError: the file is not `offset length` integer pairs.
@@ -21,6 +24,13 @@ def read_index(path: str) -> np.ndarray:
         text = f.read()
     if not text.strip():
         return np.zeros((0, 2), np.int64)
+    if _framing is not None:
+        values = np.empty(len(text) // 2 + 1, np.int64)  # each integer takes a digit and a separator
+        n = _framing.parse_index(text, values)
+        if n >= 0:
+            if n % 2:
+                raise TfrecError(f"{path}: odd number of integers; expected 'offset length' per line")
+            return values[:n].reshape(-1, 2)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # NumPy warns, then stops, at the first non-integer
