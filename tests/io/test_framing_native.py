@@ -54,10 +54,37 @@ def test_walk_stops_where_the_python_walk_stops(seed):
     buf = bytes(buf[:cut])
     prev = int(rng.choice([0, lengths[0] + 16]))
     out = np.empty(len(buf) // 16 + 1, np.int64)
-    m, end, status = _framing.walk(buf, 0, prev, scan.RUN_MIN_RECORDS, out)
+    m, end, status, crc = _framing.walk(buf, 0, prev, scan.RUN_MIN_RECORDS, out)
     starts, python_end = _python_walk(buf, 0, prev, scan.RUN_MIN_RECORDS)
     assert out[:m].tolist() == starts and end == python_end and out[m] == end
-    assert status in (0, 1, 2, 3)
+    assert status in (0, 1, 2, 3) and crc is None
+    # span mode: the same walk, and the CRC32C of the bytes it walked from the same pass
+    spanned = np.empty_like(out)
+    assert _framing.walk(buf, 0, prev, scan.RUN_MIN_RECORDS, spanned, True) == (m, end, status, google_crc32c.value(buf[:end]))
+    assert (spanned[: m + 1] == out[: m + 1]).all()
+    head = int(rng.integers(0, 50))  # from a later position: the CRC covers buf[pos:end] only
+    shifted = b"\0" * head + buf
+    m2, end2, _, crc2 = _framing.walk(shifted, head, prev, scan.RUN_MIN_RECORDS, spanned, True)
+    assert (m2, end2 - head) == (m, end) and crc2 == google_crc32c.value(shifted[head:end2])
+
+
+def test_combine():
+    for n in (0, 1, 5, 4096, 70_001, 1 << 20):
+        a, b = os.urandom(100), os.urandom(n)
+        assert _framing.combine(google_crc32c.value(a), google_crc32c.value(b), n) == google_crc32c.value(a + b)
+
+
+def test_chunk_crc_from_parts():
+    from tfrec.io.crc import ChunkCrc
+
+    buf = os.urandom(10_000)
+    chunk = ChunkCrc(buf, wanted=True)
+    for start, end in [(100, 2000), (2000, 2001), (5000, 9000)]:  # gaps before, between and after
+        chunk.note(start, end, google_crc32c.value(buf[start:end]))
+    assert chunk.value() == google_crc32c.value(buf)
+    wrong = ChunkCrc(buf, wanted=True)
+    wrong.note(0, 10, 12345)  # a wrong part shows in the value: parts are trusted, not re-read
+    assert wrong.value() != google_crc32c.value(buf)
 
 
 def test_walk_refuses_a_short_output():

@@ -6,6 +6,7 @@ import os
 import tempfile
 import zlib
 
+import google_crc32c
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -84,10 +85,10 @@ def test_frame_scanner_paths_agree(data, chunk):
     saved = scan.SCAN_CHUNK_BYTES, scan.FIRST_READ_BYTES
     scan.SCAN_CHUNK_BYTES = scan.FIRST_READ_BYTES = chunk  # small reads: records across read edges
     try:
-        fast = scan.scan_file(path, "none")
+        fast = scan.scan_file(path, "none", checksum="crc32c")
         compiled, scan._framing = scan._framing, None  # the Python walk over records of varying length
         try:
-            python = scan.scan_file(path, "none")
+            python = scan.scan_file(path, "none", checksum="crc32c")
         finally:
             scan._framing = compiled
         seen = []
@@ -97,7 +98,8 @@ def test_frame_scanner_paths_agree(data, chunk):
         os.remove(path)
     assert [(p.record, p.offset, p.reason) for p in fast.problems] == [(p.record, p.offset, p.reason) for p in slow.problems]
     assert fast.records == slow.records and (fast.offsets == slow.offsets).all() and (fast.lengths == slow.lengths).all()
-    assert fast.problems == python.problems and fast.records == python.records
+    assert fast.problems == python.problems and fast.records == python.records and fast.checksum == python.checksum
+    assert fast.checksum in (None, f"crc32c:{google_crc32c.value(data):08x}")
     assert (fast.offsets == python.offsets).all() and (fast.lengths == python.lengths).all()
     for index, offset, payload in seen:  # every record passed on is intact, where the index says
         assert data[offset + 12 : offset + 12 + len(payload)] == payload

@@ -6,7 +6,7 @@
  * the read + CRC32C limit; here the same walk costs a few nanoseconds per record and the data
  * CRCs run at the speed of one hardware pass.
  *
- * walk(buf, pos, prev, run_min, out) -> (m, end, status) checks records from buf[pos] on, exactly
+ * walk(buf, pos, prev, run_min, out, span=False) -> (m, end, status, crc) checks records from buf[pos] on, exactly
  * as scan.FrameScanner._clean does in Python, and stops at the first thing that is not a clean
  * record of varying length:
  *   status 0  the next record is not complete in buf (or fewer than 12 bytes are left);
@@ -16,7 +16,9 @@
  * out (a writable int64 buffer of at least (len(buf) - pos) / 16 + 1 items) receives the buffer
  * offsets of the m records that hold, then `end`, where the next unchecked record starts. `prev`
  * is the framed length of the record before buf[pos] (0: none), for the run detection. The GIL
- * is released during the walk.
+ * is released during the walk. With span true, crc is the CRC32C of buf[pos:end], from the same
+ * single pass over the bytes (each record's data CRC is taken out of the running one by a shift
+ * of its length), so a file checksum needs no pass of its own; else crc is None.
  *
  * CRC32C (Castagnoli, reflected 0x82f63b78) uses SSE4.2's crc32 instruction on three interleaved
  * streams where the CPU has it (checked at run time), combined with zero-shift tables (the method
@@ -33,10 +35,9 @@
 #define HEADER_BYTES 12
 #define FOOTER_BYTES 4
 #define FRAMING_BYTES 16
-#define SHORT 256 /* bytes per stream in the interleaved loop */
 
 static uint32_t table8[8][256]; /* slicing-by-8 tables */
-static uint32_t shift_short[4][256]; /* crc -> crc after SHORT zero bytes */
+static uint32_t shift_pow2[32][4][256]; /* crc -> crc after 2**k zero bytes */
 
 /* ---------------------------------------------------------------- tables */
 
@@ -87,18 +88,32 @@ static void init_tables(void) {
             table8[k][n] = crc;
         }
     }
-    uint32_t op[32];
-    zeros_op(op, SHORT);
-    for (uint32_t n = 0; n < 256; n++) {
-        shift_short[0][n] = gf2_times(op, n);
-        shift_short[1][n] = gf2_times(op, n << 8);
-        shift_short[2][n] = gf2_times(op, n << 16);
-        shift_short[3][n] = gf2_times(op, n << 24);
+    uint32_t op[32], next[32];
+    zeros_op(op, 1);
+    for (int k = 0; k < 32; k++) {
+        if (k) { /* 2**k zero bytes: the square of the operator for 2**(k-1) */
+            gf2_square(next, op);
+            memcpy(op, next, sizeof(op));
+        }
+        for (uint32_t n = 0; n < 256; n++) {
+            shift_pow2[k][0][n] = gf2_times(op, n);
+            shift_pow2[k][1][n] = gf2_times(op, n << 8);
+            shift_pow2[k][2][n] = gf2_times(op, n << 16);
+            shift_pow2[k][3][n] = gf2_times(op, n << 24);
+        }
     }
 }
 
-static inline uint32_t shift(uint32_t zeros[][256], uint32_t crc) {
+static inline uint32_t shift(const uint32_t zeros[][256], uint32_t crc) {
     return zeros[0][crc & 0xff] ^ zeros[1][(crc >> 8) & 0xff] ^ zeros[2][(crc >> 16) & 0xff] ^ zeros[3][crc >> 24];
+}
+
+/* crc -> the CRC after n more zero bytes (its linear part): one table step per bit of n. */
+static inline uint32_t shift_n(uint32_t crc, uint64_t n) {
+    for (int k = 0; n && k < 32; k++, n >>= 1)
+        if (n & 1) crc = shift(shift_pow2[k], crc);
+    for (; n; n--) crc = shift(shift_pow2[31], shift(shift_pow2[31], crc)); /* 4 GiB steps (never, in practice) */
+    return crc;
 }
 
 static inline uint64_t load64(const unsigned char *p) {
@@ -134,22 +149,34 @@ static uint32_t crc32c_sw(uint32_t crc, const unsigned char *p, size_t len) {
 #define HAVE_HW 1
 #include <nmmintrin.h>
 
-__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const unsigned char *p, size_t len) {
-    uint64_t c0 = ~crc;
-    while (len >= 3 * SHORT) { /* three independent streams hide the instruction's latency */
+/* Three independent streams over consecutive blocks hide the instruction's latency; their CRCs are
+ * joined by shifting over a block of zeros (2**log2 bytes). */
+__attribute__((target("sse4.2"))) static inline uint64_t crc3(uint64_t c0, const unsigned char **at, size_t *left, int log2) {
+    const size_t block = (size_t)1 << log2;
+    const unsigned char *p = *at;
+    size_t len = *left;
+    while (len >= 3 * block) {
         uint64_t c1 = 0, c2 = 0;
-        const unsigned char *end = p + SHORT;
+        const unsigned char *end = p + block;
         do {
             c0 = _mm_crc32_u64(c0, load64(p));
-            c1 = _mm_crc32_u64(c1, load64(p + SHORT));
-            c2 = _mm_crc32_u64(c2, load64(p + 2 * SHORT));
+            c1 = _mm_crc32_u64(c1, load64(p + block));
+            c2 = _mm_crc32_u64(c2, load64(p + 2 * block));
             p += 8;
         } while (p < end);
-        c0 = shift(shift_short, (uint32_t)c0) ^ c1;
-        c0 = shift(shift_short, (uint32_t)c0) ^ c2;
-        p += 2 * SHORT;
-        len -= 3 * SHORT;
+        c0 = shift(shift_pow2[log2], (uint32_t)c0) ^ c1;
+        c0 = shift(shift_pow2[log2], (uint32_t)c0) ^ c2;
+        p += 2 * block;
+        len -= 3 * block;
     }
+    *at = p;
+    *left = len;
+    return c0;
+}
+
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const unsigned char *p, size_t len) {
+    uint64_t c0 = crc3(~crc, &p, &len, 8); /* blocks of 256 bytes */
+    c0 = crc3(c0, &p, &len, 5);            /* then of 32: most of a small record's tail */
     while (len >= 8) {
         c0 = _mm_crc32_u64(c0, load64(p));
         p += 8;
@@ -168,22 +195,26 @@ static inline uint32_t masked(uint32_t crc) { return ((crc >> 15) | (crc << 17))
 
 /* ---------------------------------------------------------------- the walk */
 
+#define RING 64 /* the span CRCs at the last RING record starts, to step back to the start of a run */
+
 static PyObject *walk(PyObject *self, PyObject *args) {
     Py_buffer buf, out;
     Py_ssize_t pos, prev, run_min;
-    if (!PyArg_ParseTuple(args, "y*nnnw*", &buf, &pos, &prev, &run_min, &out)) return NULL;
+    int span = 0;
+    if (!PyArg_ParseTuple(args, "y*nnnw*|p", &buf, &pos, &prev, &run_min, &out, &span)) return NULL;
     const unsigned char *b = buf.buf;
     const Py_ssize_t n = buf.len;
     int64_t *starts = out.buf;
     Py_ssize_t room = out.len / (Py_ssize_t)sizeof(int64_t);
-    if (pos < 0 || pos > n || room < (n - pos) / FRAMING_BYTES + 1) {
+    if (pos < 0 || pos > n || room < (n - pos) / FRAMING_BYTES + 1 || run_min < 1 || run_min > RING) {
         PyBuffer_Release(&buf);
         PyBuffer_Release(&out);
-        PyErr_SetString(PyExc_ValueError, "walk: pos out of range or out too small");
+        PyErr_SetString(PyExc_ValueError, "walk: pos out of range, out too small or run_min not in 1..64");
         return NULL;
     }
     Py_ssize_t p = pos, m = 0, run = 1;
     uint64_t last = (uint64_t)prev;
+    uint32_t crc = 0, ring[RING]; /* crc: the CRC32C of buf[pos:p] (span mode) */
     int status = 0;
     Py_BEGIN_ALLOW_THREADS
     while (n - p >= HEADER_BYTES) {
@@ -195,7 +226,10 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             if (++run >= run_min) { /* leave the run, and the records of it walked so far, to the NumPy check */
                 Py_ssize_t cut = m + 1 - run;
                 if (cut < 0) cut = 0;
-                if (cut < m) p = (Py_ssize_t)starts[cut];
+                if (cut < m) {
+                    p = (Py_ssize_t)starts[cut];
+                    if (span) crc = ring[cut % RING];
+                }
                 m = cut;
                 status = 1;
                 break;
@@ -208,7 +242,18 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             status = 2;
             break;
         }
-        if (masked(crc32c(0, b + p + HEADER_BYTES, (size_t)length)) != load32(b + p + HEADER_BYTES + length)) {
+        const unsigned char *data = b + p + HEADER_BYTES;
+        uint32_t stored = load32(data + length), head, body;
+        if (span) { /* one pass over the span; crc(X + D) = shift(crc(X), len D) ^ crc(D) gives D's own CRC */
+            head = crc32c(crc, b + p, HEADER_BYTES);
+            body = crc32c(head, data, (size_t)length);
+            if (masked(body ^ shift_n(head, length)) != stored) {
+                status = 3;
+                break;
+            }
+            ring[m % RING] = crc;
+            crc = crc32c(body, data + length, FOOTER_BYTES);
+        } else if (masked(crc32c(0, data, (size_t)length)) != stored) {
             status = 3;
             break;
         }
@@ -219,7 +264,15 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&buf);
     PyBuffer_Release(&out);
-    return Py_BuildValue("nni", m, p, status);
+    if (span) return Py_BuildValue("nniI", m, p, status, (unsigned int)crc);
+    return Py_BuildValue("nniO", m, p, status, Py_None);
+}
+
+static PyObject *combine(PyObject *self, PyObject *args) {
+    unsigned int a, b;
+    unsigned long long len_b;
+    if (!PyArg_ParseTuple(args, "IIK", &a, &b, &len_b)) return NULL;
+    return PyLong_FromUnsignedLong(shift_n(a, len_b) ^ b);
 }
 
 /* parse_index(text, out) -> n: the whitespace-separated decimal integers of a .idx file into out
@@ -270,7 +323,8 @@ static PyObject *value(PyObject *self, PyObject *args) { return crc_of(args, crc
 static PyObject *value_sw(PyObject *self, PyObject *args) { return crc_of(args, crc32c_sw); }
 
 static PyMethodDef methods[] = {
-    {"walk", walk, METH_VARARGS, "walk(buf, pos, prev, run_min, out) -> (m, end, status): see the module's source."},
+    {"walk", walk, METH_VARARGS, "walk(buf, pos, prev, run_min, out, span=False) -> (m, end, status, crc): see the module's source."},
+    {"combine", combine, METH_VARARGS, "combine(crc_a, crc_b, len_b) -> the CRC32C of A + B."},
     {"parse_index", parse_index, METH_VARARGS, "parse_index(text, out) -> n integers parsed into out, or -1: see the source."},
     {"value", value, METH_VARARGS, "value(data, crc=0) -> CRC32C of data, continuing crc (the fastest path this CPU has)."},
     {"value_sw", value_sw, METH_VARARGS, "value_sw(data, crc=0) -> CRC32C of data through the portable table path."},

@@ -8,6 +8,7 @@ import zlib
 import google_crc32c
 import numpy as np
 
+from .native import framing as _framing
 from .records import FOOTER_BYTES, FRAMING_BYTES, MASK_DELTA, mask_crcs, masked_crc32c
 
 
@@ -66,6 +67,11 @@ def crc32c_combine(crc_a: int, crc_b: int, len_b: int) -> int:
         return crc_b
     t0, t1, t2, t3 = _shift_lists(len_b)  # plain Python: a NumPy call costs more than the four lookups
     return t0[crc_a & 0xFF] ^ t1[(crc_a >> 8) & 0xFF] ^ t2[(crc_a >> 16) & 0xFF] ^ t3[crc_a >> 24] ^ crc_b
+
+
+# For lengths that rarely repeat (the parts of a chunk): the compiled combine where built (no table
+# to build per length), else crc32c_combine.
+_combine = _framing.combine if _framing is not None else crc32c_combine
 
 
 @functools.lru_cache(maxsize=None)
@@ -201,16 +207,34 @@ def masked_length_crcs(fields: np.ndarray) -> np.ndarray:
 
 
 class ChunkCrc:
-    """The CRC32C of a buffer, computed on first use and kept: a scan of records of varying length never needs it."""
+    """The CRC32C of a buffer, computed on first use and kept.
 
-    __slots__ = ("buf", "_value")
+    A scan that computes the CRC of part of the buffer anyway (the compiled walk over records of
+    varying length does, when `wanted`) notes it; the value is then put together from those parts
+    and a pass over the rest only.
+    """
 
-    def __init__(self, buf: bytes):
-        self.buf, self._value = buf, None
+    __slots__ = ("buf", "wanted", "_value", "_parts")
+
+    def __init__(self, buf: bytes, wanted: bool = False):
+        self.buf, self.wanted, self._value, self._parts = buf, wanted, None, []
+
+    def note(self, start: int, end: int, crc: int) -> None:
+        """Records that buf[start:end] has CRC32C `crc` (parts never overlap)."""
+        if self._value is None and end > start:
+            self._parts.append((start, end, crc))
 
     def value(self) -> int:
         if self._value is None:
-            self._value = google_crc32c.value(self.buf)
+            if not self._parts:
+                self._value = google_crc32c.value(self.buf)
+                return self._value
+            view, total, at = np.frombuffer(self.buf, np.uint8), 0, 0
+            for start, end, crc in sorted(self._parts) + [(len(self.buf), len(self.buf), 0)]:
+                if start > at:  # a gap between the noted parts
+                    total = _combine(total, google_crc32c.value(view[at:start]), start - at)
+                total, at = _combine(total, crc, end - start), end
+            self._value = total
         return self._value
 
 

@@ -180,6 +180,7 @@ class FrameScanner:
         self._pending: _Pending | None = None  # a run whose CRC check is deferred
         self._view: np.ndarray | None = None  # the buffer being scanned, as uint8 (see _feed)
         self._starts: np.ndarray | None = None  # the compiled walk's output, kept between reads
+        self._chunk_crc: ChunkCrc | None = None  # the buffer being scanned's ChunkCrc, if any (see _feed)
 
     # -- driving
 
@@ -266,6 +267,7 @@ class FrameScanner:
         """Checks the records that lie complete in buf; returns the bytes consumed."""
         pos, n = 0, len(buf)
         self.want = 0
+        self._chunk_crc = crc if isinstance(crc, ChunkCrc) else None
         # Records checked one by one take their CRC through a NumPy view: no copy of the bytes.
         self._view = np.frombuffer(buf, np.uint8) if self.on_record is None and n >= ZERO_COPY_BYTES else None
         while not self.stopped and pos < n:
@@ -298,7 +300,7 @@ class FrameScanner:
             if not step:
                 break
             pos += step
-        self._view = None  # holding on to the buffer would make the next read's allocation page-fault
+        self._view = self._chunk_crc = None  # holding on to the buffer would make the next read's allocation page-fault
         self.base += pos
         return pos
 
@@ -385,7 +387,11 @@ class FrameScanner:
         need = (len(buf) - pos) // FRAMING_BYTES + 1
         if self._starts is None or len(self._starts) < need:
             self._starts = np.empty(max(need, 1024), np.int64)  # untouched pages cost nothing
-        m, _, _ = _framing.walk(buf, pos, self.stride, RUN_MIN_RECORDS, self._starts)
+        chunk = self._chunk_crc  # with a file checksum to make: the walk's one pass gives the CRC of its span
+        span = chunk is not None and chunk.wanted and chunk.buf is buf
+        m, end, _, crc = _framing.walk(buf, pos, self.stride, RUN_MIN_RECORDS, self._starts, span)
+        if span:
+            chunk.note(pos, end, crc)
         return self._accept(buf, pos, self._starts[: m + 1]) if m else pos
 
     def _accept(self, buf: bytes, pos: int, framing: np.ndarray) -> int:
@@ -603,10 +609,11 @@ def _scan_plain(f, scanner: FrameScanner, summer: FileChecksum, size: int) -> bo
         chunk = f.read(scanner.read_size())
         if not chunk:
             break
-        crc = ChunkCrc(chunk)  # computed only if a run check or the checksum wants it
-        summer.add(chunk, scanner.base, crc)
-        final = scanner.base + len(chunk) >= size
+        # computed only if a run check or the checksum wants it; the compiled walk notes the parts it has
+        crc = ChunkCrc(chunk, wanted=summer.kind == "crc32c")
+        start, final = scanner.base, scanner.base + len(chunk) >= size
         scanner.scan(chunk, final, crc)
+        summer.add(chunk, start, crc)
     chunk = crc = None
     scanner.flush()
     return summer.end >= size
