@@ -175,8 +175,9 @@ __attribute__((target("sse4.2"))) static inline uint64_t crc3(uint64_t c0, const
 }
 
 __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const unsigned char *p, size_t len) {
-    uint64_t c0 = crc3(~crc, &p, &len, 8); /* blocks of 256 bytes */
-    c0 = crc3(c0, &p, &len, 5);            /* then of 32: most of a small record's tail */
+    uint64_t c0 = crc3(~crc, &p, &len, 13); /* blocks of 8 KiB */
+    c0 = crc3(c0, &p, &len, 8);             /* then of 256 bytes */
+    c0 = crc3(c0, &p, &len, 5);             /* then of 32: most of a small record's tail */
     while (len >= 8) {
         c0 = _mm_crc32_u64(c0, load64(p));
         p += 8;
