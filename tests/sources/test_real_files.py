@@ -71,6 +71,8 @@ def reference(path: str) -> np.ndarray:
         img = ImageOps.exif_transpose(img)
         if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
             img = img.point(lambda v: v / 256).convert("L")
+        if img.mode == "P" and "transparency" in img.info:
+            img = img.convert("RGBA")
         return np.asarray(img.convert("RGB")).astype(np.int16)
 
 

@@ -212,3 +212,27 @@ def test_several_idx_sets_ask_which(tmp_path):
                                       "emnist-digits", "--json"])
     assert runner.exit_code == 0, runner.output
     assert json.loads(runner.stdout)["splits"]["train"]["records"] == 12
+
+
+def test_palette_with_transparency_reencodes_without_a_warning():
+    """A palette PNG with a transparency table re-encodes as Pillow's own P -> RGB colours, silently."""
+    import io
+    import warnings
+
+    import numpy as np
+    from PIL import Image
+
+    from tfrec.sources.imagefolder import _reencode
+
+    img = Image.new("P", (4, 3))
+    img.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [7] * (3 * 253))
+    img.putdata([0, 1, 2, 1] * 3)
+    buf = io.BytesIO()
+    img.save(buf, "PNG", transparency=b"\x00\x80" + b"\xff" * 254)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data, fmt, width, height = _reencode(Image.open(io.BytesIO(buf.getvalue())), "png", None, None, 90, False)
+    assert (fmt, width, height) == ("png", 4, 3)
+    plain = Image.open(io.BytesIO(buf.getvalue()))
+    plain.info.pop("transparency")
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), np.asarray(plain.convert("RGB")))

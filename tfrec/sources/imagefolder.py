@@ -166,6 +166,8 @@ def _reencode(img, fmt: str, resize, encode, quality, exif_transpose: bool) -> t
         img = ImageOps.exif_transpose(img)
     if img.mode in HIGH_BIT_MODES:
         img = img.point(lambda v: v / 256).convert("L")  # 16-bit to 8-bit, keeping the range
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")  # what Pillow asks for (P -> RGB warns); the RGB values are the same
     img = img.convert("RGB")
     if resize:
         img = img.resize(resize, Image.Resampling.BILINEAR, reducing_gap=3.0)
