@@ -64,3 +64,23 @@ def test_bulk_matches_one_by_one(labels):
 def test_malformed_bytes_give_a_clean_error(data):
     with pytest.raises(ExampleDecodeError):
         decode_example(data)
+
+
+@pytest.mark.parametrize("layout", ["rows", "planar"])
+@pytest.mark.parametrize("labels", [[1, 2, 3, 4, 5, 6], [1, 200, 5, 70000, 3, 128]])
+def test_bulk_take_matches_one_by_one(layout, labels):
+    # take= gathers rows straight into the output (contiguous images) or through a copy (planar
+    # CIFAR-style views); a single varint width takes the no-sort path, mixed widths the grouped one.
+    rng = np.random.default_rng(1)
+    n = len(labels)
+    planes = rng.integers(0, 256, (n, 3, 2, 2), dtype=np.uint8)
+    images = planes.transpose(0, 2, 3, 1) if layout == "planar" else np.ascontiguousarray(planes.transpose(0, 2, 3, 1))
+    labels = np.array(labels, np.int64)
+    take = np.array([4, 0, 5, 2])
+    out = {}
+    for rows, mat in encode_examples_bulk({"image": ("bytes", images), "label": ("int64", labels)}, (12, 4), take):
+        for r, row in zip(rows.tolist(), mat):
+            out[r] = row[12:-4].tobytes()
+    assert sorted(out) == list(range(len(take)))
+    for r, i in enumerate(take):
+        assert out[r] == encode_example({"image": images[i].tobytes(), "label": int(labels[i])})

@@ -67,6 +67,13 @@ def test_index_points_at_every_record(tmp_path):
     assert [r.offset for r in records.iter_records(path)] == index[:, 0].tolist()
 
 
+@pytest.mark.parametrize("lengths", [[838] * 5, [16, 30, 16, 2000], [16], []], ids=["fixed", "varied", "one", "none"])
+def test_index_lines_fixed_and_varied_lengths(lengths):
+    lengths = np.array(lengths, np.int64)
+    expected = "".join(f"{o} {n}\n" for o, n in zip(np.cumsum([100, *lengths[:-1]]).tolist(), lengths.tolist()))
+    assert records.index_lines(100, lengths) == (expected if len(lengths) else "")
+
+
 def test_writer_is_atomic(tmp_path):
     path = tmp_path / "x.tfrecord"
     with pytest.raises(RuntimeError):

@@ -307,28 +307,33 @@ def encode_examples_bulk(
         if columns[k][1].ndim != 1:
             raise TfrecError(f"bulk encoding takes one int64 per record; feature {k!r} has shape {columns[k][1].shape}")
     widths = np.stack([_varint_widths(columns[k][1]) for k in int_names], 1) if int_names else np.ones((n, 0), np.int64)
+    if n and (widths == widths[0]).all():  # the usual single group: no sort (np.unique), no row gather
+        yield np.arange(n), _encode_group(columns, names, dict(zip(int_names, widths[0].tolist())), None, margin)
+        return
     signatures, group_of = np.unique(widths, axis=0, return_inverse=True)
     for g, signature in enumerate(signatures):
         rows = np.flatnonzero(group_of.reshape(-1) == g)
         yield rows, _encode_group(columns, names, dict(zip(int_names, signature.tolist())), rows, margin)
 
 
-def _encode_group(columns, names, int_widths: dict, rows: np.ndarray, margin: tuple[int, int]) -> np.ndarray:
+def _encode_group(columns, names, int_widths: dict, rows: np.ndarray | None, margin: tuple[int, int]) -> np.ndarray:
     # Each map entry ends with its variable part (the bytes value, the varint, the packed floats),
-    # so an entry is a constant prefix followed by an (n, w) matrix.
-    pieces: list[np.ndarray] = []
+    # so an entry is a constant prefix followed by an (n, w) matrix. rows=None: every record.
+    sel = slice(None) if rows is None else rows
+    count = len(next(iter(columns.values()))[1]) if rows is None else len(rows)
+    pieces: list = []
     for name in names:
         kind, arr = columns[name]
         if kind == "bytes":
-            values = arr[rows]
+            values = arr if rows is None else arr[rows]  # a _Take stays lazy: gathered into the output
             if values.dtype != np.uint8:
-                values = values.astype(np.uint8)
+                values = values[:].astype(np.uint8)
             feature = lambda ph: _field(1, _field(1, ph))  # noqa: E731
         elif kind == "int64":
-            values = _varint_matrix(arr[rows], int_widths[name])
+            values = _varint_matrix(arr[sel], int_widths[name])
             feature = lambda ph: _field(3, _field(1, ph))  # noqa: E731
         elif kind == "float":
-            values = np.ascontiguousarray(arr[rows], dtype="<f4").reshape(len(rows), -1).view(np.uint8)
+            values = np.ascontiguousarray(arr[sel], dtype="<f4").reshape(count, -1).view(np.uint8)
             feature = lambda ph: _field(2, _field(1, ph) if ph else b"")  # noqa: E731
         else:
             raise TfrecError(f"unknown feature kind {kind!r} for {name!r}; expected one of {', '.join(KINDS)}")
@@ -338,7 +343,7 @@ def _encode_group(columns, names, int_widths: dict, rows: np.ndarray, margin: tu
     body_len = sum(_width(p) for p in pieces)
     head = _field(1, b"\0" * body_len)[: 1 + len(_varint(body_len))]
     pieces.insert(0, np.frombuffer(head, np.uint8)[None, :])
-    out = np.empty((len(rows), margin[0] + len(head) + body_len + margin[1]), dtype=np.uint8)
+    out = np.empty((count, margin[0] + len(head) + body_len + margin[1]), dtype=np.uint8)
     col = margin[0]
     for p in pieces:
         _copy_into(out[:, col : col + _width(p)], p)
@@ -353,8 +358,12 @@ def _width(p: np.ndarray) -> int:
 PLANAR_BLOCK_ROWS = 256  # 256 CIFAR images: 768 KiB, within L2 (128-512 measured alike)
 
 
-def _copy_into(dst: np.ndarray, src: np.ndarray) -> None:
+def _copy_into(dst: np.ndarray, src: "np.ndarray | _Take") -> None:
     """dst (n, w) = src (n, ...) flattened row-major; channel-planar images copied plane by plane."""
+    if isinstance(src, _Take):
+        if src.gather_into(dst):
+            return
+        src = src[:]
     if src.ndim == 4 and src.shape[3] <= 4 and src.strides[3] > src.strides[2]:
         # (N, H, W, C) viewed over planar (N, C, H, W) data, as CIFAR stores it: copying one channel
         # at a time reads contiguous planes and was 2x faster than one strided copy; doing it for
@@ -373,8 +382,22 @@ class _Take:
 
     def __init__(self, arr: np.ndarray, take: np.ndarray):
         self.arr, self.take = arr, take
-        self.ndim = arr.ndim
+        self.ndim, self.dtype = arr.ndim, arr.dtype
         self.shape = (len(take),) + arr.shape[1:]
+
+    def gather_into(self, dst: np.ndarray) -> bool:
+        """dst (n, w) = the gathered rows flattened, in one pass (no gathered copy first); False if it can't.
+
+        Only for C-contiguous rows with indices in range (checked: mode='clip' skips NumPy's own
+        check, which made it buffer the output). MNIST's 60,000 images: 22 ms instead of 45.
+        """
+        arr, take = self.arr, self.take
+        if not arr.flags.c_contiguous or arr.dtype != dst.dtype or not len(take):
+            return False
+        if take.min() < 0 or take.max() >= len(arr):
+            return False  # the plain gather raises (or wraps negative indices) as NumPy does
+        np.take(arr.reshape(len(arr), -1), take, axis=0, out=dst, mode="clip")
+        return True
 
     def __len__(self) -> int:
         return len(self.take)

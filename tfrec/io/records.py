@@ -75,10 +75,22 @@ def frame_rows_inplace(framed: np.ndarray) -> np.ndarray:
     header = struct.pack("<Q", length)
     framed[:, :8] = np.frombuffer(header, np.uint8)
     framed[:, 8:12] = np.frombuffer(struct.pack("<I", masked_crc32c(header)), np.uint8)
-    crc = google_crc32c.value  # takes bytes and NumPy arrays (not memoryviews): rows need no copy
-    crcs = np.fromiter((crc(row[HEADER_BYTES : width - FOOTER_BYTES]) for row in framed), np.uint64, n)
+    # google_crc32c takes NumPy arrays (not memoryviews), so the payload rows need no copy; map over
+    # the rows of the payload view took half the time of a generator slicing each row (70,000 MNIST rows).
+    crcs = np.fromiter(map(google_crc32c.value, framed[:, HEADER_BYTES : width - FOOTER_BYTES]), np.uint64, n)
     framed[:, width - FOOTER_BYTES :] = mask_crcs(crcs).view(np.uint8).reshape(n, 4)
     return framed
+
+
+def index_lines(offset: int, lengths: np.ndarray) -> str:
+    """The .idx lines (`offset length`) of records of these framed lengths, the first at `offset`."""
+    if not len(lengths):
+        return ""
+    starts = offset + np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    if lengths.min() == lengths.max():  # fixed-size records (MNIST, CIFAR): one suffix for every line
+        tail = f" {int(lengths[0])}\n"
+        return tail.join(map(str, starts.tolist())) + tail
+    return "".join(f"{o} {n}\n" for o, n in zip(starts.tolist(), lengths.tolist()))
 
 
 def normalize_compression(compression: str | None) -> str:
@@ -166,8 +178,7 @@ class ShardWriter:
         size = framed.nbytes if isinstance(framed, np.ndarray) else len(framed)
         if int(lengths.sum()) != size:
             raise TfrecError(f"{self.path}: framed block is {size} bytes, lengths add to {lengths.sum()}")
-        starts = self._offset + np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        self._index.append("".join(f"{o} {n}\n" for o, n in zip(starts.tolist(), lengths.tolist())))
+        self._index.append(index_lines(self._offset, lengths))
         self._offset += size
         self._count += len(lengths)
         self._put(framed)

@@ -1,7 +1,6 @@
 """MNIST-layout IDX files (MNIST, Fashion-MNIST, KMNIST, ...): gzipped or not, checked as they are read."""
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import zlib
@@ -9,6 +8,7 @@ import zlib
 import numpy as np
 
 from ..errors import SourceError
+from ..io.gunzip import gunzip
 from ..codec.schema import load_schema
 from ..sources import SourceData, SourceOptions, SplitData, content_id
 
@@ -28,7 +28,7 @@ def read_idx(path: str) -> np.ndarray:
         with open(path, "rb") as f:
             data = f.read()
         if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
+            data = gunzip(data)
     except (OSError, EOFError, zlib.error) as e:
         raise SourceError(f"{path}: cannot read: {e}") from e
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
