@@ -68,9 +68,13 @@ def test_malformed_bytes_give_a_clean_error(data):
 
 @pytest.mark.parametrize("layout", ["rows", "planar"])
 @pytest.mark.parametrize("labels", [[1, 2, 3, 4, 5, 6], [1, 200, 5, 70000, 3, 128]])
-def test_bulk_take_matches_one_by_one(layout, labels):
-    # take= gathers rows straight into the output (contiguous images) or through a copy (planar
-    # CIFAR-style views); a single varint width takes the no-sort path, mixed widths the grouped one.
+def test_bulk_take_matches_one_by_one(layout, labels, monkeypatch):
+    # take= gathers rows straight into the output (contiguous images, or planar CIFAR-style views a
+    # block of rows at a time: 3 here, so two blocks); a single varint width takes the no-sort path,
+    # mixed widths the grouped one.
+    from tfrec.codec import example
+
+    monkeypatch.setattr(example, "PLANAR_BLOCK_ROWS", 3)
     rng = np.random.default_rng(1)
     n = len(labels)
     planes = rng.integers(0, 256, (n, 3, 2, 2), dtype=np.uint8)

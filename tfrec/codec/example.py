@@ -388,15 +388,28 @@ class _Take:
     def gather_into(self, dst: np.ndarray) -> bool:
         """dst (n, w) = the gathered rows flattened, in one pass (no gathered copy first); False if it can't.
 
-        Only for C-contiguous rows with indices in range (checked: mode='clip' skips NumPy's own
-        check, which made it buffer the output). MNIST's 60,000 images: 22 ms instead of 45.
+        For C-contiguous rows, and for channel-planar images (CIFAR), whose planar rows are gathered
+        a block at a time into a buffer that stays in cache while it is interleaved. Indices are
+        checked first (mode='clip' skips NumPy's own check, which made it buffer the output).
+        MNIST's 60,000 images: 22 ms instead of 45; CIFAR-10's 50,000: ~100 ms instead of 130-280.
         """
         arr, take = self.arr, self.take
-        if not arr.flags.c_contiguous or arr.dtype != dst.dtype or not len(take):
-            return False
-        if take.min() < 0 or take.max() >= len(arr):
+        if arr.dtype != dst.dtype or not len(take) or take.min() < 0 or take.max() >= len(arr):
             return False  # the plain gather raises (or wraps negative indices) as NumPy does
-        np.take(arr.reshape(len(arr), -1), take, axis=0, out=dst, mode="clip")
+        if arr.flags.c_contiguous:
+            np.take(arr.reshape(len(arr), -1), take, axis=0, out=dst, mode="clip")
+            return True
+        planar = arr.transpose(0, 3, 1, 2) if arr.ndim == 4 and arr.shape[3] <= 4 else None
+        if planar is None or not planar.flags.c_contiguous:
+            return False
+        rows = planar.reshape(len(arr), -1)
+        block = np.empty((PLANAR_BLOCK_ROWS, rows.shape[1]), arr.dtype)
+        view = dst.reshape((len(take),) + arr.shape[1:])
+        for i in range(0, len(take), PLANAR_BLOCK_ROWS):
+            part = take[i : i + PLANAR_BLOCK_ROWS]
+            got = np.take(rows, part, axis=0, out=block[: len(part)], mode="clip").reshape((len(part),) + planar.shape[1:])
+            for c in range(arr.shape[3]):
+                view[i : i + len(part), ..., c] = got[:, c]
         return True
 
     def __len__(self) -> int:
