@@ -512,6 +512,7 @@ def markdown(result: dict, command: str) -> str:
         f"| cores busy (CPU s / wall s) | {r['workers_1_cores_used']:.2f} | {r['workers_2_cores_used']:.2f} | | |",
         f"| CPU s for the same work | 1.00x | {1 + r['workers_2_cpu_overhead']:.2f}x | | |",
         f"| parent's share of the CPU | 100% | {r['workers_2_parent_cpu_share']:.0%} | | |",
+        *_crowded_resize_note(r, result["other_processes_cores"].get("resize")),
         "",
         f"| peak RSS, JPEG folder pass-through | {m['runs'][0]['images']:,} images | {m['runs'][1]['images']:,} images "
         f"| growth (target <= {RSS_GROWTH_MAX:g}x) | met |",
@@ -528,6 +529,15 @@ def markdown(result: dict, command: str) -> str:
         f"Revision: {result['git']}, {result['date']}",
     ]
     return "\n".join(lines)
+
+
+def _crowded_resize_note(r: dict, other: float | None) -> list[str]:
+    """Where other processes held cores during the resize runs: what that left, and where our CPU went."""
+    if other is None or other <= OTHER_CORES_WARN:
+        return []
+    return ["", f"Other processes kept {other:.2f} of {os.cpu_count()} cores busy during the resize runs, so 2 "
+            f"workers could not have 2 cores; with 2 workers the parent used "
+            f"{r['workers_2_parent_cpu_share']:.0%} of the CPU, the workers the rest."]
 
 
 def _other_load_note(other: dict) -> list[str]:

@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import shutil
+import time
 from collections import Counter
 
 import numpy as np
@@ -14,6 +15,7 @@ from PIL import Image
 from tfrec.io import records
 from tfrec.io.index import read_index
 from tfrec.demo import synth
+from tfrec.write import convert as convert_module
 from tfrec.write.convert import ConvertOptions, convert
 from tfrec.codec.example import decode_example
 from tfrec.io.manifest import read_manifest, shard_paths
@@ -155,6 +157,33 @@ def test_manifest_describes_the_shards(datasets):
 
 def _shard_bytes(out):
     return {os.path.basename(p): open(p, "rb").read() for p in sorted(glob.glob(os.path.join(out, "*.tfrecord-*")))}
+
+
+_ENCODE_CHUNK = convert_module.encode_chunk
+
+
+def _encode_chunk_noting_the_process(make_record, items):
+    """encode_chunk that notes which process ran it (in $TFREC_TEST_PIDS), taking a moment."""
+    with open(os.environ["TFREC_TEST_PIDS"], "a") as f:
+        f.write(f"{os.getpid()} {len(items)}\n")
+    time.sleep(0.05)  # so that one worker cannot take every task before the other has started
+    return _ENCODE_CHUNK(make_record, items)
+
+
+def test_resize_spreads_the_images_over_the_workers(sources, tmp_path, monkeypatch):
+    # benchmarks/convert.py once saw 2 workers keep only 1.03 cores busy (other load on the machine):
+    # the re-encoding must run in the pool, spread over both workers, with none of it in the parent.
+    log = tmp_path / "pids.txt"
+    monkeypatch.setenv("TFREC_TEST_PIDS", str(log))
+    monkeypatch.setattr(convert_module, "encode_chunk", _encode_chunk_noting_the_process)
+    monkeypatch.setattr(convert_module, "ITEM_CHUNK_RECORDS", 4)
+    result = convert(sources["imagefolder"], str(tmp_path / "o"), ConvertOptions(resize=(16, 16), workers=2, progress=False))
+    rows = [line.split() for line in log.read_text().splitlines()]
+    per_process = Counter()
+    for pid, count in rows:
+        per_process[int(pid)] += int(count)
+    assert os.getpid() not in per_process and len(per_process) == 2, per_process
+    assert sum(per_process.values()) == sum(s["records"] for s in result["splits"].values()) == 24
 
 
 @pytest.mark.slow
