@@ -236,3 +236,28 @@ def test_palette_with_transparency_reencodes_without_a_warning():
     plain = Image.open(io.BytesIO(buf.getvalue()))
     plain.info.pop("transparency")
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), np.asarray(plain.convert("RGB")))
+
+
+@pytest.mark.parametrize("reader", ["fastest", "gzip"])
+@pytest.mark.parametrize("damage", ["cut", "garbled"])
+def test_a_damaged_cifar_archive_is_named(tmp_path, monkeypatch, reader, damage):
+    # tfrec reads gzipped archives through ISA-L when it is installed; its errors are not OSErrors,
+    # and must still become one SourceError naming the archive.
+    import gzip
+    import tarfile
+
+    from tfrec.io import gunzip
+
+    if reader == "gzip":
+        monkeypatch.setattr(gunzip, "_gzip_files", gzip)
+    synth.write_cifar10(tmp_path / "src", n_train=30, n_test=5, seed=1, batches=3)
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "src" / "cifar-10-batches-bin", "cifar-10-batches-bin")
+    data = archive.read_bytes()
+    # garbled: the deflate data right after the 10-byte gzip header (0xff: an invalid block type)
+    archive.write_bytes(data[: len(data) // 2] if damage == "cut" else data[:10] + b"\xff" * 64 + data[74:])
+    with pytest.raises(SourceError) as e:
+        convert(str(archive), str(tmp_path / "out"), ConvertOptions(**QUIET))
+    assert str(e.value).startswith(f"{archive}: not a readable .tar.gz archive: ")
+    assert not (tmp_path / "out" / "dataset.json").exists()

@@ -1,4 +1,4 @@
-"""Whole gzip files decompressed in memory: ISA-L's inflate when python-isal is installed, else zlib.
+"""gzip files inflated by ISA-L when python-isal is installed, else zlib: whole (gunzip) or streamed (open_gzip).
 
 The `fast` extra (pip install 'tfrec[fast]') brings python-isal; inflating MNIST's 47 MB of training
 images took 85 ms with it against 165-190 ms with gzip.decompress (benchmarks/convert.py's data,
@@ -11,12 +11,16 @@ import gzip
 import zlib
 
 try:
+    from isal import igzip as _gzip_files
     from isal import isal_zlib as _inflater
 
     BACKEND = "isal"
 except ImportError:  # the `fast` extra is optional
-    _inflater = zlib
+    _gzip_files, _inflater = gzip, zlib
     BACKEND = "zlib"
+
+# What reading a damaged gzip stream can raise besides OSError and EOFError (ISA-L's error is neither).
+INFLATE_ERRORS = (zlib.error, _inflater.error)
 
 _MAGIC = b"\x1f\x8b"
 _GZIP_WBITS = 31  # a gzip header and trailer (CRC32, length) around the deflate stream
@@ -49,3 +53,9 @@ def gunzip(data: bytes, inflater=None) -> bytes:
             raise EOFError("Compressed file ended before the end-of-stream marker was reached")
         data = member.unused_data.lstrip(b"\0")  # gzip allows zero padding between members
     return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def open_gzip(path: str):
+    """A gzip file opened for streaming reads (ISA-L's reader when installed: CIFAR-10's 158 MB
+    archive read through tarfile in 0.6 s instead of 1.2-1.6 s). Errors: OSError, EOFError, INFLATE_ERRORS."""
+    return _gzip_files.open(path, "rb")
