@@ -13,7 +13,8 @@ from PIL import Image  # noqa: E402
 
 from tfrec.codec.schema import FeatureSpec  # noqa: E402
 from tfrec.read import decode as D  # noqa: E402
-from tfrec.read.augment import RandomResizedCrop  # noqa: E402
+from tfrec.read.augment import RandomFlip, RandomResizedCrop  # noqa: E402
+from tfrec.read.options import ReadOptions  # noqa: E402
 
 
 def _encoded(fmt: str, h: int = 60, w: int = 80) -> bytes:
@@ -67,10 +68,32 @@ def test_to_output_rounds_uint8_and_sets_shapes():
         D.to_output(img, feature, (5, 5), unit=True)
 
 
-def test_image_seeds_depend_on_the_index_only():
+def test_batch_image_seeds_depend_on_the_batch_index_only_and_differ_per_record():
     base = tf.constant([7, 1], tf.int64)
-    assert D.image_seeds(base, None, 3) == [None, None, None]
-    a = [s.numpy().tolist() for s in D.image_seeds(base, tf.constant(5, tf.int64), 2)]
-    b = [s.numpy().tolist() for s in D.image_seeds(base, tf.constant(5, tf.int64), 2)]
-    c = [s.numpy().tolist() for s in D.image_seeds(base, tf.constant(6, tf.int64), 2)]
-    assert a == b and a != c and a[0] != a[1]
+    a = D.batch_image_seeds(base, tf.constant(5, tf.int64), 4, 2).numpy()
+    b = D.batch_image_seeds(base, tf.constant(5, tf.int64), 4, 2).numpy()
+    c = D.batch_image_seeds(base, tf.constant(6, tf.int64), 4, 2).numpy()
+    assert a.shape == (4, 2, 2) and np.array_equal(a, b) and not np.array_equal(a, c)
+    assert len({tuple(s) for s in a.reshape(-1, 2).tolist()}) == 8  # every record and op its own seed
+
+
+@pytest.mark.parametrize("size", [(24, 20), (12, 10)])  # (12, 10): some windows are >= 2x it, DCT-scaled
+def test_crop_and_flip_decoder_gives_the_reference_pixels(size):
+    """The per-image decoder of the imagenet preset, pixel for pixel: the window its seed draws,
+    decoded (at the DCT scale the window allows), cast, resized, scaled to [0, 1], flipped as drawn."""
+    data = tf.constant(_encoded("JPEG", 60, 80))
+    crop, flip = RandomResizedCrop(*size), RandomFlip()
+    decode = D.image_decoder(_feature("jpeg"), ReadOptions(image_size=size), crop, (flip,))
+    flips = set()
+    for k in range(12):
+        seeds = tf.constant([[k, 1], [k, 2]], tf.int64)
+        y, x, h, w = crop.window(tf.constant([60, 80, 3]), seeds[0]).numpy().tolist()
+        r = max(r for r in (1, 2, 4, 8) if r == 1 or (h >= r * size[0] and w >= r * size[1]))
+        window = [y // r, x // r, max(h // r, 1), max(w // r, 1)]
+        img = tf.io.decode_and_crop_jpeg(data, window, channels=3, ratio=r)
+        ref = (tf.image.resize(tf.cast(img, tf.float32), size) * (1 / 255)).numpy()
+        out = decode(data, seeds).numpy()
+        flipped = np.array_equal(out, ref[:, ::-1])
+        assert flipped or np.array_equal(out, ref)
+        flips.add(flipped)
+    assert flips == {True, False}

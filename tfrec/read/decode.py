@@ -64,24 +64,29 @@ def decode_raw_batches(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadO
 
 
 def _decode_jpeg_window(encoded: tf.Tensor, window: tf.Tensor, target: tuple[int, int], channels: int,
-                        whole: bool = False, then=None) -> tf.Tensor:
-    """Decodes only `window` of a JPEG (all of it if `whole`: the window is the image), at the smallest
-    DCT scale (1, 1/2, 1/4, 1/8) that keeps it >= target; `then(image)`, if given, runs in the same
-    branch (one control-flow op per image instead of two: each cost about 1% of a 500x375 JPEG's decode)."""
+                        whole: bool = False) -> tf.Tensor:
+    """Decodes only `window` of a JPEG (all of it if `whole`: the window is the image), uint8, at the
+    smallest DCT scale (1, 1/2, 1/4, 1/8) that keeps it >= target.
+
+    Only the decode sits in the branches: with the cast and resize inside them as well, the
+    control flow cost 50 us more per ~500x375 JPEG than none, with only the decode 10-15 us
+    (benchmarks/read.py machine, TF 2.21). The common case, full scale, is one tf.cond.
+    """
     y, x, h, w = tf.unstack(window)
     th, tw = target
-    # The largest ratio r in (1, 2, 4, 8) with h >= r * th and w >= r * tw, as a branch index 0-3.
-    fit = tf.minimum(h // th, w // tw)
-    pick = tf.cast(fit >= 2, tf.int32) + tf.cast(fit >= 4, tf.int32) + tf.cast(fit >= 8, tf.int32)
-    then = then or (lambda img: img)
+    fit = tf.minimum(h // th, w // tw)  # the largest r in (1, 2, 4, 8) with h >= r * th and w >= r * tw
 
     def at(r):
         if whole:  # decode_and_crop_jpeg of the whole image cost ~30 us more per 500x375 JPEG than this
-            return lambda: then(tf.io.decode_jpeg(encoded, channels=channels, ratio=r))
+            return lambda: tf.io.decode_jpeg(encoded, channels=channels, ratio=r)
+        if r == 1:
+            return lambda: tf.io.decode_and_crop_jpeg(encoded, window, channels=channels)
         scaled = tf.stack([y // r, x // r, tf.maximum(h // r, 1), tf.maximum(w // r, 1)])
-        return lambda: then(tf.io.decode_and_crop_jpeg(encoded, scaled, channels=channels, ratio=r))
+        return lambda: tf.io.decode_and_crop_jpeg(encoded, scaled, channels=channels, ratio=r)
 
-    return tf.switch_case(pick, [at(1), at(2), at(4), at(8)])
+    reduced = lambda: tf.switch_case(tf.cast(fit >= 4, tf.int32) + tf.cast(fit >= 8, tf.int32),  # noqa: E731
+                                     [at(2), at(4), at(8)])
+    return tf.cond(fit < 2, at(1), reduced)
 
 
 def decode_any(encoded: tf.Tensor, channels: int) -> tf.Tensor:
@@ -107,8 +112,7 @@ def decode_resized(encoded: tf.Tensor, feature: FeatureSpec, target: tuple[int, 
                    fit: str, unit: bool, seed: tf.Tensor | None) -> tf.Tensor:
     """One encoded image decoded at the target size: float32 in [0, 1] (`unit`) or [0, 255].
 
-    JPEGs decode only their window, DCT-scaled, and are resized in the decode's branch (one
-    control-flow op per image). A DCT-scaled window is under 2x the target on at least one side,
+    JPEGs decode only their window, DCT-scaled (see _decode_jpeg_window). A DCT-scaled window is under 2x the target on at least one side,
     so casting to float32 first is the faster resize (see _resize). (Dequantizing to [0, 1] there
     instead of the multiply after the resize cost 1% more.) Other formats are not DCT-scaled:
     _resize decides when to convert.
@@ -119,8 +123,8 @@ def decode_resized(encoded: tf.Tensor, feature: FeatureSpec, target: tuple[int, 
 
     def jpeg():
         win = image_window(tf.io.extract_jpeg_shape(encoded), seed, crop, fit, target)
-        then = lambda img: _scaled(tf.image.resize(tf.cast(img, tf.float32), target), unit)  # noqa: E731
-        return _decode_jpeg_window(encoded, win, target, channels, crop is None and fit == "stretch", then)
+        img = _decode_jpeg_window(encoded, win, target, channels, crop is None and fit == "stretch")
+        return _scaled(tf.image.resize(tf.cast(img, tf.float32), target), unit)
 
     def other():
         img = decode_any(encoded, channels)
@@ -139,16 +143,20 @@ def to_output(img: tf.Tensor, feature: FeatureSpec, target: tuple[int, int] | No
     return tf.ensure_shape(img, [*target, feature.shape[2]])
 
 
-def image_seeds(base: tf.Tensor, index: tf.Tensor | None, n: int) -> list:
-    """n independent [2] seeds for one image, from the record's position (n Nones without one)."""
-    if index is None:
-        return [None] * n
-    return tf.unstack(tf.random.experimental.stateless_split(tf.random.experimental.stateless_fold_in(base, index), n))
+def batch_image_seeds(base: tf.Tensor, batch_index: tf.Tensor, records: tf.Tensor, n: int) -> tf.Tensor:
+    """n independent [2] seeds for each record of a batch ([records, n, 2]), from the batch's position.
+
+    Drawn for the whole batch at once before the records are decoded one by one: per image, a
+    fold-in and a split cost more than the row of a batch's single split (benchmarks/read.py).
+    """
+    key = tf.random.experimental.stateless_fold_in(base, batch_index)
+    return tf.reshape(tf.random.experimental.stateless_split(key, records * n), [records, n, 2])
 
 
 def image_decoder(feature: FeatureSpec, options: ReadOptions, crop: RandomResizedCrop | None,
-                  per_image: Sequence, seed: int):
-    """The per-image decode for encoded images: (encoded, index) -> image of the target size.
+                  per_image: Sequence):
+    """The per-image decode for encoded images: (encoded, seeds) -> image of the target size; seeds
+    ([1 + len(per_image), 2]: the crop window's, then one per per-image op) may be None without them.
 
     A random resized crop picks its window before decoding, so that only the window is decoded.
     The decoded window is cast to float32 and resized with tf.image.resize (bilinear, as Keras'
@@ -162,11 +170,10 @@ def image_decoder(feature: FeatureSpec, options: ReadOptions, crop: RandomResize
     fancy upsampling off saved nothing measurable and changes pixels (benchmarks/RESULTS.md).
     """
     target = crop.size if crop is not None else options.image_size
-    base = tf.constant([seed, IMAGE_SEED_SALT], tf.int64)
     unit = options.dtype == "float32"  # float32 output is in [0, 1]; uint8 output is rounded from [0, 255]
 
-    def decode(encoded, index=None):
-        seeds = image_seeds(base, index, 1 + len(per_image))  # the crop window's, then one per per-image op
+    def decode(encoded, seeds=None):
+        seeds = [None] * (1 + len(per_image)) if seeds is None else tf.unstack(seeds, 1 + len(per_image))
         if target is None:
             img = decode_any(encoded, feature.shape[2])
         else:
@@ -181,11 +188,13 @@ def image_decoder(feature: FeatureSpec, options: ReadOptions, crop: RandomResize
 def decode_encoded(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadOptions, crop: RandomResizedCrop | None,
                    per_image: Sequence, seed: int) -> tf.data.Dataset:
     """Decodes JPEG/PNG images one by one in a parallel map (between unbatch and batch): sizes differ."""
-    decode = image_decoder(feature, options, crop, per_image, seed)
+    decode = image_decoder(feature, options, crop, per_image)
     key = feature.name
     parallel = dict(num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
     if crop is None and not per_image:
         ds = ds.unbatch().map(lambda d: {**d, key: decode(d[key])}, **parallel)
-    else:  # the record's position seeds its random crop and flips
-        ds = ds.unbatch().enumerate().map(lambda i, d: {**d, key: decode(d[key], i)}, **parallel)
+    else:  # the batch's position seeds its records' random crops and flips
+        base, n = tf.constant([seed, IMAGE_SEED_SALT], tf.int64), 1 + len(per_image)
+        ds = ds.enumerate().map(lambda i, d: (d, batch_image_seeds(base, i, tf.shape(d[key])[0], n)))
+        ds = ds.unbatch().map(lambda d, s: {**d, key: decode(d[key], s)}, **parallel)
     return ds.batch(options.batch_size, drop_remainder=options.drop_remainder)

@@ -73,7 +73,7 @@ def preprocess_files(files: list[str], meta: dict) -> np.ndarray:
     prediction cannot drift from training."""
     feature = FeatureSpec(name="image", kind="image", shape=(None, None, meta["channels"]), encoding="encoded")
     options = ReadOptions(image_size=tuple(meta["image_size"]), fit=meta.get("fit", "stretch"))
-    decode = image_decoder(feature, options, None, (), 0)
+    decode = image_decoder(feature, options, None, ())
     images = []
     for f in files:
         try:
