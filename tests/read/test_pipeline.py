@@ -362,6 +362,35 @@ def test_jpeg_window_decodes_only_the_window_at_a_reduced_scale():
     assert np.array_equal(whole, tf.io.decode_jpeg(jpeg, channels=3, ratio=2))
 
 
+def test_inline_decode_map_gives_what_the_plain_map_gives(datasets, monkeypatch):
+    def read():
+        ds = P.make_dataset(datasets["imagefolder"], "train", 4, seed=9, image_size=(12, 16), augment="imagenet")
+        return [(x.numpy(), y.numpy()) for x, y in ds]
+
+    inline = read()
+    monkeypatch.setattr(D, "map_inline", lambda ds, fn, options: ds.map(
+        fn, num_parallel_calls=options.parallel, deterministic=options.is_deterministic))
+    plain = read()
+    assert len(inline) == len(plain) > 1
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(inline, plain))
+
+
+def test_jpeg_window_of_fixed_size_images_chooses_the_scale_without_a_branch():
+    img = np.random.default_rng(5).integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    jpeg = tf.io.encode_jpeg(img, quality=95)
+    cases = [(tf.constant([8, 4, 40, 32]), (40, 32), False), (tf.constant([0, 0, 64, 48]), (30, 20), True),
+             (tf.constant([0, 0, 64, 48]), (8, 6), True)]  # full scale; 1/2 (>= 2x, < 4x); 1/8
+    for window, target, whole in cases:
+        dynamic = D._decode_jpeg_window(jpeg, window, target, 3, whole)
+        static = tf.function(lambda j, w: D._decode_jpeg_window(j, w, target, 3, whole, (64, 48, 3)))
+        graph = static.get_concrete_function(tf.TensorSpec([], tf.string), tf.TensorSpec([4], tf.int32)).graph
+        assert not [op.type for op in graph.get_operations() if op.type in ("If", "StatelessIf", "Case", "StatelessCase")]
+        assert np.array_equal(static(jpeg, window), dynamic)
+    # windows of images >= 2x the target may be DCT-scaled: the choice stays per image
+    branchy = tf.function(lambda j, w: D._decode_jpeg_window(j, w, (10, 10), 3, False, (64, 48, 3)))
+    assert np.array_equal(branchy(jpeg, tf.constant([8, 4, 40, 32])), D._decode_jpeg_window(jpeg, tf.constant([8, 4, 40, 32]), (10, 10), 3))
+
+
 @pytest.mark.parametrize("shape", [(9, 7, 3), (64, 48, 3), (1, 64, 48, 3)])  # 64x48: > 8x the pixels, resized as uint8
 @pytest.mark.parametrize("pad", [False, True])
 def test_resize_casts_to_float_first_without_changing_a_pixel(shape, pad):

@@ -64,17 +64,18 @@ def decode_raw_batches(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadO
 
 
 def _decode_jpeg_window(encoded: tf.Tensor, window: tf.Tensor, target: tuple[int, int], channels: int,
-                        whole: bool = False) -> tf.Tensor:
+                        whole: bool = False, size: Sequence | None = None) -> tf.Tensor:
     """Decodes only `window` of a JPEG (all of it if `whole`: the window is the image), uint8, at the
     smallest DCT scale (1, 1/2, 1/4, 1/8) that keeps it >= target.
 
-    Only the decode sits in the branches: with the cast and resize inside them as well, the
-    control flow cost 50 us more per ~500x375 JPEG than none, with only the decode 10-15 us
-    (benchmarks/read.py machine, TF 2.21). The common case, full scale, is one tf.cond.
+    The scale is chosen per image in a tf.cond, which cost ~40 us of CPU per ~500x375 JPEG with
+    only the decode inside it (~50 us with the cast and resize inside as well; benchmarks/read.py's
+    jpeg/limit-crop-resize-flip-dct-choice row measures it). Where the schema fixes the images'
+    (height, width) as `size`, the scale is known when the pipeline is built and no branch is made:
+    always full scale if the images are under 2x the target on a side, else the whole image's.
     """
     y, x, h, w = tf.unstack(window)
     th, tw = target
-    fit = tf.minimum(h // th, w // tw)  # the largest r in (1, 2, 4, 8) with h >= r * th and w >= r * tw
 
     def at(r):
         if whole:  # decode_and_crop_jpeg of the whole image cost ~30 us more per 500x375 JPEG than this
@@ -84,6 +85,11 @@ def _decode_jpeg_window(encoded: tf.Tensor, window: tf.Tensor, target: tuple[int
         scaled = tf.stack([y // r, x // r, tf.maximum(h // r, 1), tf.maximum(w // r, 1)])
         return lambda: tf.io.decode_and_crop_jpeg(encoded, scaled, channels=channels, ratio=r)
 
+    if size is not None and None not in size[:2]:
+        most = min(size[0] // th, size[1] // tw)  # the image's: no window of it allows more
+        if most < 2 or whole:
+            return at(max(r for r in (1, 2, 4, 8) if r <= max(most, 1)))()
+    fit = tf.minimum(h // th, w // tw)  # the largest r in (1, 2, 4, 8) with h >= r * th and w >= r * tw
     reduced = lambda: tf.switch_case(tf.cast(fit >= 4, tf.int32) + tf.cast(fit >= 8, tf.int32),  # noqa: E731
                                      [at(2), at(4), at(8)])
     return tf.cond(fit < 2, at(1), reduced)
@@ -112,8 +118,8 @@ def decode_resized(encoded: tf.Tensor, feature: FeatureSpec, target: tuple[int, 
                    fit: str, unit: bool, seed: tf.Tensor | None) -> tf.Tensor:
     """One encoded image decoded at the target size: float32 in [0, 1] (`unit`) or [0, 255].
 
-    JPEGs decode only their window, DCT-scaled (see _decode_jpeg_window). A DCT-scaled window is under 2x the target on at least one side,
-    so casting to float32 first is the faster resize (see _resize). (Dequantizing to [0, 1] there
+    JPEGs decode only their window, DCT-scaled (see _decode_jpeg_window). A DCT-scaled window is
+    under 2x the target on at least one side, so casting to float32 first is the faster resize (see _resize). (Dequantizing to [0, 1] there
     instead of the multiply after the resize cost 1% more.) Other formats are not DCT-scaled:
     _resize decides when to convert.
     """
@@ -123,7 +129,7 @@ def decode_resized(encoded: tf.Tensor, feature: FeatureSpec, target: tuple[int, 
 
     def jpeg():
         win = image_window(tf.io.extract_jpeg_shape(encoded), seed, crop, fit, target)
-        img = _decode_jpeg_window(encoded, win, target, channels, crop is None and fit == "stretch")
+        img = _decode_jpeg_window(encoded, win, target, channels, crop is None and fit == "stretch", feature.shape)
         return _scaled(tf.image.resize(tf.cast(img, tf.float32), target), unit)
 
     def other():
@@ -185,16 +191,32 @@ def image_decoder(feature: FeatureSpec, options: ReadOptions, crop: RandomResize
     return decode
 
 
+def map_inline(ds: tf.data.Dataset, fn, options: ReadOptions) -> tf.data.Dataset:
+    """ds.map(fn) in parallel, each call running its ops one after another on the calling thread.
+
+    A per-image function is small and there are many calls at once: handing its ops to the
+    thread pool (tf.data's default) cost ~10 us of CPU per ~500x375 JPEG more than running them
+    inline (TF 2.21, benchmarks/read.py machine). tf.data exposes the switch only on its internal
+    map dataset; where that is missing or changed, this is the plain parallel map.
+    """
+    try:
+        from tensorflow.python.data.ops import map_op
+
+        return map_op._ParallelMapDataset(ds, fn, tf.constant(options.parallel, tf.int64), options.is_deterministic,
+                                          use_inter_op_parallelism=False, preserve_cardinality=True)
+    except (ImportError, AttributeError, TypeError):
+        return ds.map(fn, num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
+
+
 def decode_encoded(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadOptions, crop: RandomResizedCrop | None,
                    per_image: Sequence, seed: int) -> tf.data.Dataset:
     """Decodes JPEG/PNG images one by one in a parallel map (between unbatch and batch): sizes differ."""
     decode = image_decoder(feature, options, crop, per_image)
     key = feature.name
-    parallel = dict(num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
     if crop is None and not per_image:
-        ds = ds.unbatch().map(lambda d: {**d, key: decode(d[key])}, **parallel)
+        ds = map_inline(ds.unbatch(), lambda d: {**d, key: decode(d[key])}, options)
     else:  # the batch's position seeds its records' random crops and flips
         base, n = tf.constant([seed, IMAGE_SEED_SALT], tf.int64), 1 + len(per_image)
         ds = ds.enumerate().map(lambda i, d: (d, batch_image_seeds(base, i, tf.shape(d[key])[0], n)))
-        ds = ds.unbatch().map(lambda d, s: {**d, key: decode(d[key], s)}, **parallel)
+        ds = map_inline(ds.unbatch(), lambda d, s: {**d, key: decode(d[key], s)}, options)
     return ds.batch(options.batch_size, drop_remainder=options.drop_remainder)
