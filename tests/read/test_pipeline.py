@@ -354,11 +354,11 @@ def test_jpeg_window_decodes_only_the_window_at_a_reduced_scale():
     jpeg = tf.io.encode_jpeg(img, quality=95)
     full = tf.io.decode_jpeg(jpeg).numpy().astype(int)
     window = tf.constant([8, 4, 40, 32])
-    same = D._decode_jpeg_window(jpeg, window, (40, 32), 3).numpy().astype(int)
+    same = D.decode_jpeg_window(jpeg, window, (40, 32), 3).numpy().astype(int)
     assert same.shape == (40, 32, 3) and np.abs(same - full[8:48, 4:36]).mean() < 3
-    half = D._decode_jpeg_window(jpeg, window, (10, 10), 3)  # 40x32 >= 2x but not 4x of 10x10: 1/2 scale
+    half = D.decode_jpeg_window(jpeg, window, (10, 10), 3)  # 40x32 >= 2x but not 4x of 10x10: 1/2 scale
     assert half.shape == (20, 16, 3)
-    whole = D._decode_jpeg_window(jpeg, tf.constant([0, 0, 64, 48]), (30, 20), 3, whole=True)
+    whole = D.decode_jpeg_window(jpeg, tf.constant([0, 0, 64, 48]), (30, 20), 3, whole=True)
     assert np.array_equal(whole, tf.io.decode_jpeg(jpeg, channels=3, ratio=2))
 
 
@@ -381,14 +381,16 @@ def test_jpeg_window_of_fixed_size_images_chooses_the_scale_without_a_branch():
     cases = [(tf.constant([8, 4, 40, 32]), (40, 32), False), (tf.constant([0, 0, 64, 48]), (30, 20), True),
              (tf.constant([0, 0, 64, 48]), (8, 6), True)]  # full scale; 1/2 (>= 2x, < 4x); 1/8
     for window, target, whole in cases:
-        dynamic = D._decode_jpeg_window(jpeg, window, target, 3, whole)
-        static = tf.function(lambda j, w: D._decode_jpeg_window(j, w, target, 3, whole, (64, 48, 3)))
+        dynamic = D.decode_jpeg_window(jpeg, window, target, 3, whole)
+        static = tf.function(lambda j, w: D.decode_jpeg_window(j, w, target, 3, whole, (64, 48, 3)))
         graph = static.get_concrete_function(tf.TensorSpec([], tf.string), tf.TensorSpec([4], tf.int32)).graph
-        assert not [op.type for op in graph.get_operations() if op.type in ("If", "StatelessIf", "Case", "StatelessCase")]
+        branches = ("If", "StatelessIf", "Case", "StatelessCase")
+        assert not [op.type for op in graph.get_operations() if op.type in branches]
         assert np.array_equal(static(jpeg, window), dynamic)
     # windows of images >= 2x the target may be DCT-scaled: the choice stays per image
-    branchy = tf.function(lambda j, w: D._decode_jpeg_window(j, w, (10, 10), 3, False, (64, 48, 3)))
-    assert np.array_equal(branchy(jpeg, tf.constant([8, 4, 40, 32])), D._decode_jpeg_window(jpeg, tf.constant([8, 4, 40, 32]), (10, 10), 3))
+    branchy = tf.function(lambda j, w: D.decode_jpeg_window(j, w, (10, 10), 3, False, (64, 48, 3)))
+    window = tf.constant([8, 4, 40, 32])
+    assert np.array_equal(branchy(jpeg, window), D.decode_jpeg_window(jpeg, window, (10, 10), 3))
 
 
 @pytest.mark.parametrize("shape", [(9, 7, 3), (64, 48, 3), (1, 64, 48, 3)])  # 64x48: > 8x the pixels, resized as uint8

@@ -63,16 +63,18 @@ def decode_raw_batches(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadO
     return ds.map(decode, num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
 
 
-def _decode_jpeg_window(encoded: tf.Tensor, window: tf.Tensor, target: tuple[int, int], channels: int,
+def decode_jpeg_window(encoded: tf.Tensor, window: tf.Tensor, target: tuple[int, int], channels: int,
                         whole: bool = False, size: Sequence | None = None) -> tf.Tensor:
     """Decodes only `window` of a JPEG (all of it if `whole`: the window is the image), uint8, at the
     smallest DCT scale (1, 1/2, 1/4, 1/8) that keeps it >= target.
 
-    The scale is chosen per image in a tf.cond, which cost ~40 us of CPU per ~500x375 JPEG with
-    only the decode inside it (~50 us with the cast and resize inside as well; benchmarks/read.py's
-    jpeg/limit-crop-resize-flip-dct-choice row measures it). Where the schema fixes the images'
-    (height, width) as `size`, the scale is known when the pipeline is built and no branch is made:
-    always full scale if the images are under 2x the target on a side, else the whole image's.
+    The scale is chosen per image in a tf.cond around the decode alone (the cast and resize follow
+    it, outside): on crop windows of ~500x375 JPEGs the branch cost 36 CPU µs per image more than
+    decoding at full scale (benchmarks/read.py, the jpeg/limit-crop-resize-flip-dct-choice row);
+    on whole images, where some are >= 2x the target, the scaled decodes saved more than it cost.
+    Where the schema fixes the images' (height, width) as `size`, the scale is known when the
+    pipeline is built and no branch is made: full scale if the images are under 2x the target on a
+    side, else the whole image's.
     """
     y, x, h, w = tf.unstack(window)
     th, tw = target
@@ -118,10 +120,10 @@ def decode_resized(encoded: tf.Tensor, feature: FeatureSpec, target: tuple[int, 
                    fit: str, unit: bool, seed: tf.Tensor | None) -> tf.Tensor:
     """One encoded image decoded at the target size: float32 in [0, 1] (`unit`) or [0, 255].
 
-    JPEGs decode only their window, DCT-scaled (see _decode_jpeg_window). A DCT-scaled window is
-    under 2x the target on at least one side, so casting to float32 first is the faster resize (see _resize). (Dequantizing to [0, 1] there
-    instead of the multiply after the resize cost 1% more.) Other formats are not DCT-scaled:
-    _resize decides when to convert.
+    JPEGs decode only their window, DCT-scaled (see decode_jpeg_window). A DCT-scaled window is
+    under 2x the target on at least one side, so casting to float32 first is the faster resize
+    (see _resize). (Dequantizing to [0, 1] there instead of the multiply after the resize cost 1%
+    more.) Other formats are not DCT-scaled: _resize decides when to convert.
     """
     channels = feature.shape[2]
     if crop is None and fit == "pad":
@@ -129,7 +131,7 @@ def decode_resized(encoded: tf.Tensor, feature: FeatureSpec, target: tuple[int, 
 
     def jpeg():
         win = image_window(tf.io.extract_jpeg_shape(encoded), seed, crop, fit, target)
-        img = _decode_jpeg_window(encoded, win, target, channels, crop is None and fit == "stretch", feature.shape)
+        img = decode_jpeg_window(encoded, win, target, channels, crop is None and fit == "stretch", feature.shape)
         return _scaled(tf.image.resize(tf.cast(img, tf.float32), target), unit)
 
     def other():
