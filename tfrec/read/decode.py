@@ -193,32 +193,16 @@ def image_decoder(feature: FeatureSpec, options: ReadOptions, crop: RandomResize
     return decode
 
 
-def map_inline(ds: tf.data.Dataset, fn, options: ReadOptions) -> tf.data.Dataset:
-    """ds.map(fn) in parallel, each call running its ops one after another on the calling thread.
-
-    A per-image function is small and there are many calls at once: handing its ops to the
-    thread pool (tf.data's default) cost ~10 us of CPU per ~500x375 JPEG more than running them
-    inline (TF 2.21, benchmarks/read.py machine). tf.data exposes the switch only on its internal
-    map dataset; where that is missing or changed, this is the plain parallel map.
-    """
-    try:
-        from tensorflow.python.data.ops import map_op
-
-        return map_op._ParallelMapDataset(ds, fn, tf.constant(options.parallel, tf.int64), options.is_deterministic,
-                                          use_inter_op_parallelism=False, preserve_cardinality=True)
-    except (ImportError, AttributeError, TypeError):
-        return ds.map(fn, num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
-
-
 def decode_encoded(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadOptions, crop: RandomResizedCrop | None,
                    per_image: Sequence, seed: int) -> tf.data.Dataset:
     """Decodes JPEG/PNG images one by one in a parallel map (between unbatch and batch): sizes differ."""
     decode = image_decoder(feature, options, crop, per_image)
     key = feature.name
+    parallel = dict(num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
     if crop is None and not per_image:
-        ds = map_inline(ds.unbatch(), lambda d: {**d, key: decode(d[key])}, options)
+        ds = ds.unbatch().map(lambda d: {**d, key: decode(d[key])}, **parallel)
     else:  # the batch's position seeds its records' random crops and flips
         base, n = tf.constant([seed, IMAGE_SEED_SALT], tf.int64), 1 + len(per_image)
         ds = ds.enumerate().map(lambda i, d: (d, batch_image_seeds(base, i, tf.shape(d[key])[0], n)))
-        ds = map_inline(ds.unbatch(), lambda d, s: {**d, key: decode(d[key], s)}, options)
+        ds = ds.unbatch().map(lambda d, s: {**d, key: decode(d[key], s)}, **parallel)
     return ds.batch(options.batch_size, drop_remainder=options.drop_remainder)
