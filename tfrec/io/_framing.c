@@ -20,6 +20,10 @@
  * single pass over the bytes (each record's data CRC is taken out of the running one by a shift
  * of its length), so a file checksum needs no pass of its own; else crc is None.
  *
+ * Also here: combine(crc_a, crc_b, len_b), the CRC32C of A + B without a pass over the bytes; and
+ * parse_index(text, out), the integers of a .idx file (tfrec.io.index falls back to NumPy's parser
+ * at anything unusual, so errors are still named there).
+ *
  * CRC32C (Castagnoli, reflected 0x82f63b78) uses SSE4.2's crc32 instruction on three interleaved
  * streams where the CPU has it (checked at run time), combined with zero-shift tables (the method
  * of Mark Adler's crc32c.c), and an 8-way sliced table otherwise. tests/io/test_framing_native.py
