@@ -3,8 +3,8 @@
  * tfrec.io.scan checks runs of equal-length records with NumPy (CRC linearity), but records of
  * varying length (encoded images, text) must be found one by one through their length fields.
  * In Python that walk, and one google_crc32c call per record, cost about 1 us per record above
- * the read + CRC32C limit; here the same walk costs a few nanoseconds per record and the data
- * CRCs run at the speed of one hardware pass.
+ * the read + CRC32C limit; compiled, framing verification costs 82 ns per record above it on
+ * records of 2.6 KB (benchmarks/verify.py, small-png) and the data CRCs run at hardware speed.
  *
  * walk(buf, pos, prev, run_min, out, span=False) -> (m, end, status, crc) checks records from buf[pos] on, exactly
  * as scan.FrameScanner._clean does in Python, and stops at the first thing that is not a clean
@@ -282,7 +282,8 @@ static PyObject *combine(PyObject *self, PyObject *args) {
 
 /* parse_index(text, out) -> n: the whitespace-separated decimal integers of a .idx file into out
  * (int64), or -1 at anything else (a sign, a letter, a number of 19 digits or more): the caller then
- * parses the slow way, which names the problem. 40x NumPy's text parser. */
+ * parses the slow way, which names the problem. About 5x NumPy's text parser (MNIST .idx files:
+ * 0.7 ms against 3.4 ms per verify of 70,000 records). */
 static PyObject *parse_index(PyObject *self, PyObject *args) {
     Py_buffer text, out;
     if (!PyArg_ParseTuple(args, "y*w*", &text, &out)) return NULL;
