@@ -66,6 +66,14 @@ def test_one_epoch_yields_every_record_exactly_once(datasets, fmt, shuffle):
     assert _read(ds) == _stored(datasets[fmt])
 
 
+@pytest.mark.parametrize("parallel", [1, 3, 16])
+def test_any_num_parallel_calls_reads_every_record(datasets, parallel):
+    # The file interleave's cycle is min(files, cores): asking for more parallel calls than that must
+    # not be an error (TensorFlow refuses num_parallel_calls above a fixed cycle_length).
+    ds = P.make_dataset(datasets["mnist"], "train", 16, num_parallel_calls=parallel, dtype="uint8")
+    assert _read(ds) == _stored(datasets["mnist"])
+
+
 def test_float32_output_is_the_stored_pixels_over_255(datasets):
     u8 = next(iter(P.make_dataset(datasets["cifar10"], "test", 10, shuffle=False, dtype="uint8")))[0].numpy()
     f32 = next(iter(P.make_dataset(datasets["cifar10"], "test", 10, shuffle=False)))[0].numpy()

@@ -67,8 +67,10 @@ def read_records(files: Sequence[str], compression: str, options: ReadOptions, s
         # TFRecordDataset streams (a GZIP shard is inflated block by block, never held whole).
         return tf.data.TFRecordDataset(path, compression_type=ctype).batch(chunk)
 
-    ds = ds.interleave(open_file, cycle_length=min(len(files), max(2, os.cpu_count() or 1)),
-                       num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
+    cycle = min(len(files), max(2, os.cpu_count() or 1))
+    # TensorFlow refuses more parallel calls than a fixed cycle_length: a file is read by one call at a time
+    calls = options.parallel if options.parallel == AUTOTUNE else min(options.parallel, cycle)
+    ds = ds.interleave(open_file, cycle_length=cycle, num_parallel_calls=calls, deterministic=options.is_deterministic)
     return ds.unbatch()
 
 
