@@ -61,6 +61,7 @@ DECODER_SETTINGS = {
     "dct_method=INTEGER_ACCURATE": {"dct_method": "INTEGER_ACCURATE"},
 }
 FAST = {"dct_method": "INTEGER_FAST", "fancy_upscaling": False}
+EPOCHS = 4  # passes of the -4-epochs rows
 # How each row decodes and resizes, for the table ("TF JPEG defaults": INTEGER_FAST IDCT, fancy upsampling).
 SETTINGS = {
     "raw/tutorial": "decode_raw per record, cast, /255",
@@ -84,6 +85,10 @@ SETTINGS = {
     "jpeg/limit-decode-only": "decode_jpeg, TF JPEG defaults; no resize",
     "jpeg/limit-decode-crop-windows": "decode_and_crop_jpeg of the imagenet windows, TF JPEG defaults; no resize",
     "jpeg/limit-decode-crop-windows-fast": "as the row above with dct_method=INTEGER_FAST, fancy_upscaling=False",
+    "jpeg/limit-crop-resize-flip-4-epochs": "as jpeg/limit-crop-resize-flip, the images 4 times over in one pass",
+    "jpeg/tfrec-imagenet-4-epochs": "as jpeg/tfrec-imagenet, repeat=4 in one pass (parallelism AUTOTUNE, the default)",
+    "jpeg/tfrec-imagenet-4-epochs-fixed-calls": "as jpeg/tfrec-imagenet-4-epochs with num_parallel_calls = the "
+                                                "machine's cores",
     "photo/keras-folder-224": "as jpeg/keras-folder-224",
     "photo/tfrec-224": "as jpeg/tfrec-224-shuffled (DCT-scaled when >= 2x)",
     "photo/tfrec-imagenet": "as jpeg/tfrec-imagenet",
@@ -263,6 +268,16 @@ def run(paths: dict, rounds: int) -> dict:
         "jpeg/limit-decode-crop-windows": (lambda: decode_only(jpegs, True), "jpeg/limit-decode-only"),
         "jpeg/limit-decode-crop-windows-fast": (lambda: decode_only(jpegs, True, **FAST),
                                                 "jpeg/limit-decode-crop-windows"),
+        # Longer passes (4 epochs, as training makes them): tf.data's autotuning has time to settle
+        "jpeg/limit-crop-resize-flip-4-epochs": (lambda: crop_resize_limit(jpegs * EPOCHS),
+                                                 "jpeg/limit-crop-resize-flip-4-epochs"),
+        "jpeg/tfrec-imagenet-4-epochs": (lambda: make_dataset(paths["jpeg"], batch_size=JPEG_BATCH, image_size=SIZE,
+                                                              augment="imagenet", repeat=EPOCHS),
+                                         "jpeg/limit-crop-resize-flip-4-epochs"),
+        "jpeg/tfrec-imagenet-4-epochs-fixed-calls": (
+            lambda: make_dataset(paths["jpeg"], batch_size=JPEG_BATCH, image_size=SIZE, augment="imagenet",
+                                 repeat=EPOCHS, num_parallel_calls=os.cpu_count()),
+            "jpeg/limit-crop-resize-flip-4-epochs"),
         "photo/keras-folder-224": (lambda: keras_folder(paths["photo_src"], PHOTO_BATCH), "photo/keras-folder-224"),
         "photo/tfrec-224": (lambda: make_dataset(paths["photo"], batch_size=PHOTO_BATCH, image_size=SIZE),
                             "photo/keras-folder-224"),
@@ -386,6 +401,15 @@ def markdown(out: dict) -> str:
         f"{rest_us:.0f} µs more, for {res['jpeg/tfrec-imagenet']['ratio']}x in all.",
         "",
         ceilings(res),
+        "",
+        "Over 4 epochs in one pass (the -4-epochs rows, against the in-memory limit over the same 4 epochs): the "
+        f"imagenet preset at {res['jpeg/tfrec-imagenet-4-epochs']['ratio']}x with tf.data's AUTOTUNE (the default), "
+        f"{res['jpeg/tfrec-imagenet-4-epochs-fixed-calls']['ratio']}x with num_parallel_calls fixed at the "
+        f"machine's {os.cpu_count()} cores (CPU µs/image "
+        f"{res['jpeg/tfrec-imagenet-4-epochs']['cpu_us_per_image']} and "
+        f"{res['jpeg/tfrec-imagenet-4-epochs-fixed-calls']['cpu_us_per_image']}). The one-epoch rows above are "
+        f"passes of {out['records']['jpeg']:,} images ({-(-out['records']['jpeg'] // JPEG_BATCH)} batches), where the "
+        "autotuner has not yet settled.",
         "",
         (f"Other work on the machine during the timed rounds: {out['other_cores_busy']} of {os.cpu_count()} cores "
          "busy on average (ratios are taken within each round, so both sides share it)."
