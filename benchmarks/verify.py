@@ -192,11 +192,8 @@ def bench(name: str, directory: str, runs: int) -> dict:
         return go
 
     def python_walk() -> None:
-        compiled, scan._framing = scan._framing, None
-        try:
+        with scan.without_compiled():
             run(level="framing", dataset=False)()
-        finally:
-            scan._framing = compiled
 
     log(f"{name}: {records:,} records, {size / 1e6:.1f} MB, {runs} runs")
     fast = measure({

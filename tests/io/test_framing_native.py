@@ -31,11 +31,8 @@ def _python_walk(buf: bytes, pos: int, prev: int, run_min: int) -> tuple[list[in
     """The Python walk's result on buf: the framing starts it accepts and where it stops."""
     scanner = scan.FrameScanner("x")
     scanner.stride = prev
-    saved, scan._framing = scan._framing, None
-    try:
+    with scan.without_compiled():
         end = scanner._clean(buf, pos)
-    finally:
-        scan._framing = saved
     starts = [int(r[0]) for block in scanner._runs for r in block]
     return starts, end
 

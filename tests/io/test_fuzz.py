@@ -86,11 +86,8 @@ def test_frame_scanner_paths_agree(data, chunk):
     scan.SCAN_CHUNK_BYTES = scan.FIRST_READ_BYTES = chunk  # small reads: records across read edges
     try:
         fast = scan.scan_file(path, "none", checksum="crc32c")
-        compiled, scan._framing = scan._framing, None  # the Python walk over records of varying length
-        try:
+        with scan.without_compiled():  # the Python walk over records of varying length
             python = scan.scan_file(path, "none", checksum="crc32c")
-        finally:
-            scan._framing = compiled
         seen = []
         slow = scan.scan_file(path, "none", on_record=lambda i, o, d: seen.append((i, o, d)))
     finally:

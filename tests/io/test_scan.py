@@ -107,13 +107,14 @@ def test_deferred_run_checks_name_each_damaged_record(tmp_path, monkeypatch):
 
 
 @pytest.fixture(params=["compiled", "python"])
-def walk(request, monkeypatch):
+def walk(request):
     """Runs a test with the compiled walk over records of varying length, then with the Python one."""
     if request.param == "python":
-        monkeypatch.setattr(scan, "_framing", None)
+        with scan.without_compiled():
+            yield request.param
     else:
         assert scan._framing is not None, "tfrec/io/_framing.c was not built (pip install -e . needs a C compiler)"
-    return request.param
+        yield request.param
 
 
 def test_varied_records_checked_one_by_one(tmp_path, monkeypatch, walk):

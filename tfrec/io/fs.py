@@ -80,32 +80,28 @@ def open(path: str, mode: str = "rb", **kwargs) -> IO:  # noqa: A001 - the modul
     return fs.open(inner, mode, **kwargs)
 
 
-def exists(path: str) -> bool:
+def _either(path: str, local, remote: str):
+    """local(the path) for a local path, else the fsspec filesystem's method `remote` on the URL."""
     if not is_url(path):
-        return os.path.exists(_local(path))
+        return local(_local(path))
     fs, inner = filesystem(path)
-    return fs.exists(inner)
+    return getattr(fs, remote)(inner)
+
+
+def exists(path: str) -> bool:
+    return _either(path, os.path.exists, "exists")
 
 
 def isfile(path: str) -> bool:
-    if not is_url(path):
-        return os.path.isfile(_local(path))
-    fs, inner = filesystem(path)
-    return fs.isfile(inner)
+    return _either(path, os.path.isfile, "isfile")
 
 
 def isdir(path: str) -> bool:
-    if not is_url(path):
-        return os.path.isdir(_local(path))
-    fs, inner = filesystem(path)
-    return fs.isdir(inner)
+    return _either(path, os.path.isdir, "isdir")
 
 
 def getsize(path: str) -> int:
-    if not is_url(path):
-        return os.path.getsize(_local(path))
-    fs, inner = filesystem(path)
-    return int(fs.size(inner))
+    return int(_either(path, os.path.getsize, "size"))
 
 
 def listdir(path: str) -> list[str]:

@@ -25,6 +25,7 @@ enough to check a dataset at close to the speed of reading it:
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -36,6 +37,7 @@ import google_crc32c
 import numpy as np
 
 from .native import framing as _framing  # the compiled walk, or None: the walk below then runs in Python
+from . import crc as _crc
 from .crc import CHECKSUMS, ChunkCrc, FileChecksum, crc32c_combine, masked_length_crcs, run_crc
 from .inflate import scan_compressed
 from ..errors import TfrecError
@@ -140,6 +142,21 @@ class _Pending:
     @property
     def end(self) -> int:
         return self.offset + self.count * (self.length + FRAMING_BYTES)
+
+
+@contextlib.contextmanager
+def without_compiled():
+    """Within it, scans run as an install without tfrec/io/_framing.c runs them: records of varying
+    length walked in Python, CRCs combined with tables (tests and benchmarks compare the two)."""
+    global _framing, crc32c_combine
+    saved = _framing, crc32c_combine
+    _framing, crc32c_combine = None, _crc.combine_with_tables
+    _crc.crc32c_combine = _crc.combine_with_tables
+    try:
+        yield
+    finally:
+        _framing, crc32c_combine = saved
+        _crc.crc32c_combine = saved[1]
 
 
 @functools.lru_cache(maxsize=1024)
