@@ -185,7 +185,9 @@ QUICK = {"steps": 8, "warmup_steps": 2, "rounds": 1, "stage_batches": 5}
 @click.option("--rounds", type=click.IntRange(min=1), help="Alternating rounds of the modes [default: 3; 1 with --quick].")
 @click.option("--augment", type=click.Choice(list(PRESETS)), default="none", show_default=True)
 @click.option("--image-size", callback=parse_wxh, help="Train at N or WIDTHxHEIGHT [default: the stored size].")
-@click.option("--parallelism", type=click.IntRange(min=1), help="The reader's num_parallel_calls [default: AUTOTUNE].")
+@click.option("--parallelism", type=click.IntRange(min=1),
+              help="The reader's num_parallel_calls for every stage [default: the per-image decode at 2x the cores, "
+                   "the other stages AUTOTUNE].")
 @click.option("--split", default="train", show_default=True)
 @click.option("--mixed-precision", is_flag=True, help="float16 compute on a GPU (ignored on CPU).")
 @click.option("--drop-cache/--no-drop-cache", default=True, show_default=True,

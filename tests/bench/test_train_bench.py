@@ -98,7 +98,7 @@ def test_sweep_table_and_chart(datasets, tmp_path):
     sweep = sweep_train(datasets["cifar10"], TrainBenchOptions(model="cifar_cnn", batch_size=8, steps=2, stage_batches=2),
                         dimensions=("reader parallelism",))
     rows = sweep["rows"]
-    assert [r["setting"] for r in rows] == ["1", "2", "AUTOTUNE"]
+    assert [r["setting"] for r in rows] == ["1", "2", "AUTOTUNE", "default"]
     assert all(r["reader_images_per_s"] > 0 and r["synthetic_images_per_s"] > 0 and r["tfrec_images_per_s"] > 0
                for r in rows)
     assert Image.open(sweep_chart(sweep, chart)).size == (80 + 330, 420)

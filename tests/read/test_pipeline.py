@@ -467,3 +467,48 @@ def test_augment_module_and_bench_help_do_not_import_tensorflow():
             "r = CliRunner().invoke(cli, ['bench', 'read', '--help']); assert r.exit_code == 0; "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- parallelism
+
+
+def _parallel_maps(ds) -> list[tuple[int, bool]]:
+    """(num_parallel_calls, whether it decodes images) of each parallel map in the dataset's graph."""
+    graph = tf.compat.v1.GraphDef.FromString(ds._as_serialized_graph().numpy())
+    nodes = {n.name: n for n in graph.node}
+    funcs = {f.signature.name: f for f in graph.library.function}
+
+    def ops(name, seen):  # the ops of a function and of those it calls (cond branches)
+        seen.add(name)
+        out = set()
+        for n in funcs[name].node_def:
+            out.add(n.op)
+            for attr in n.attr.values():
+                for f in [attr.func] + list(attr.list.func):
+                    if f.name in funcs and f.name not in seen:
+                        out |= ops(f.name, seen)
+        return out
+
+    found = []
+    for n in graph.node:
+        if n.op.startswith("ParallelMapDataset"):
+            calls = int(tf.make_ndarray(nodes[n.input[-1].split(":")[0]].attr["value"].tensor))
+            found.append((calls, any("Jpeg" in op or op == "DecodeImage" for op in ops(n.attr["f"].func.name, set()))))
+    return found
+
+
+@pytest.mark.parametrize("augment", [None, "imagenet"])
+def test_default_parallelism_decodes_images_at_twice_the_cores_and_autotunes_the_rest(datasets, augment):
+    # tf.data's AUTOTUNE shares its CPU budget among all stages and, over a few epochs, gave the
+    # per-image decode too little of it (benchmarks/read.py, the -4-epochs rows): by default that
+    # one map runs at DECODE_CALLS_PER_CORE x the cores, every other stage is autotuned.
+    from tfrec.read.options import DECODE_CALLS_PER_CORE, usable_cores
+
+    ds = P.make_dataset(datasets["imagefolder"], "train", 4, image_size=16, augment=augment)
+    maps = _parallel_maps(ds)
+    assert [calls for calls, decodes in maps if decodes] == [DECODE_CALLS_PER_CORE * usable_cores()]
+    assert {calls for calls, decodes in maps if not decodes} == {-1}
+    for asked in (-1, 3):  # AUTOTUNE, or a number, asked for: every stage takes it
+        maps = _parallel_maps(P.make_dataset(datasets["imagefolder"], "train", 4, image_size=16, augment=augment,
+                                             num_parallel_calls=asked))
+        assert {calls for calls, _ in maps} == {asked} and any(decodes for _, decodes in maps)

@@ -23,7 +23,7 @@ class TrainBenchOptions:
     rounds: int = 3  # the modes alternate, round after round; figures are medians over rounds
     augment: str = "none"
     image_size: tuple[int, int] | None = None  # (height, width)
-    num_parallel_calls: int | None = None  # the reader's parallelism (None: AUTOTUNE)
+    num_parallel_calls: int | None = None  # the reader's parallelism (None: its default)
     mixed_precision: bool = False
     split: str = "train"
     drop_cache: bool = True  # evict the shards from the page cache before each timed tfrec epoch

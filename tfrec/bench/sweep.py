@@ -9,13 +9,14 @@ from ..training.data import plan_data
 from .read import time_pass
 from .train import TrainBenchOptions, _Inputs, _train_mode
 
-PARALLELISM = (1, 2, None)  # None: AUTOTUNE
+PARALLELISM = (1, 2, -1, None)  # -1: AUTOTUNE in every stage; None: the reader's default
 BATCH_FACTORS = (0.25, 0.5, 1, 2)  # times the chosen batch size
 
 
 def sweep_settings(opts: TrainBenchOptions) -> list[tuple[str, str, dict]]:
     """(dimension, setting, the options it changes): each dimension swept around the chosen options."""
-    out = [("reader parallelism", "AUTOTUNE" if p is None else str(p), {"num_parallel_calls": p}) for p in PARALLELISM]
+    names = {-1: "AUTOTUNE", None: "default"}
+    out = [("reader parallelism", names.get(p, str(p)), {"num_parallel_calls": p}) for p in PARALLELISM]
     sizes = sorted({max(1, int(opts.batch_size * f)) for f in BATCH_FACTORS})
     out += [("batch size", str(b), {"batch_size": b}) for b in sizes]
     out += [("augmentation", name, {"augment": name}) for name in PRESETS]

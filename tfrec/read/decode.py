@@ -198,7 +198,7 @@ def decode_encoded(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadOptio
     """Decodes JPEG/PNG images one by one in a parallel map (between unbatch and batch): sizes differ."""
     decode = image_decoder(feature, options, crop, per_image)
     key = feature.name
-    parallel = dict(num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
+    parallel = dict(num_parallel_calls=options.decode_parallel, deterministic=options.is_deterministic)
     if crop is None and not per_image:
         ds = ds.unbatch().map(lambda d: {**d, key: decode(d[key])}, **parallel)
     else:  # the batch's position seeds its records' random crops and flips

@@ -1,6 +1,7 @@
 """What make_dataset can be asked: ReadOptions, which checks itself, and the reader's named constants (no TensorFlow)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,14 @@ MAX_SHUFFLE_RECORDS = 10_000  # with file-level shuffling this mixes well; more 
 # file) stay small for large records too: 64 CIFAR records, 9 ImageNet JPEGs.
 READ_CHUNK_RECORDS = 64
 INTERLEAVE_CHUNK_BYTES = 1 << 20
+# By default (num_parallel_calls=None) the per-image decode map runs DECODE_CALLS_PER_CORE x the
+# cores in parallel and every other stage is AUTOTUNE. tf.data's autotuner splits one CPU budget
+# among all the stages and, after a few seconds, gave the decode too little of it: over 4 epochs of
+# the imagenet preset (2 cores) AUTOTUNE ran at 0.73-0.80x of the decode work's own limit, 1x the
+# cores 0.87-0.90x, 2x the cores 0.97-0.98x (benchmarks/read.py, the -4-epochs rows). More calls
+# than cores keep the cores busy while finished images are batched. Decoded images are at most
+# the target size (or the schema's fixed size), so the calls in flight hold 2 x cores images.
+DECODE_CALLS_PER_CORE = 2
 FITS = ("stretch", "crop", "pad")
 DTYPES = ("float32", "uint8")
 NORMALIZATIONS = ("unit", "standardize")
@@ -42,7 +51,7 @@ class ReadOptions:
     dtype: str = "float32"
     normalize: str | None = None  # None: 'unit' for float32; nothing for uint8
     augment: Any = None  # a preset name, an Augmentation, or a list of ops
-    num_parallel_calls: int | None = None  # None: AUTOTUNE
+    num_parallel_calls: int | None = None  # None: see DECODE_CALLS_PER_CORE; AUTOTUNE (-1) or n: every stage
     skip_corrupt: bool = False
     num_shards: int = 1
     shard_index: int = 0
@@ -72,7 +81,7 @@ class ReadOptions:
             (self.repeat is True or self.repeat is False or (isinstance(self.repeat, int) and self.repeat >= 1),
              "repeat", "True, False or a positive number of epochs", self.repeat),
             (self.num_parallel_calls is None or self.num_parallel_calls == AUTOTUNE or self.num_parallel_calls >= 1,
-             "num_parallel_calls", "None (AUTOTUNE) or a positive integer", self.num_parallel_calls),
+             "num_parallel_calls", "None (the default), -1 (AUTOTUNE) or a positive integer", self.num_parallel_calls),
         ]
         for ok, name, expected, found in checks:
             if not ok:
@@ -80,10 +89,24 @@ class ReadOptions:
 
     @property
     def parallel(self) -> int:
+        """The parallelism of every stage but the per-image decode."""
         return AUTOTUNE if self.num_parallel_calls is None else self.num_parallel_calls
+
+    @property
+    def decode_parallel(self) -> int:
+        """The parallelism of the per-image decode map (JPEG/PNG)."""
+        return DECODE_CALLS_PER_CORE * usable_cores() if self.num_parallel_calls is None else self.num_parallel_calls
 
     @property
     def is_deterministic(self) -> bool:
         if self.deterministic is not None:
             return self.deterministic
         return self.seed is not None or not self.shuffle
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it, as TensorFlow counts them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

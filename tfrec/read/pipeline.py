@@ -257,7 +257,10 @@ def make_dataset(
         dtype: 'float32' (in [0, 1], or standardised) or 'uint8'.
         normalize: 'unit' (default for float32) or 'standardize' (per-image zero mean, unit variance).
         augment: a preset ('none', 'mnist', 'cifar', 'imagenet'), an Augmentation or a list of ops.
-        num_parallel_calls: parallelism of interleave and maps (default AUTOTUNE).
+        num_parallel_calls: parallelism of the interleave and the maps. None (the default): the
+            per-image decode of JPEG/PNG at DECODE_CALLS_PER_CORE (2) x the cores, the other
+            stages tf.data.AUTOTUNE (whose shared CPU budget starved the decode in long passes);
+            tf.data.AUTOTUNE (-1) or a number: every stage.
         skip_corrupt: skip records with bad CRCs or truncated files, and shards listed in dataset.json
             but missing, counting them in the dataset's `read_stats` (a ReadStats); reading then goes
             through a Python reader. Without it a missing shard fails at once (TfrecError).
