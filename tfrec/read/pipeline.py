@@ -14,7 +14,7 @@ from ..codec.schema import FeatureSpec, Schema
 from ..errors import TfrecError
 from ..io.salvage import ReadStats, iter_intact_records
 from .augment import Augmentation, to_float
-from .decode import decode_encoded, decode_raw_batches
+from .decode import decode_encoded, decode_raw_batches, image_seeder
 from .inputs import Source, resolve_source, shard_files
 from .service import DATA_SERVICE_TIMEOUT_S
 from .options import (
@@ -93,11 +93,14 @@ def cache_shuffle_repeat(ds: tf.data.Dataset, buffer: int, options: ReadOptions)
     return ds
 
 
-def parse_batches(ds: tf.data.Dataset, spec: dict, options: ReadOptions) -> tf.data.Dataset:
-    """Batches serialized records, then parses each batch with one tf.io.parse_example."""
+def parse_batches(ds: tf.data.Dataset, spec: dict, options: ReadOptions, seeder=None) -> tf.data.Dataset:
+    """Batches serialized records, then parses each batch with one tf.io.parse_example; with a
+    `seeder` ((batch index, records) -> seeds, see decode.image_seeder), yields (features, seeds)."""
     ds = ds.batch(options.batch_size, drop_remainder=options.drop_remainder)
-    return ds.map(lambda s: tf.io.parse_example(s, spec), num_parallel_calls=options.parallel,
-                  deterministic=options.is_deterministic)
+    parallel = dict(num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
+    if seeder is None:
+        return ds.map(lambda s: tf.io.parse_example(s, spec), **parallel)
+    return ds.enumerate().map(lambda i, s: (tf.io.parse_example(s, spec), seeder(i, tf.shape(s)[0])), **parallel)
 
 
 def augment_batches(ds: tf.data.Dataset, image_key: str, label_key: str | None, augmentation: Augmentation,
@@ -175,14 +178,17 @@ def build_stages(source: Source, options: ReadOptions, stats: ReadStats,
     ds = read_records(files, source.compression, options, stats, source.record_bytes, shuffle_files)
     stages = [("read", cache_shuffle_repeat(ds, shuffle_buffer_size(source.record_bytes, options), options))]
     spec = {k: v for k, v in schema.parse_spec().items() if k in keys}
-    stages.append(("parse", parse_batches(stages[-1][1], spec, options)))
+    encoded = image is not None and image.encoding != "raw"
+    if encoded:
+        crop, per_image, augmentation = augmentation.split_per_image()
+        if crop is None and options.image_size is None and None in image.shape:
+            raise TfrecError(f"{source.files[0]}: images of schema {schema.name!r} vary in size "
+                             f"(shape {list(image.shape)}); pass image_size=(height, width) to batch them")
+    seeder = image_seeder(seed, crop, per_image) if encoded else None
+    stages.append(("parse", parse_batches(stages[-1][1], spec, options, seeder)))
     if image is not None:
-        if image.encoding != "raw":
-            crop, per_image, augmentation = augmentation.split_per_image()
-            if crop is None and options.image_size is None and None in image.shape:
-                raise TfrecError(f"{source.files[0]}: images of schema {schema.name!r} vary in size "
-                                 f"(shape {list(image.shape)}); pass image_size=(height, width) to batch them")
-            stages.append(("decode", decode_encoded(stages[-1][1], image, options, crop, per_image, seed)))
+        if encoded:
+            stages.append(("decode", decode_encoded(stages[-1][1], image, options, crop, per_image)))
         else:
             stages.append(("decode", decode_raw_batches(stages[-1][1], image, options)))
         if augmentation.ops:
