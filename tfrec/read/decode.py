@@ -68,10 +68,12 @@ def decode_jpeg_window(encoded: tf.Tensor, window: tf.Tensor, target: tuple[int,
     """Decodes only `window` of a JPEG (all of it if `whole`: the window is the image), uint8, at the
     smallest DCT scale (1, 1/2, 1/4, 1/8) that keeps it >= target.
 
-    The scale is chosen per image in a tf.cond around the decode alone (the cast and resize follow
-    it, outside): on crop windows of ~500x375 JPEGs the branch cost 36 CPU µs per image more than
-    decoding at full scale (benchmarks/read.py, the jpeg/limit-crop-resize-flip-dct-choice row);
-    on whole images, where some are >= 2x the target, the scaled decodes saved more than it cost.
+    The scale is chosen per image in a tf.switch_case around the decode alone (the cast and resize
+    follow it, outside): on crop windows of ~500x375 JPEGs the branch cost 36 CPU µs per image more
+    than decoding at full scale over a pass of 1,200 images (benchmarks/read.py, the
+    jpeg/limit-crop-resize-flip-dct-choice row), about 20 of them once per iterator (TensorFlow
+    optimises the branch functions when it makes one); on whole images, where some are >= 2x the
+    target, the scaled decodes saved more than it cost.
     Where the schema fixes the images' (height, width) as `size`, the scale is known when the
     pipeline is built and no branch is made: full scale if the images are under 2x the target on a
     side, else the whole image's.
