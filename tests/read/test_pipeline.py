@@ -512,3 +512,11 @@ def test_default_parallelism_decodes_images_at_twice_the_cores_and_autotunes_the
         maps = _parallel_maps(P.make_dataset(datasets["imagefolder"], "train", 4, image_size=16, augment=augment,
                                              num_parallel_calls=asked))
         assert {calls for calls, _ in maps} == {asked} and any(decodes for _, decodes in maps)
+
+
+def test_iterators_start_reading_while_they_are_made(datasets):
+    # Making an iterator optimises every map function (tens of ms); with warm start the records
+    # are read and the shuffle buffer fills meanwhile, instead of after it (benchmarks/read.py, start-up).
+    ds = P.make_dataset(datasets["imagefolder"], "train", 4, image_size=16, augment="imagenet")
+    assert ds.options().experimental_warm_start is True
+    assert _read(P.make_dataset(datasets["mnist"], "train", 16, dtype="uint8")) == _stored(datasets["mnist"])

@@ -201,6 +201,10 @@ def build_stages(source: Source, options: ReadOptions, stats: ReadStats,
     dopt = tf.data.Options()
     dopt.deterministic = options.is_deterministic
     dopt.experimental_optimization.map_fusion = True  # parse, decode and finish run as one function
+    # Making an iterator optimises each map function (about 5 ms each on 2 cores, the DCT-scale
+    # branches more); warm start reads records and fills the shuffle buffer meanwhile. The imagenet
+    # preset's one-pass ratio to its limit went from 0.84x and 0.88x to 0.91x and 0.93x (two 16-round probes).
+    dopt.experimental_warm_start = True
     if options.num_shards > 1:  # sharded here by file: stop tf.distribute from sharding again
         dopt.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return [(name, d.with_options(dopt)) for name, d in stages]
