@@ -421,7 +421,8 @@ def markdown(out: dict) -> str:
         f"{res['jpeg/tfrec-imagenet']['vs_crop_resize_limit_after_first_batch']}x after the first batch; its "
         f"start-up took {res['jpeg/tfrec-imagenet']['startup_ms']} ms against the limit's "
         f"{res['jpeg/limit-crop-resize-flip']['startup_ms']} ms (TensorFlow optimises each map function with "
-        "Grappler when an iterator is made, and tfrec's shuffle buffer fills before the first batch), which a "
+        "Grappler when an iterator is made, about 5 ms each here and more for the DCT-scale branches, and the "
+        "shuffle buffer must fill before the first batch; tfrec's warm start overlaps the two), which a "
         f"pass of {out['records']['jpeg']:,} images does not amortise. The CPU µs/image columns include start-up.",
         "",
         "Over 4 epochs in one pass (the -4-epochs rows, against the in-memory limit over the same 4 epochs): the "
