@@ -83,6 +83,7 @@ def test_template_and_decoder_agree(kind, flips, chunk, framing_flips):
     finally:
         scan.SCAN_CHUNK_BYTES, scan.FIRST_READ_BYTES = saved
         os.remove(path)
+        os.remove(path + ".idx")  # the shard writer's index beside it
 
 
 @pytest.mark.parametrize("make,schema", [(_raw, RAW), (_encoded, ENCODED), (_encoded, None)])
