@@ -500,7 +500,7 @@ def _parallel_maps(ds) -> list[tuple[int, bool]]:
 @pytest.mark.parametrize("augment", [None, "imagenet"])
 def test_default_parallelism_decodes_images_at_twice_the_cores_and_autotunes_the_rest(datasets, augment):
     # tf.data's AUTOTUNE shares its CPU budget among all stages and, over a few epochs, gave the
-    # per-image decode too little of it (benchmarks/read.py, the -4-epochs rows): by default that
+    # per-image decode too little of it (tfrec/read/options.py, DECODE_CALLS_PER_CORE): by default that
     # one map runs at DECODE_CALLS_PER_CORE x the cores, every other stage is autotuned.
     from tfrec.read.options import DECODE_CALLS_PER_CORE, usable_cores
 

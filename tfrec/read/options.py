@@ -23,8 +23,9 @@ INTERLEAVE_CHUNK_BYTES = 1 << 20
 # By default (num_parallel_calls=None) the per-image decode map runs DECODE_CALLS_PER_CORE x the
 # cores in parallel and every other stage is AUTOTUNE. tf.data's autotuner splits one CPU budget
 # among all the stages and, after a few seconds, gave the decode too little of it: over 4 epochs of
-# the imagenet preset (2 cores) AUTOTUNE ran at 0.73-0.80x of the decode work's own limit, 1x the
-# cores 0.87-0.90x, 2x the cores 0.97-0.98x (benchmarks/read.py, the -4-epochs rows). More calls
+# the imagenet preset (2 cores, steady images/s in standalone probes) AUTOTUNE ran at 0.73-0.80x of
+# the decode work's own limit, 1x the cores 0.87-0.90x, 2x the cores 0.97-0.98x; benchmarks/read.py's
+# -4-epochs rows (whole passes) measured 0.93-1.09x by default, 0.91-0.95x with AUTOTUNE. More calls
 # than cores keep the cores busy while finished images are batched. Decoded images are at most
 # the target size (or the schema's fixed size), so the calls in flight hold 2 x cores images.
 DECODE_CALLS_PER_CORE = 2
