@@ -239,7 +239,7 @@ def test_palette_with_transparency_reencodes_without_a_warning():
 
 
 @pytest.mark.parametrize("reader", ["fastest", "gzip"])
-@pytest.mark.parametrize("damage", ["cut", "garbled"])
+@pytest.mark.parametrize("damage", ["cut", "garbled", "crc"])
 def test_a_damaged_cifar_archive_is_named(tmp_path, monkeypatch, reader, damage):
     # tfrec reads gzipped archives through ISA-L when it is installed; its errors are not OSErrors,
     # and must still become one SourceError naming the archive.
@@ -255,8 +255,12 @@ def test_a_damaged_cifar_archive_is_named(tmp_path, monkeypatch, reader, damage)
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(tmp_path / "src" / "cifar-10-batches-bin", "cifar-10-batches-bin")
     data = archive.read_bytes()
-    # garbled: the deflate data right after the 10-byte gzip header (0xff: an invalid block type)
-    archive.write_bytes(data[: len(data) // 2] if damage == "cut" else data[:10] + b"\xff" * 64 + data[74:])
+    # garbled: the deflate data right after the 10-byte gzip header (0xff: an invalid block type);
+    # crc: the trailer's CRC-32 of the content no longer matches (content that inflates but is not
+    # what was written); tarfile stops at the tar's end marker, before the gzip trailer is read.
+    damaged = {"cut": data[: len(data) // 2], "garbled": data[:10] + b"\xff" * 64 + data[74:],
+               "crc": data[:-8] + bytes([data[-8] ^ 1]) + data[-7:]}[damage]
+    archive.write_bytes(damaged)
     with pytest.raises(SourceError) as e:
         convert(str(archive), str(tmp_path / "out"), ConvertOptions(**QUIET))
     assert str(e.value).startswith(f"{archive}: not a readable .tar.gz archive: ")

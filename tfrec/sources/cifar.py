@@ -106,6 +106,10 @@ def _open_archive(path: str):
         return
     with open_gzip(path) as stream, tarfile.open(fileobj=stream, mode="r:") as tar:
         yield tar
+        # tarfile stops at the tar's end marker: read on to the gzip trailer, so that its CRC-32 and
+        # length are checked (content that inflates but is not what was written raises here)
+        while stream.read(1 << 20):
+            pass
 
 
 def _records(name: str, data: bytes, label_bytes: int, num_classes: tuple[int, ...]) -> tuple[np.ndarray, list]:
