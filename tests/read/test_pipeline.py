@@ -520,3 +520,18 @@ def test_iterators_start_reading_while_they_are_made(datasets):
     ds = P.make_dataset(datasets["imagefolder"], "train", 4, image_size=16, augment="imagenet")
     assert ds.options().experimental_warm_start is True
     assert _read(P.make_dataset(datasets["mnist"], "train", 16, dtype="uint8")) == _stored(datasets["mnist"])
+
+
+def test_default_decode_calls_keep_large_images_in_flight_within_a_budget(datasets, monkeypatch):
+    # 2 x the cores' decoded images in flight is small at 224x224; for large images on a many-core
+    # host the calls are capped by DECODE_INFLIGHT_BYTES, but never below the cores (AUTOTUNE's most).
+    from tfrec.read import options as O
+
+    monkeypatch.setattr(O, "usable_cores", lambda: 64)
+    small = _parallel_maps(P.make_dataset(datasets["imagefolder"], "train", 4, image_size=16))
+    large = _parallel_maps(P.make_dataset(datasets["imagefolder"], "train", 4, image_size=1024))
+    medium = _parallel_maps(P.make_dataset(datasets["imagefolder"], "train", 4, image_size=(640, 480)))
+    decode = lambda maps: [calls for calls, decodes in maps if decodes]  # noqa: E731
+    assert decode(small) == [128] and decode(large) == [64]
+    budgeted = O.DECODE_INFLIGHT_BYTES // (640 * 480 * 3 * 4)  # float32 while resized
+    assert 64 < budgeted < 128 and decode(medium) == [budgeted]

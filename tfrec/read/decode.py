@@ -216,7 +216,9 @@ def decode_encoded(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadOptio
     """
     decode = image_decoder(feature, options, crop, per_image)
     key = feature.name
-    parallel = dict(num_parallel_calls=options.decode_parallel, deterministic=options.is_deterministic)
+    height, width = crop.size if crop is not None else options.image_size or feature.shape[:2]
+    image_bytes = height * width * feature.shape[2] * 4 if height and width else 0  # float32 while resized
+    parallel = dict(num_parallel_calls=options.decode_parallel(image_bytes), deterministic=options.is_deterministic)
     if crop is None and not per_image:
         ds = ds.unbatch().map(lambda d: {**d, key: decode(d[key])}, **parallel)
     else:

@@ -27,8 +27,11 @@ INTERLEAVE_CHUNK_BYTES = 1 << 20
 # the decode work's own limit, 1x the cores 0.87-0.90x, 2x the cores 0.97-0.98x; benchmarks/read.py's
 # -4-epochs rows (whole passes) measured 0.93-1.09x by default, 0.91-0.95x with AUTOTUNE. More calls
 # than cores keep the cores busy while finished images are batched. Decoded images are at most
-# the target size (or the schema's fixed size), so the calls in flight hold 2 x cores images.
+# the target size (or the schema's fixed size), so the calls in flight hold 2 x cores images; for
+# large images that is capped at DECODE_INFLIGHT_BYTES of them (float32), never below the cores
+# (the most AUTOTUNE would give): 224x224 stays at 2 x cores up to 222 cores, 1024x1024 at the cores.
 DECODE_CALLS_PER_CORE = 2
+DECODE_INFLIGHT_BYTES = 256 << 20
 FITS = ("stretch", "crop", "pad")
 DTYPES = ("float32", "uint8")
 NORMALIZATIONS = ("unit", "standardize")
@@ -93,10 +96,13 @@ class ReadOptions:
         """The parallelism of every stage but the per-image decode."""
         return AUTOTUNE if self.num_parallel_calls is None else self.num_parallel_calls
 
-    @property
-    def decode_parallel(self) -> int:
-        """The parallelism of the per-image decode map (JPEG/PNG)."""
-        return DECODE_CALLS_PER_CORE * usable_cores() if self.num_parallel_calls is None else self.num_parallel_calls
+    def decode_parallel(self, image_bytes: int = 0) -> int:
+        """The parallelism of the per-image decode map (JPEG/PNG) of images of `image_bytes` (0: unknown)."""
+        if self.num_parallel_calls is not None:
+            return self.num_parallel_calls
+        cores = usable_cores()
+        calls = DECODE_CALLS_PER_CORE * cores
+        return max(cores, min(calls, DECODE_INFLIGHT_BYTES // image_bytes)) if image_bytes else calls
 
     @property
     def is_deterministic(self) -> bool:
