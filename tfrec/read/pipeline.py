@@ -1,7 +1,6 @@
 """The streaming reader: a tf.data pipeline of small stages (read, shuffle, batch, parse, decode, augment)."""
 from __future__ import annotations
 
-import os
 import random
 import warnings
 from dataclasses import replace
@@ -25,6 +24,7 @@ from .options import (
     READ_CHUNK_RECORDS,
     SHUFFLE_BUFFER_BYTES,
     ReadOptions,
+    usable_cores,
 )
 
 # Memory stays bounded: shards are streamed (TFRecordDataset inflates GZIP block by block), the
@@ -67,7 +67,7 @@ def read_records(files: Sequence[str], compression: str, options: ReadOptions, s
         # TFRecordDataset streams (a GZIP shard is inflated block by block, never held whole).
         return tf.data.TFRecordDataset(path, compression_type=ctype).batch(chunk)
 
-    cycle = min(len(files), max(2, os.cpu_count() or 1))
+    cycle = min(len(files), max(2, usable_cores()))
     # TensorFlow refuses more parallel calls than a fixed cycle_length: a file is read by one call at a time
     calls = options.parallel if options.parallel == AUTOTUNE else min(options.parallel, cycle)
     ds = ds.interleave(open_file, cycle_length=cycle, num_parallel_calls=calls, deterministic=options.is_deterministic)
