@@ -499,9 +499,8 @@ def _parallel_maps(ds) -> list[tuple[int, bool]]:
 
 @pytest.mark.parametrize("augment", [None, "imagenet"])
 def test_default_parallelism_decodes_images_at_twice_the_cores_and_autotunes_the_rest(datasets, augment):
-    # tf.data's AUTOTUNE shares its CPU budget among all stages and, over a few epochs, gave the
-    # per-image decode too little of it (tfrec/read/options.py, DECODE_CALLS_PER_CORE): by default that
-    # one map runs at DECODE_CALLS_PER_CORE x the cores, every other stage is autotuned.
+    # By default the per-image decode map runs at DECODE_CALLS_PER_CORE x the cores (why: see
+    # tfrec/read/options.py), every other stage is autotuned.
     from tfrec.read.options import DECODE_CALLS_PER_CORE, usable_cores
 
     ds = P.make_dataset(datasets["imagefolder"], "train", 4, image_size=16, augment=augment)

@@ -22,11 +22,13 @@ READ_CHUNK_RECORDS = 64
 INTERLEAVE_CHUNK_BYTES = 1 << 20
 # By default (num_parallel_calls=None) the per-image decode map runs DECODE_CALLS_PER_CORE x the
 # cores in parallel and every other stage is AUTOTUNE. tf.data's autotuner splits one CPU budget
-# among all the stages and, after a few seconds, gave the decode too little of it: over 4 epochs of
-# the imagenet preset (2 cores, steady images/s in standalone probes) AUTOTUNE ran at 0.73-0.80x of
-# the decode work's own limit, 1x the cores 0.87-0.90x, 2x the cores 0.97-0.98x; benchmarks/read.py's
-# -4-epochs rows (whole passes) measured 0.93-1.09x by default, 0.91-0.95x with AUTOTUNE. More calls
-# than cores keep the cores busy while finished images are batched. Decoded images are at most
+# among all the stages; with the per-image seeds then drawn in a map stage of their own, it gave the
+# decode too little of it: over 4 epochs of the imagenet preset (2 cores, steady images/s in
+# standalone probes) AUTOTUNE ran at 0.73-0.80x of the decode work's own limit, 1x the cores
+# 0.87-0.90x, 2x the cores 0.97-0.98x. Since the seeds moved into the parse map and warm start came
+# in, the two measure alike on 2 cores (4-epoch passes: read.py's -4-epochs rows in three runs,
+# read_startup.py once, one probe: default 0.92-1.09x, median 0.94x; AUTOTUNE everywhere
+# 0.90-0.98x, median 0.94x). Decoded images are at most
 # the target size (or the schema's fixed size), so the calls in flight hold 2 x cores images; for
 # large images that is capped at DECODE_INFLIGHT_BYTES of them (float32), never below the cores
 # (the most AUTOTUNE would give): 224x224 stays at 2 x cores up to 222 cores, 1024x1024 at the cores.

@@ -203,7 +203,8 @@ def build_stages(source: Source, options: ReadOptions, stats: ReadStats,
     dopt.experimental_optimization.map_fusion = True  # parse, decode and finish run as one function
     # Making an iterator optimises each map function (about 5 ms each on 2 cores, the DCT-scale
     # branches more); warm start reads records and fills the shuffle buffer meanwhile. The imagenet
-    # preset's one-pass ratio to its limit went from 0.84x and 0.88x to 0.91x and 0.93x (two 16-round probes).
+    # preset's one-pass ratio to its limit went from 0.84x and 0.88x to 0.91x and 0.93x in two 16-round
+    # probes, from 0.86x to 0.895x in benchmarks/read_startup.py (start-up 151 ms to 123).
     dopt.experimental_warm_start = True
     if options.num_shards > 1:  # sharded here by file: stop tf.distribute from sharding again
         dopt.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
@@ -269,7 +270,7 @@ def make_dataset(
         augment: a preset ('none', 'mnist', 'cifar', 'imagenet'), an Augmentation or a list of ops.
         num_parallel_calls: parallelism of the interleave and the maps. None (the default): the
             per-image decode of JPEG/PNG at DECODE_CALLS_PER_CORE (2) x the cores, the other
-            stages tf.data.AUTOTUNE (whose shared CPU budget starved the decode in long passes);
+            stages tf.data.AUTOTUNE (see DECODE_CALLS_PER_CORE);
             tf.data.AUTOTUNE (-1) or a number: every stage.
         skip_corrupt: skip records with bad CRCs or truncated files, and shards listed in dataset.json
             but missing, counting them in the dataset's `read_stats` (a ReadStats); reading then goes
