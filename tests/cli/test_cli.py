@@ -90,5 +90,7 @@ def test_demo(tmp_path):
     for path in data["contact_sheets"].values():
         assert Image.open(path).format == "PNG"
     trained = data["train"]  # the demo ends with a short training run on the digits
-    assert trained["model"] == "lenet5" and trained["val_accuracy"] > 0.9
+    # 5x chance (10 classes), far below what it reaches: 0.97-1.0 over seeds 0-5 with oneDNN on and off,
+    # and at least 0.81 after its first epoch of three
+    assert trained["model"] == "lenet5" and trained["val_accuracy"] >= 0.5
     assert trained["overall"]["images_per_s"] > 0 and trained["gpu"] is None

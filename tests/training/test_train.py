@@ -29,12 +29,21 @@ def trained(digits, tmp_path_factory):
     return result, root
 
 
+CHANCE = 0.1  # 10 classes
+LEARNED = 5 * CHANCE  # what "it learned" means here: far above chance, far below what any CPU reaches
+
+
 def test_learns_the_digits(trained):
-    # A label mix-up anywhere in convert -> read -> train leaves accuracy near 10%.
+    # A label mix-up anywhere in convert -> read -> train leaves accuracy near chance (10%). The
+    # threshold is 5x chance, not a figure the model barely clears: the last epoch's validation
+    # accuracy reached 0.95 here, 0.88-0.99 over seeds 0-9 with oneDNN on and off (20 runs, the
+    # spread that another CPU's numerics give: one machine got 0.897 and failed a 0.9 threshold), and
+    # even the second epoch's lowest was 0.76. The loss must fall to below half its first epoch's
+    # (it fell 4-12x in those runs).
     result, _ = trained
     r = result.to_json()
-    assert r["val_accuracy"] >= 0.9, r["epochs"]
-    assert r["epochs"][-1]["loss"] < r["epochs"][0]["loss"]
+    assert r["val_accuracy"] >= LEARNED, r["epochs"]
+    assert r["epochs"][-1]["loss"] < 0.5 * r["epochs"][0]["loss"], r["epochs"]
     assert r["data"]["val_split"] == "test" and r["gpu"] is None
 
 
@@ -78,7 +87,7 @@ def test_export_reloads_and_predicts_the_same(trained, digits, tmp_path):
         Image.fromarray(img[..., 0]).save(files[-1])
     got = [p["top"][0]["class"] for p in predict(str(root / "model.keras"), files, top_k=3)]
     assert got == want.tolist()
-    assert (np.array(got) == labels.numpy()).mean() >= 0.8
+    assert (np.array(got) == labels.numpy()).mean() >= LEARNED  # 16 images: 14-16 right over seeds 0-9
 
 
 def test_resume_continues_the_epoch_count(trained, digits):
