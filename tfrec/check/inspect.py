@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import TfrecError
 from ..codec.example import ExampleDecodeError, decode_example
 from .infer import as_text, class_labels_beside, image_format, image_header, infer_schema, schema_name
-from ..io.manifest import MANIFEST, read_manifest
+from ..io.manifest import MANIFEST, read_manifest, shard_path
 from ..io.records import detect_compression, normalize_compression
 from ..io import fs
 from ..io.files import find_inputs
@@ -341,7 +341,7 @@ def _dataset_section(directory: str, options: InspectOptions) -> tuple[dict, lis
     layout = _Layout.of(schema)
     tasks = []
     for split, entry in entries:
-        path = os.path.join(directory, entry["file"])
+        path = shard_path(directory, entry["file"])
         if os.path.isfile(path):
             tasks.append(_StatsTask(path, split, compression, layout, bool(options.catalog)))
         else:
@@ -369,7 +369,7 @@ def _dataset_section(directory: str, options: InspectOptions) -> tuple[dict, lis
 def _splits_json(directory: str, manifest: dict, entries: list, found: dict) -> dict:
     out: dict = {}
     for split, s in entries:
-        got = found.get(os.path.join(directory, s["file"]))
+        got = found.get(shard_path(directory, s["file"]))
         out.setdefault(split, {"records": 0, "listed_records": manifest["splits"][split].get("records"), "bytes": 0, "shards": []})
         out[split]["shards"].append({"file": s["file"], "records": got["records"] if got else None,
                                      "bytes": got["bytes"] if got else None, "listed_records": s.get("records")})

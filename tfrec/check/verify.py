@@ -29,7 +29,7 @@ from ..codec.images import PIL_FORMATS, truncation_reason
 from ..codec.example import ExampleDecodeError, decode_example
 from .infer import image_format
 from .template import Template, build_template
-from ..io.manifest import MANIFEST, MISSING_SHARD, read_manifest
+from ..io.manifest import MANIFEST, MISSING_SHARD, read_manifest, shard_path
 from ..io.records import HEADER_BYTES, normalize_compression
 from ..io.crc import CHECKSUMS
 from ..io import fs
@@ -458,7 +458,7 @@ def _dataset_tasks(directory: str, options: VerifyOptions) -> tuple[list[ShardTa
         problems = [p for p in problems if p.reason.startswith("malformed")]
     tasks, listed = [], set()
     for _, s in pairs:
-        path = os.path.join(directory, s["file"])
+        path = shard_path(directory, s["file"])
         listed.add(os.path.normpath(path))
         if not os.path.isfile(path):
             problems.append(Problem(path, None, None, "dataset", MISSING_SHARD))

@@ -22,7 +22,7 @@ from ..check.verify import manifest_shards
 from ..codec.example import ExampleDecodeError, decode_example
 from ..codec.schema import FeatureSpec, Schema, load_schema, schema_from_json
 from ..errors import CorruptRecordError, TfrecError
-from ..io.manifest import MANIFEST, read_manifest
+from ..io.manifest import MANIFEST, read_manifest, shard_path
 from ..io.records import FOOTER_BYTES, HEADER_BYTES, masked_crc32c, normalize_compression, open_stream
 from ..io.files import find_inputs
 from ..io.index import read_index
@@ -160,7 +160,7 @@ class DatasetView:
         comp = compression or normalize_compression(manifest.get("compression"))
         shards = []
         for split, entry in entries:
-            path = os.path.join(self.root, entry["file"])
+            path = shard_path(self.root, entry["file"])
             if not os.path.isfile(path):
                 self.problems.append(f"{path}: listed in dataset.json but missing")
                 continue
