@@ -4,6 +4,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import shutil
 import time
 from collections import Counter
@@ -253,3 +254,52 @@ def test_refuses_non_empty_output_without_overwrite(sources, tmp_path):
     assert (out / "precious.txt").read_text() == "keep"
     assert len(glob.glob(str(out / "*.tfrecord-*[0-9]"))) == 2  # the old 2-shard files are gone
     assert json.loads((out / "dataset.json").read_text())["splits"]["train"]["shards"][0]["records"] == 60
+
+
+def _interrupted_states(clean: str) -> dict[str, dict[str, bytes]]:
+    """What a conversion killed around its first shard's close leaves in OUT (no dataset.json): file name -> bytes.
+    ShardWriter renames the .idx first, then the shard; the journal line comes after both renames."""
+    first = sorted(n for n in os.listdir(clean) if n.endswith("-of-00002") and "-train." in n)[0]
+    shard, index = (open(os.path.join(clean, n), "rb").read() for n in (first, first + ".idx"))
+    tmp = f".{first}.tmp-4242"
+    return {
+        "temporaries only": {tmp: shard[:100], tmp + ".idx": b""},
+        "index renamed, shard not yet": {first + ".idx": index, tmp: shard},
+        "both renamed, journal not yet written": {first: shard, first + ".idx": index},
+        "journal line torn by the kill": {first: shard, first + ".idx": index,
+                                          ".tfrec-journal.jsonl": b'{"fingerprint": "0123'},
+    }
+
+
+@pytest.mark.parametrize("state", ["temporaries only", "index renamed, shard not yet",
+                                   "both renamed, journal not yet written", "journal line torn by the kill"])
+def test_a_rerun_without_resume_recognises_an_interrupted_conversion(sources, tmp_path, state):
+    # Issue 23 item 19: each state a kill can leave is tfrec's own unfinished conversion, so the rerun
+    # suggests --resume (which finishes it) rather than --overwrite (which throws the shards away).
+    from tfrec.errors import TfrecError
+
+    clean = str(tmp_path / "clean")
+    convert(sources["mnist"], clean, ConvertOptions(progress=False, shards=2, workers=1))
+    out = tmp_path / "o"
+    out.mkdir()
+    for name, data in _interrupted_states(clean)[state].items():
+        (out / name).write_bytes(data)
+    with pytest.raises(TfrecError, match=rf"{re.escape(str(out))}: holds an interrupted conversion \(.*no dataset.json\); "
+                                         r"pass --resume to finish it or --overwrite to start again"):
+        convert(sources["mnist"], str(out), ConvertOptions(progress=False, shards=2, workers=1))
+    convert(sources["mnist"], str(out), ConvertOptions(progress=False, shards=2, workers=1, resume=True))
+    assert sorted(os.listdir(out)) == sorted(os.listdir(clean))
+    for name in os.listdir(clean):
+        assert (out / name).read_bytes() == open(os.path.join(clean, name), "rb").read(), name
+
+
+@pytest.mark.parametrize("files", [{"notes.txt": b"x"}, {"data.tfrecord": b"x"}, {"dataset.json": b"{}"}])
+def test_a_directory_of_other_files_is_not_called_a_conversion(sources, tmp_path, files):
+    from tfrec.errors import TfrecError
+
+    out = tmp_path / "o"
+    out.mkdir()
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    with pytest.raises(TfrecError, match="output directory is not empty; pass --overwrite to replace it"):
+        convert(sources["mnist"], str(out), ConvertOptions(progress=False))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import sys
 import time
@@ -106,6 +107,32 @@ def _clear(out: str, keep: set[str]) -> None:
     remove_tfds_metadata(out)
 
 
+# tfrec's own shard files, complete (`NAME-SPLIT.tfrecord-00000-of-00004`, its `.idx`) or still under the
+# writer's temporary name (`.NAME-SPLIT.tfrecord-00000-of-00004.tmp-PID`, `.idx` too; io/fs.py temp_name)
+_SHARD_FILE = re.compile(r"[^/]+\.tfrecord-\d{5,}-of-\d{5,}(\.idx)?")
+_SHARD_TEMP = re.compile(r"\.[^/]+\.tfrecord-\d{5,}-of-\d{5,}\.tmp-\d+(\.idx)?")
+
+
+def interrupted_conversion(out: str, journal: Journal) -> str | None:
+    """What marks OUT as a conversion that did not finish (no dataset.json, and a journal or tfrec's shard
+    files, complete or temporary): e.g. "3 complete shard file(s) and a conversion journal"; None for anything else.
+
+    A kill can land between a shard's rename and its journal line, or before the first line: the
+    shard files alone still say that this is tfrec's unfinished work, for --resume to finish.
+    """
+    if fs.exists(fs.join(out, MANIFEST)):
+        return None
+    names = fs.listdir(out)
+    shards = sum(1 for n in names if _SHARD_FILE.fullmatch(n) and not n.endswith(".idx"))
+    temps = sum(1 for n in names if _SHARD_TEMP.fullmatch(n) and not n.endswith(".idx"))
+    found = [f"{shards} complete shard file(s)"] if shards else []
+    found += [f"{temps} unfinished shard file(s)"] if temps else []
+    found += ["a conversion journal"] if journal.exists() else []
+    if not found and any(_SHARD_FILE.fullmatch(n) or _SHARD_TEMP.fullmatch(n) for n in names):
+        found = ["shard index files"]  # a lone .idx: the index is renamed before its shard
+    return " and ".join(found) or None
+
+
 def prepare_output(out: str, options: "ConvertOptions", journal: Journal, keep: set[str]) -> None:
     """Creates OUT, or clears it for --overwrite, or keeps the reusable shards for --resume.
 
@@ -120,9 +147,9 @@ def prepare_output(out: str, options: "ConvertOptions", journal: Journal, keep: 
                 journal.remove()
             elif options.resume:
                 _clear(out, keep)
-            elif journal.exists():
+            elif found := interrupted_conversion(out, journal):
                 raise TfrecError(
-                    f"{out}: holds an interrupted conversion (no dataset.json); pass --resume to finish it "
+                    f"{out}: holds an interrupted conversion ({found}, no dataset.json); pass --resume to finish it "
                     "or --overwrite to start again"
                 )
             else:
