@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -33,21 +32,53 @@ def folder(tmp_path_factory):
     return str(root)
 
 
+def _args(src, out, *extra):
+    return ["convert", src, out, "-q", "--workers", "1", "--shards", str(SHARDS), "--resize", "80x80", *extra]
+
+
 def _cmd(src, out, *extra):
-    return [sys.executable, "-m", "tfrec.cli", "convert", src, out, "-q", "--workers", "1",
-            "--shards", str(SHARDS), "--resize", "80x80", *extra]
+    return [sys.executable, "-m", "tfrec.cli", *_args(src, out, *extra)]
 
 
-def _start_and_stop_after_first_shard(src, out, sig):
-    proc = subprocess.Popen(_cmd(src, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    journal = os.path.join(out, JOURNAL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if os.path.exists(journal) and os.path.getsize(journal) > 0:
+# `tfrec convert` with a gate at one point of the first shard's life: there it prints a line and waits
+# for the test's signal, so the test stops it in that state, whatever the machine's speed or load (no
+# race with the clock). The signals are real; only where the process waits for them is chosen.
+_GATED = """
+import sys, time
+import tfrec.write.convert as convert
+from tfrec.io.journal import Journal
+
+def hold(*args, **kwargs):
+    print("stopped", flush=True)
+    while True:
+        time.sleep(1)  # SIGINT, or SIGTERM through the CLI's handler, raises KeyboardInterrupt here
+
+gate = sys.argv[1]
+if gate == "journaled":  # the first shard is complete and journaled: hold before the second is written
+    real, calls = convert.write_shard, []
+    def write_shard(*args, **kwargs):
+        calls.append(args[0])
+        return hold() if len(calls) == 2 else real(*args, **kwargs)
+    convert.write_shard = write_shard
+elif gate == "renamed":  # the first shard has its final name, its journal line is not written yet
+    Journal.record = hold
+sys.argv = ["tfrec", *sys.argv[2:]]
+from tfrec.cli.main import main
+main()
+"""
+
+
+def _start_and_stop_after_first_shard(src, out, sig, gate="journaled"):
+    proc = subprocess.Popen([sys.executable, "-c", _GATED, gate, *_args(src, out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        held = proc.stdout.readline() == "stopped\n"  # blocks until the gate is reached (or the run ends)
+        if held:
             proc.send_signal(sig)
-            break
-        time.sleep(0.002)
-    _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert held, f"the run ended before reaching its gate: {err[-2000:]}"
     return proc.returncode, err
 
 
@@ -63,22 +94,28 @@ def clean_run(folder, tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
-def test_interrupted_then_resumed_is_byte_identical(folder, clean_run, tmp_path, sig):
+@pytest.mark.parametrize("gate,sig", [("journaled", signal.SIGKILL), ("journaled", signal.SIGINT),
+                                      ("journaled", signal.SIGTERM), ("renamed", signal.SIGKILL),
+                                      ("renamed", signal.SIGINT)])
+def test_interrupted_then_resumed_is_byte_identical(folder, clean_run, tmp_path, gate, sig):
+    # "renamed": stopped between the first shard's rename and its journal line (issue 23 item 19)
     out = str(tmp_path / "out")
-    code, err = _start_and_stop_after_first_shard(folder, out, sig)
-    assert not os.path.exists(os.path.join(out, "dataset.json")), "the run finished before it was stopped"
-    journal = [json.loads(line) for line in open(os.path.join(out, JOURNAL))]
+    code, err = _start_and_stop_after_first_shard(folder, out, sig, gate)
+    assert not os.path.exists(os.path.join(out, "dataset.json"))
+    journal = [json.loads(line) for line in open(os.path.join(out, JOURNAL))] if gate == "journaled" else []
     finals = {os.path.basename(p) for p in glob.glob(os.path.join(out, "*.tfrecord-*[0-9]"))}
-    assert finals <= {e["shard"]["file"] for e in journal}  # nothing incomplete under a final name
+    assert len(finals) == 1 and len(journal) == (gate == "journaled")
+    assert finals == {e["shard"]["file"] for e in journal} or gate == "renamed"  # nothing incomplete under a final name
     if sig != signal.SIGKILL:
         assert code == 130 and "Traceback" not in err
-        assert "complete shard(s) kept" in err and "--resume" in err and len(err.strip().splitlines()) == 1
+        assert f"interrupted: {len(journal)} complete shard(s) kept" in err and "--resume" in err
+        assert len(err.strip().splitlines()) == 1
     again = subprocess.run(_cmd(folder, out), capture_output=True, text=True, timeout=60)
-    assert again.returncode == 1 and "pass --resume to finish it" in again.stderr
+    assert again.returncode == 1 and "holds an interrupted conversion" in again.stderr
+    assert "pass --resume to finish it" in again.stderr
     resumed = subprocess.run(_cmd(folder, out, "--resume", "--json"), capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
-    assert json.loads(resumed.stdout)["reused_shards"] >= 1
+    assert json.loads(resumed.stdout)["reused_shards"] == len(journal)
     assert _shards(out) == _shards(clean_run)
     assert json.load(open(os.path.join(out, "dataset.json"))) == json.load(open(os.path.join(clean_run, "dataset.json")))
     assert not os.path.exists(os.path.join(out, JOURNAL))
