@@ -26,7 +26,7 @@ from ..io.manifest import MANIFEST, read_manifest, shard_path
 from ..io.records import detect_compression, normalize_compression
 from ..io import fs
 from ..io.files import find_inputs
-from ..io.index import read_index
+from ..io.index import check_index, read_index
 from ..io.scan import Problem, scan_file
 from ..codec.schema import FeatureSpec, Schema, schema_from_json
 from .verify import manifest_shards, map_shards
@@ -384,8 +384,8 @@ def count_records(item: tuple[str, str | None]) -> dict:
     index = path + ".idx"
     if os.path.isfile(index):
         try:
-            n = len(read_index(index))
             comp = detect_compression(path) if compression in (None, "auto") else normalize_compression(compression)
+            n = len(check_index(read_index(index), index, os.path.getsize(path) if comp == "none" else None))
             return {"file": path, "records": n, "bytes": os.path.getsize(path), "compression": comp,
                     "counted_by": "index", "problems": []}
         except TfrecError:

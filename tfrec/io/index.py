@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 
 from ..errors import TfrecError
+from .records import FRAMING_BYTES
 
 from .native import framing as _framing  # the compiled parser, or None
 
@@ -42,8 +43,43 @@ def read_index(path: str) -> np.ndarray:
     return values.reshape(-1, 2)
 
 
+def check_index(index: np.ndarray, path: str, stream_bytes: int | None = None) -> np.ndarray:
+    """Checks an index before records are read through it; returns it.
+
+    A line of a true index is a record: its offset is not negative, it is at least 16 bytes (the
+    framing), it starts where the previous record ends or after, and it ends within the record
+    stream (a plain shard's file size; unknown, None, for a compressed one). A reader that seeks
+    and reads what a line says must check it first: `0 1099511627776` would allocate a terabyte.
+
+    Raises:
+        TfrecError: "PATH: line N says 'OFFSET LENGTH': what is wrong", for the first bad line.
+    """
+    if not len(index):
+        return index
+    offsets, lengths = index[:, 0], index[:, 1]
+    ends = offsets + np.minimum(lengths, np.iinfo(np.int64).max - np.maximum(offsets, 0))  # no int64 wrap
+    bad = (offsets < 0) | (lengths < FRAMING_BYTES)
+    bad[1:] |= offsets[1:] < ends[:-1]
+    if stream_bytes is not None:
+        bad |= ends > stream_bytes
+    if not bad.any():
+        return index
+    i = int(bad.argmax())
+    offset, length = int(offsets[i]), int(lengths[i])
+    if offset < 0:
+        why = "a negative offset"
+    elif length < FRAMING_BYTES:
+        why = f"a record is at least {FRAMING_BYTES} bytes framed"
+    elif i and offset < ends[i - 1]:
+        why = f"it starts before the record on line {i} ends (byte {int(ends[i - 1])})"
+    else:
+        why = f"it ends at byte {offset + length}, past the end of the {stream_bytes}-byte record stream"
+    raise TfrecError(f"{path}: line {i + 1} says '{offset} {length}': {why}")
+
+
 def _parse_strictly(path: str, text: bytes) -> np.ndarray:
     try:
         return np.array(text.split(), dtype=np.int64)
     except ValueError as e:
         raise TfrecError(f"{path}: not an index file (expected 'offset length' lines of integers)") from e
+

@@ -215,7 +215,7 @@ def dataset_page(view: DatasetView, section: dict | None, verify: str, extra: st
     if section is None:
         body = (f"<p class=warn>Reading the dataset for its statistics (label histogram, image sizes and formats)... "
                 f"this page refreshes itself.</p>{_shards_table(view)}")
-        return layout(f"{view.name}: dataset", body + verify, view.name, refresh=True)
+        return layout(f"{view.name}: dataset", body + extra + verify, view.name, refresh=True)  # problems met so far
     return layout(f"{view.name}: dataset", section_html(section) + extra + verify, view.name, refresh=refresh)
 
 

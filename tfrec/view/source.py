@@ -23,9 +23,9 @@ from ..codec.example import ExampleDecodeError, decode_example
 from ..codec.schema import FeatureSpec, Schema, load_schema, schema_from_json
 from ..errors import CorruptRecordError, TfrecError
 from ..io.manifest import MANIFEST, read_manifest, shard_path
-from ..io.records import FOOTER_BYTES, HEADER_BYTES, masked_crc32c, normalize_compression, open_stream
+from ..io.records import FOOTER_BYTES, HEADER_BYTES, detect_compression, masked_crc32c, normalize_compression, open_stream
 from ..io.files import find_inputs
-from ..io.index import read_index
+from ..io.index import check_index, read_index
 from ..io.scan import scan_file
 from .cache import LruCache
 
@@ -196,7 +196,13 @@ class DatasetView:
     def offsets(self, shard_id: int) -> np.ndarray:
         """(N, 2) int64 offsets and framed lengths of a shard's records: its .idx, or a one-time framing scan."""
         shard = self.shard(shard_id)
-        return self._index.get(shard_id, lambda: _locate(shard))
+        return self._index.get(shard_id, lambda: self._locate(shard))
+
+    def _locate(self, shard: Shard) -> np.ndarray:
+        table, problem = _locate(shard)
+        if problem:
+            self.problems.append(problem)
+        return table
 
     def count(self, shard_id: int) -> int:
         """Records in a shard: dataset.json's count, else its index's (scanning a foreign file once)."""
@@ -333,15 +339,19 @@ def _split_of(path: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _locate(shard: Shard) -> np.ndarray:
-    index = shard.path + ".idx"
+def _locate(shard: Shard) -> tuple[np.ndarray, str | None]:
+    """The shard's (offset, framed length) table: its .idx, checked (a plain shard's against its size),
+    or a framing scan where there is none or it is wrong; and what was wrong with it, if anything."""
+    index, problem = shard.path + ".idx", None
     if os.path.isfile(index):
         try:
-            return read_index(index)
-        except TfrecError:
-            pass  # a bad index: find the records by scanning instead
+            plain = (shard.compression or detect_compression(shard.path)) == "none"
+            return check_index(read_index(index), index, os.path.getsize(shard.path) if plain else None), None
+        except TfrecError as e:  # a bad index: find the records by scanning instead
+            problem = f"{e}; the shard's records were found by scanning it instead"
     scan = scan_file(shard.path, shard.compression)
-    return np.stack([scan.offsets, scan.lengths], axis=1) if scan.records else np.zeros((0, 2), np.int64)
+    table = np.stack([scan.offsets, scan.lengths], axis=1) if scan.records else np.zeros((0, 2), np.int64)
+    return table, problem
 
 
 def _read_framed(shard: Shard, index: int, offset: int, framed: int) -> bytes:
@@ -353,7 +363,7 @@ def _read_framed(shard: Shard, index: int, offset: int, framed: int) -> bytes:
                 stream.seek(offset)
             else:
                 _skip(stream, offset)
-            buf = stream.read(framed)
+            buf = _read_upto(stream, framed)
         finally:
             stream.close()
     except (OSError, EOFError) as e:
@@ -371,6 +381,18 @@ def _read_framed(shard: Shard, index: int, offset: int, framed: int) -> bytes:
     if masked_crc32c(data) != data_crc:
         raise CorruptRecordError(shard.path, index, offset, "data CRC mismatch")
     return data
+
+
+def _read_upto(stream, n: int) -> bytes:
+    """Up to n bytes, read in pieces: memory follows what the stream holds, not what an index claims."""
+    parts = []
+    while n > 0:
+        got = stream.read(min(n, _SKIP_CHUNK_BYTES))
+        if not got:
+            break
+        parts.append(got)
+        n -= len(got)
+    return b"".join(parts)
 
 
 def _skip(stream, n: int) -> None:
