@@ -18,8 +18,8 @@ def _dataset_name(ctx, param, value):
 @click.argument("name", callback=_dataset_name)
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 @click.option("--mirror", "mirrors", multiple=True, metavar="URL",
-              help=f"Download from this base URL instead of the built-in ones ({{name}} becomes the dataset name; "
-                   f"repeatable; default ${MIRROR_ENV}). file:// URLs work for air-gapped sites.")
+              help=f"Download from this base URL (http://, https:// or file://) or existing local folder instead "
+                   f"of the built-in URLs ({{name}} becomes the dataset name; repeatable; default ${MIRROR_ENV}).")
 @click.option("--retries", type=click.IntRange(min=1), default=5, show_default=True,
               help="Attempts per file (each tries every URL, resuming; the wait doubles from 1 s).")
 @json_option
@@ -30,13 +30,17 @@ def fetch(name, directory, mirrors, retries, as_json, quiet):
     NAME is one of: mnist, fashion_mnist, kmnist, cifar10, cifar100.
 
     DIRECTORY defaults to the cache that `tfrec convert NAME OUT` uses (~/.cache/tfrec/NAME, or
-    $TFREC_CACHE/NAME). Interrupted downloads resume (HTTP Range); a file whose checksum does not
-    match is deleted and reported, never converted.
+    $TFREC_CACHE/NAME). Interrupted downloads resume (HTTP Range, with If-Range so that a file changed
+    since comes whole); a resumed file that fails its checksum is downloaded once more from the first
+    byte. A server announcing another size than the pinned one is refused before anything is written,
+    and nothing is read past the pinned size. A file whose checksum does not match is deleted and
+    reported, never converted.
 
     \b
     Examples:
       tfrec fetch mnist data/mnist && tfrec convert data/mnist out/mnist
       tfrec fetch cifar10 data/cifar10 --mirror https://mirror.example.org/datasets/{name}
+      tfrec fetch mnist data/mnist --mirror /srv/mirror/{name}
     """
     import os
 

@@ -8,15 +8,20 @@ ones TFDS's `image_classification/mnist.py` declares. Only the standard library 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
+import pathlib
+import re
 import sys
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from .._version import __version__
-from ..errors import FetchError, TfrecError
+from ..errors import FetchError, TfrecError, UsageError
 
 CACHE_ENV = "TFREC_CACHE"  # where `tfrec convert NAME OUT` keeps fetched datasets (default ~/.cache/tfrec)
 MIRROR_ENV = "TFREC_MIRROR"  # a mirror URL used instead of the built-in ones (air-gapped sites)
@@ -24,6 +29,9 @@ CHUNK_BYTES = 1 << 20
 RETRIES = 5  # attempts per file, each trying every URL; waits 1, 2, 4, 8 s between them
 BACKOFF_SECONDS = 1.0
 TIMEOUT_SECONDS = 60.0
+MIRROR_SCHEMES = ("http", "https", "file")  # what --mirror accepts as a URL (a scheme-less existing folder too)
+PART_SUFFIX = ".part"  # a download in progress; renamed to the file's name once its SHA-256 matches
+META_SUFFIX = ".json"  # NAME.part.json: the URL, ETag and Last-Modified the .part was started from (for If-Range)
 
 
 @dataclass(frozen=True)
@@ -100,11 +108,32 @@ def get_dataset(name: str) -> RemoteDataset:
     return DATASETS[name]
 
 
+def mirror_base(mirror: str, dataset: str) -> str:
+    """A mirror's base URL for `dataset`: `{name}` becomes the dataset name; an existing local folder, its file:// URL.
+
+    Raises:
+        UsageError: neither an http://, https:// or file:// URL nor an existing folder (names the mirror).
+    """
+    base = mirror.replace("{name}", dataset)
+    scheme = urllib.parse.urlsplit(base).scheme.lower()
+    if scheme in MIRROR_SCHEMES:
+        return base
+    folder = os.path.abspath(os.path.expanduser(base)) if base else ""
+    if folder and os.path.isdir(folder):
+        return pathlib.Path(folder).as_uri()
+    why = f"mirror {mirror!r} is neither a URL (http://, https:// or file://) nor an existing local folder"
+    if folder and not scheme:
+        why += f" ({folder} does not exist)"
+    if base and "://" not in base and not base.startswith(("/", ".", "~")):  # host/path: a web address, likely
+        why += f"; for a web mirror write https://{mirror}"
+    raise UsageError(why)
+
+
 def mirror_urls(f: RemoteFile, dataset: str, mirrors: Sequence[str]) -> tuple[str, ...]:
-    """A file's URLs on the given mirrors (`{name}` in a mirror URL becomes the dataset name), else its own."""
+    """A file's URLs on the given mirrors (see mirror_base), else its own."""
     if not mirrors:
         return f.urls
-    return tuple((m.replace("{name}", dataset) if "{name}" in m else m).rstrip("/") + "/" + f.name for m in mirrors)
+    return tuple(mirror_base(m, dataset).rstrip("/") + "/" + f.name for m in mirrors)
 
 
 def sha256_of(path: str) -> str:
@@ -119,31 +148,125 @@ class _Incomplete(Exception):
     """The connection ended before the whole file came; the part kept so far is resumed."""
 
 
-def _download(url: str, part: str, f: RemoteFile, bar, timeout: float) -> None:
-    """Appends the rest of `url` to `part`, asking for the missing bytes only (HTTP Range)."""
-    import http.client
+class _WrongSize(Exception):
+    """The server announces a size other than the pinned one: another file, never retried on that URL."""
+
+
+def _load_meta(part: str) -> dict:
+    try:
+        with open(part + META_SUFFIX, encoding="utf-8") as fh:
+            meta = json.load(fh)
+        return meta if isinstance(meta, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_meta(part: str, meta: dict) -> None:
+    tmp = part + META_SUFFIX + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(meta, fh)
+    os.replace(tmp, part + META_SUFFIX)
+
+
+def _discard(part: str) -> None:
+    """Deletes a .part and the validators kept beside it."""
+    for path in (part, part + META_SUFFIX):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def _drop_stale_part(part: str, f: RemoteFile, say) -> None:
+    """Discards a .part that cannot be the start of `f`: longer than its pinned size, or started for another SHA-256."""
+    if not os.path.exists(part):
+        _discard(part)  # validators left without their .part
+        return
+    pinned = _load_meta(part).get("sha256", f.sha256)
+    if pinned != f.sha256:
+        say(f"{f.name}: the .part was started for another file (SHA-256 {pinned}); discarded it")
+        _discard(part)
+    elif os.path.getsize(part) > f.size:
+        say(f"{f.name}: the .part is longer than the pinned {f.size} bytes; discarded it")
+        _discard(part)
+
+
+def _if_range(meta: dict, url: str) -> str | None:
+    """The validator that makes resuming `url` safe (RFC 9110 13.1.5): its strong ETag, else its Last-Modified."""
+    if meta.get("url") != url:
+        return None  # validators of one server mean nothing to another; the checksum still guards the result
+    etag = meta.get("etag")
+    return etag if etag and not etag.startswith("W/") else meta.get("last_modified")
+
+
+def _first_byte(r, f: RemoteFile, have: int) -> int:
+    """Where the response's body starts in the file (0, or `have` for a 206), after checking the size it announces.
+
+    Raises:
+        _WrongSize: Content-Length, or Content-Range's total, is not the pinned size.
+        _Incomplete: a 206 for another range than the one asked for.
+    """
+    start = 0
+    if (getattr(r, "status", None) or 200) == 206:  # file:// answers None
+        rng = (r.headers.get("Content-Range") or "").strip()
+        m = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)", rng)
+        if m is None or int(m[1]) != have:
+            raise _Incomplete(f"asked for bytes {have}- and got Content-Range {rng!r}")
+        if m[2] != "*" and int(m[2]) != f.size:
+            raise _WrongSize(f"announces {m[2]} bytes, the pinned size is {f.size}")
+        start = have
+    length = (r.headers.get("Content-Length") or "").strip()
+    if length.isdigit() and start + int(length) != f.size:
+        raise _WrongSize(f"announces {start + int(length)} bytes, the pinned size is {f.size}")
+    return start
+
+
+def _open(url: str, part: str, f: RemoteFile, have: int, validator: str | None, timeout: float):
+    """Requests `url` from byte `have` on (If-Range: `validator`); a 416 drops the .part, which starts again."""
+    import urllib.error
     import urllib.request
 
-    have = os.path.getsize(part) if os.path.exists(part) else 0
-    if have > f.size:
-        os.remove(part)
-        have = 0
-    if have == f.size:
-        return
     headers = {"User-Agent": f"tfrec/{__version__}"}
     if have:
         headers["Range"] = f"bytes={have}-"
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as r:
-        status = getattr(r, "status", 200)
-        if have and status != 206:  # the server ignored the range: start again from the first byte
-            have = 0
-        mode = "ab" if have else "wb"
+        if validator:
+            headers["If-Range"] = validator
+    try:
+        return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code != 416:
+            raise
+        total = (e.headers.get("Content-Range") or "").rpartition("/")[2].strip()
+        if total.isdigit() and int(total) != f.size:
+            raise _WrongSize(f"announces {total} bytes, the pinned size is {f.size}") from e
+        _discard(part)
+        raise _Incomplete(f"cannot serve bytes {have}- (HTTP 416); discarded the .part, "
+                          "starting again from byte 0") from e
+
+
+def _download(url: str, part: str, f: RemoteFile, bar, timeout: float, say) -> int:
+    """Brings `part` to the pinned size from `url`, asking for the missing bytes only (HTTP Range, If-Range).
+
+    Never writes past the pinned size. Returns the byte the bytes from `url` start at (0: a whole download).
+    """
+    import http.client
+
+    have = os.path.getsize(part) if os.path.exists(part) else 0
+    meta = _load_meta(part) if have else {}
+    validator = _if_range(meta, url) if have else None
+    with _open(url, part, f, have, validator, timeout) as r:
+        start = _first_byte(r, f, have)
+        if have and not start:
+            why = f"changed since the .part was started (If-Range: {validator})" if validator else \
+                "sent the whole file, not the rest"
+            say(f"{f.name}: {url} {why}; starting again from byte 0")
         bar.reset(total=f.size)
-        bar.update(have)
-        got = have
-        with open(part, mode) as out:
+        bar.update(start)
+        got = start
+        with open(part, "ab" if start else "wb") as out:
+            if not start or meta.get("url") != url:  # the validators of what this .part now continues
+                _save_meta(part, {"url": url, "etag": r.headers.get("ETag"),
+                                  "last_modified": r.headers.get("Last-Modified"), "size": f.size, "sha256": f.sha256})
             try:
-                while chunk := r.read(CHUNK_BYTES):
+                while got < f.size and (chunk := r.read(min(CHUNK_BYTES, f.size - got))):
                     out.write(chunk)
                     got += len(chunk)
                     bar.update(len(chunk))
@@ -151,56 +274,116 @@ def _download(url: str, part: str, f: RemoteFile, bar, timeout: float) -> None:
                 raise _Incomplete(f"connection lost after {got} of {f.size} bytes: {e}") from e
     if got < f.size:
         raise _Incomplete(f"connection closed after {got} of {f.size} bytes")
+    return start
+
+
+def _attempts(part: str, f: RemoteFile, urls: Sequence[str], bar, say, retries: int, backoff: float,
+              timeout: float) -> tuple[str | None, int, int]:
+    """Tries every URL, `retries` times with doubling waits, until `part` holds the pinned size.
+
+    Returns:
+        (the URL used, the byte its bytes started at, attempts); (None, size, 0) if the .part was complete already.
+
+    Raises:
+        FetchError: every attempt failed (the last error per URL); a URL announcing another size is not retried.
+    """
+    import http.client  # here, not at the top: `tfrec --help` stays instant
+    import urllib.error
+
+    if os.path.exists(part) and os.path.getsize(part) == f.size:
+        return None, f.size, 0
+    errors: dict[str, str] = {}
+    wrong: set[str] = set()
+    for attempt in range(retries):
+        for url in urls:
+            if url in wrong:
+                continue
+            try:
+                return url, _download(url, part, f, bar, timeout, say), attempt + 1
+            except _WrongSize as e:
+                errors[url] = str(e)
+                wrong.add(url)
+            except urllib.error.HTTPError as e:
+                errors[url] = f"HTTP {e.code} {e.reason}"
+            except (_Incomplete, urllib.error.URLError, http.client.HTTPException, OSError) as e:
+                errors[url] = str(getattr(e, "reason", None) or e)
+        if wrong.issuperset(urls):
+            break
+        if attempt + 1 < retries:
+            time.sleep(backoff * 2 ** attempt)
+    n = attempt + 1
+    tried = "; ".join(f"{u}: {why}" for u, why in errors.items())
+    kept = f"; the {os.path.getsize(part)} bytes received are kept in {part} and resumed next time" \
+        if os.path.exists(part) else ""
+    raise FetchError(f"{f.name}: download failed after {n} attempt{'s' if n != 1 else ''} ({tried}){kept}")
 
 
 def fetch_file(f: RemoteFile, dest: str, urls: Sequence[str], *, retries: int = RETRIES,
                backoff: float = BACKOFF_SECONDS, timeout: float = TIMEOUT_SECONDS, progress: bool = True) -> dict:
     """Downloads one file into `dest` (resuming a `.part` left before), checks its size and SHA-256, renames it.
 
+    A resume sends If-Range with the ETag or Last-Modified kept beside the .part (NAME.part.json), so a
+    changed file comes whole. A result that was resumed (or a .part found complete) and fails its checksum
+    is discarded and downloaded once more from byte 0 in the same run. The file appears under its own
+    name only once its SHA-256 matches.
+
     Returns:
-        {"file", "bytes", "sha256", "status": "cached" | "downloaded", "url", "attempts"}.
+        {"file", "bytes", "sha256", "status": "cached" | "downloaded", "url", "attempts", "notes"}; notes say
+        what was discarded or restarted (also printed to stderr with progress on).
 
     Raises:
-        FetchError: every attempt failed (lists the last error per URL), or the bytes do not match the
-            pinned SHA-256 (the download is deleted, never converted).
+        FetchError: every attempt failed (lists the last error per URL, a size other than the pinned one
+            among them), or the bytes do not match the pinned SHA-256 (the download is deleted, never converted).
     """
-    import http.client  # here, not at the top: `tfrec --help` stays instant
-    import urllib.error
-
     from tqdm import tqdm
 
     final = os.path.join(dest, f.name)
     if os.path.exists(final) and os.path.getsize(final) == f.size and sha256_of(final) == f.sha256:
-        return {"file": final, "bytes": f.size, "sha256": f.sha256, "status": "cached", "url": None, "attempts": 0}
-    part = final + ".part"
-    errors: dict[str, str] = {}
-    used = None
+        return {"file": final, "bytes": f.size, "sha256": f.sha256, "status": "cached", "url": None, "attempts": 0,
+                "notes": []}
+    part = final + PART_SUFFIX
+    notes: list[str] = []
+
+    def say(note: str) -> None:
+        notes.append(note)
+        if progress:
+            tqdm.write(note, file=sys.stderr)
+
+    _drop_stale_part(part, f, say)
+    attempts = 0
     with tqdm(total=f.size, unit="B", unit_scale=True, desc=f.name, disable=not progress, file=sys.stderr) as bar:
-        for attempt in range(retries):
-            for url in urls:
-                try:
-                    _download(url, part, f, bar, timeout)
-                    used = url
-                    break
-                except urllib.error.HTTPError as e:
-                    errors[url] = f"HTTP {e.code} {e.reason}"
-                except (_Incomplete, urllib.error.URLError, http.client.HTTPException, OSError) as e:
-                    errors[url] = str(getattr(e, "reason", None) or e)
-            if used:
+        for again in (False, True):  # once more from byte 0 when a resumed result fails its checksum
+            used, start, n = _attempts(part, f, urls, bar, say, retries, backoff, timeout)
+            attempts += n
+            digest = sha256_of(part)
+            if digest == f.sha256:
                 break
-            if attempt + 1 < retries:
-                time.sleep(backoff * 2 ** attempt)
-    if used is None:
-        tried = "; ".join(f"{u}: {why}" for u, why in errors.items())
-        kept = f"; the {os.path.getsize(part)} bytes received are kept in {part} and resumed next time" if os.path.exists(part) else ""
-        raise FetchError(f"{f.name}: download failed after {retries} attempts ({tried}){kept}")
-    digest = sha256_of(part)
-    if digest != f.sha256:
-        os.remove(part)
-        raise FetchError(f"{f.name}: the download from {used} has SHA-256 {digest}, expected {f.sha256}; "
-                         "deleted it (a changed or corrupted file is never converted)")
+            _discard(part)
+            if again or not start:
+                raise FetchError(f"{f.name}: the download from {used} has SHA-256 {digest}, expected {f.sha256}; "
+                                 "deleted it (a changed or corrupted file is never converted)")
+            what = "the .part left by an earlier run" if used is None else f"the download resumed at byte {start}"
+            say(f"{f.name}: {what} has SHA-256 {digest}, not the pinned one; "
+                "discarded it, downloading again from byte 0")
     os.replace(part, final)
-    return {"file": final, "bytes": f.size, "sha256": digest, "status": "downloaded", "url": used, "attempts": attempt + 1}
+    _discard(part)
+    return {"file": final, "bytes": f.size, "sha256": digest, "status": "downloaded", "url": used,
+            "attempts": attempts, "notes": notes}
+
+
+def _checked_mirrors(given: tuple[str, ...], name: str) -> tuple[str, ...]:
+    """The mirrors given, else those in $TFREC_MIRROR, each checked by mirror_base before anything is made."""
+    if given:
+        for m in given:
+            mirror_base(m, name)
+        return given
+    env = tuple(os.environ.get(MIRROR_ENV, "").split())
+    for m in env:
+        try:
+            mirror_base(m, name)
+        except UsageError as e:
+            raise UsageError(f"${MIRROR_ENV}: {e}") from None
+    return env
 
 
 def fetch(name: str, dest: str, *, mirrors: Sequence[str] = (), retries: int = RETRIES,
@@ -210,7 +393,8 @@ def fetch(name: str, dest: str, *, mirrors: Sequence[str] = (), retries: int = R
     Args:
         name: one of DATASETS (mnist, fashion_mnist, kmnist, cifar10, cifar100).
         dest: the folder to fill (created); files already there with the right checksum are kept.
-        mirrors: base URLs used instead of the built-in ones (default: $TFREC_MIRROR, if set).
+        mirrors: base URLs (http, https, file) or existing local folders used instead of the built-in URLs
+            (default: $TFREC_MIRROR, if set); `{name}` in one becomes the dataset name.
         retries: attempts per file; each tries every URL, resuming what came before; back-off doubles.
 
     Returns:
@@ -218,10 +402,11 @@ def fetch(name: str, dest: str, *, mirrors: Sequence[str] = (), retries: int = R
 
     Raises:
         TfrecError: unknown name (lists the known ones), or the folder cannot be made.
+        UsageError: a mirror is neither such a URL nor an existing folder.
         FetchError: a file could not be downloaded or failed its checksum.
     """
     ds = get_dataset(name)
-    mirrors = tuple(mirrors) or tuple(m for m in os.environ.get(MIRROR_ENV, "").split() if m)
+    mirrors = _checked_mirrors(tuple(mirrors), name)
     start = time.perf_counter()
     try:
         os.makedirs(dest, exist_ok=True)
@@ -229,8 +414,10 @@ def fetch(name: str, dest: str, *, mirrors: Sequence[str] = (), retries: int = R
         raise TfrecError(f"{dest}: cannot create the folder: {e.strerror}") from e
     files = [fetch_file(f, dest, mirror_urls(f, name, mirrors), retries=retries, backoff=backoff,
                         timeout=timeout, progress=progress) for f in ds.files]
-    if ds.label_names:
-        with open(os.path.join(dest, LABELS_FILE), "w", encoding="utf-8") as fh:
+    if ds.label_names:  # written whole under another name first, like the files
+        labels = os.path.join(dest, LABELS_FILE)
+        with open(labels + ".tmp", "w", encoding="utf-8") as fh:
             fh.write("".join(f"{n}\n" for n in ds.label_names))
+        os.replace(labels + ".tmp", labels)
     return {"name": name, "dir": dest, "format": ds.format, "files": files,
             "seconds": round(time.perf_counter() - start, 3)}
