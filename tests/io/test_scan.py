@@ -141,3 +141,74 @@ def test_length_crcs_vectorized():
     lengths = np.array([0, 1, 255, 256, 838, 3126, 1 << 20, (1 << 31) - 1, (1 << 40) + 7], np.uint64)
     fields = lengths.astype("<u8").view(np.uint8).reshape(-1, 8)
     assert masked_length_crcs(fields).tolist() == [masked_crc32c(int(n).to_bytes(8, "little")) for n in lengths]
+
+
+# ---------------------------------------------------------------- a length field that lies (issue 23, item 16)
+
+
+def _lying(length: int, body: bytes) -> bytes:
+    """A record whose length field says `length`, with a length CRC that holds, over `body`."""
+    import struct
+
+    from tfrec.io.records import masked_crc32c
+
+    head = struct.pack("<Q", length)
+    return head + struct.pack("<I", masked_crc32c(head)) + body + struct.pack("<I", masked_crc32c(body))
+
+
+GOOD = [b"a" * 20, b"b" * 30, b"c" * 45, b"d" * 7]  # lengths vary: the walk, not the run check
+# R0 at 0 (36 bytes), the liar at 36 (10 data bytes: 26), R1 at 62 (46), R2 at 108 (61), R3 at 169 (23): 192 bytes
+LIES = {
+    "2**64-1": (1 << 64) - 1,
+    "2**63": 1 << 63,
+    "2 GiB": 1 << 31,
+    "file size + 1": 193,
+    "past the end": 1000,
+    "ending where R2 starts": 56,  # a valid header follows its claimed end
+    "inside a later record": 100,  # its claimed end falls in R2
+}
+
+
+def _write_liar(path: str, length: int, compression: str, tail: bool = True) -> None:
+    import gzip
+    import zlib
+
+    data = frame_record(GOOD[0]) + _lying(length, b"L" * 10) + (b"".join(frame_record(g) for g in GOOD[1:]) if tail else b"")
+    data = gzip.compress(data) if compression == "gzip" else zlib.compress(data) if compression == "zlib" else data
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+@pytest.mark.parametrize("chunk", [4 << 20, 64])
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+@pytest.mark.parametrize("lie", list(LIES))
+def test_a_lying_length_is_resynchronised_past(tmp_path, monkeypatch, walk, lie, compression, chunk):
+    """A length field whose CRC holds but which claims more than its record: the next valid record is
+    found, the liar is reported once, and every good record after it is counted and passed on."""
+    monkeypatch.setattr(scan, "SCAN_CHUNK_BYTES", chunk)
+    monkeypatch.setattr(scan, "FIRST_READ_BYTES", chunk)
+    path = str(tmp_path / "liar.tfrecord")
+    length = LIES[lie]
+    _write_liar(path, length, compression)
+    for on_record in (None, lambda i, o, d: seen.append((i, o, d))):
+        seen: list = []
+        result = scan.scan_file(path, on_record=on_record)
+        assert result.records == 5 and result.stream_bytes == 192
+        assert [(p.record, p.offset) for p in result.problems] == [(1, 36)]
+        assert result.problems[0].reason == (f"length field says {length} bytes (its CRC holds), but a valid record "
+                                             "starts at byte 62, within them: a corrupt length field; skipped 26 bytes to it")
+        assert result.offsets.tolist() == [0, 62, 108, 169]  # the liar is counted, not located
+        if on_record is not None:
+            assert seen == [(0, 0, GOOD[0]), (2, 62, GOOD[1]), (3, 108, GOOD[2]), (4, 169, GOOD[3])]
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+@pytest.mark.parametrize("lie", ["2**64-1", "2 GiB", "file size + 1"])
+def test_a_length_past_the_end_with_nothing_after_is_truncation(tmp_path, walk, lie, compression):
+    path = str(tmp_path / "cut.tfrecord")
+    length = LIES[lie]
+    _write_liar(path, length, compression, tail=False)
+    result = scan.scan_file(path)
+    assert result.records == 1 and [(p.record, p.offset) for p in result.problems] == [(1, 36)]
+    assert result.problems[0].reason == (f"truncated record: length field says {length} bytes, only 14 follow the "
+                                         "header (and the 4-byte data CRC after them is missing)")

@@ -21,7 +21,10 @@ enough to check a dataset at close to the speed of reading it:
   in Python (benchmarks/verify.py, small-png). Both walks stop at the same record for the same
   reason; anything unusual goes to the record-by-record path, which names the problem.
 - After a corrupt length field the scanner searches forward for the next offset whose length CRC
-  and data CRC both hold, reports the bytes it skipped, and continues from there.
+  and data CRC both hold, reports the bytes it skipped, and continues from there. So it does after
+  a length field whose CRC holds but which lies: one that claims more than the rest of the file
+  (or than a record can hold), or one whose data CRC fails while a valid record starts inside the
+  bytes it claims. Only a claim past the end with no valid record after it is a truncated file.
 """
 from __future__ import annotations
 
@@ -194,7 +197,10 @@ class FrameScanner:
         self._leftover = b""
         # (offset, framed length, count), merged when contiguous; or (k, 3) arrays of such rows (from _clean)
         self._runs: list = []
-        self._bad: tuple[int, int] | None = None  # (offset, index) of a bad header while resynchronising
+        # (offset, index, claimed length or None) of a bad header while resynchronising: None for a
+        # length CRC that fails, the length for one whose CRC holds but which claims too much
+        self._bad: tuple[int, int, int | None] | None = None
+        self.stream_bytes: int | None = None  # the record stream's size, when known (a plain file)
         self._pending: _Pending | None = None  # a run whose CRC check is deferred
         self._view: np.ndarray | None = None  # the buffer being scanned, as uint8 (see _feed)
         self._starts: np.ndarray | None = None  # the compiled walk's output, kept between reads
@@ -326,19 +332,31 @@ class FrameScanner:
         """Checks the record at pos; returns the bytes to advance (0: more data needed)."""
         offset, n = self.base + pos, len(buf)
         if _length_crc(length) != _CRC.unpack_from(buf, pos + 8)[0]:
-            self._bad = (offset, self.index)
+            self._bad = (offset, self.index, None)
             return 1  # the resync search starts at the next byte
         framed = length + FRAMING_BYTES
         if n - pos < framed:
-            if not final:
+            past_end = self.stream_bytes is not None and offset + framed > self.stream_bytes
+            if not final and not past_end and length < MAX_RECORD_BYTES:
                 self.want = framed
                 return 0
-            self.report(self.index, offset, _truncation(length, n - pos - HEADER_BYTES))
-            return n - pos
+            # a claim past the end (or beyond any record): truncation, unless a valid record follows
+            self._bad = (offset, self.index, length)
+            return 1
         end = pos + HEADER_BYTES + length
         view = self._view
         data = view[pos + HEADER_BYTES : end] if view is not None and length >= ZERO_COPY_BYTES else buf[pos + HEADER_BYTES : end]
         if masked_crc32c(data) != _CRC.unpack_from(buf, end)[0]:
+            # damaged data, or a length that lies: then a valid record starts inside what it claims
+            q, whole = self._next_valid(buf, pos + 1, pos + framed, final)
+            if q is not None and not whole:
+                self.want = q - pos + _LEN.unpack_from(buf, q)[0] + FRAMING_BYTES
+                return 0
+            if q is not None:
+                self.report(self.index, offset, _lying_length(length, offset, self.base + q))
+                self.index += 1
+                self.stride = 0
+                return q - pos
             self.report(self.index, offset, "data CRC mismatch (the record's bytes are damaged)")
         elif self.on_record is not None:
             self.on_record(self.index, offset, data)
@@ -522,9 +540,30 @@ class FrameScanner:
 
     def _resync(self, buf: bytes, pos: int, final: bool) -> tuple[int, bool]:
         """Searches from pos for the next offset where both CRCs hold; returns (position, found)."""
-        n, p, window = len(buf), pos, 4096
-        while p <= n - HEADER_BYTES:
-            w = min(window, n - HEADER_BYTES - p + 1)
+        n = len(buf)
+        q, whole = self._next_valid(buf, pos, n - HEADER_BYTES + 1, final)
+        if q is not None and whole:
+            self._end_resync(self.base + q)
+            return q, True
+        if q is not None:  # a candidate runs past the end of buf: read on from it
+            self.want = _LEN.unpack_from(buf, q)[0] + FRAMING_BYTES
+            return q, False
+        if final:
+            self._end_resync(None, self.base + n)
+            return n, False
+        return max(pos, n - HEADER_BYTES + 1), False
+
+    @staticmethod
+    def _next_valid(buf: bytes, start: int, stop: int, final: bool) -> tuple[int | None, bool]:
+        """The first q in [start, stop) where a record whose length and data CRCs both hold starts.
+
+        Returns (q, True); (q, False) when the candidate at q runs past the end of buf and buf is
+        not the end of the stream (more is needed to tell); (None, True) when there is none.
+        """
+        n, p, window = len(buf), start, 4096
+        stop = min(stop, n - HEADER_BYTES + 1)
+        while p < stop:
+            w = min(window, stop - p)
             lens = np.ndarray((w,), "<u8", buf, p, (1,))
             heads = np.ndarray((w,), "<u4", buf, p + 8, (1,))
             cand = np.flatnonzero(lens < MAX_RECORD_BYTES)
@@ -537,28 +576,39 @@ class FrameScanner:
                     if end + FOOTER_BYTES > n:
                         if final:
                             continue
-                        self.want = end + FOOTER_BYTES - q
                         return q, False
                     if masked_crc32c(buf[q + HEADER_BYTES : end]) == _CRC.unpack_from(buf, end)[0]:
-                        self._end_resync(self.base + q)
                         return q, True
             p += w
             window = min(window * 4, 1 << 20)
-        if final:
-            self._end_resync(None, self.base + n)
-            return n, False
-        return max(pos, n - HEADER_BYTES + 1), False
+        return None, True
 
     def _end_resync(self, found: int | None, end: int | None = None) -> None:
-        offset, index = self._bad
+        offset, index, length = self._bad
         self._bad = None
         what = "length CRC mismatch (corrupt length field, or not TFRecord data)"
         if found is None:
-            self.report(index, offset, f"{what}; no valid record in the {end - offset} bytes to the end")
+            after = end - offset - HEADER_BYTES
+            if length is None:
+                self.report(index, offset, f"{what}; no valid record in the {end - offset} bytes to the end")
+            elif after < length + FOOTER_BYTES:
+                self.report(index, offset, _truncation(length, after))
+            else:  # it fits, but no reader takes a record this long
+                self.report(index, offset, f"length field says {length} bytes, more than a TFRecord can hold "
+                                           f"(under {MAX_RECORD_BYTES} bytes); no valid record in the {end - offset} "
+                                           "bytes to the end")
             return
-        self.report(index, offset, f"{what}; skipped {found - offset} bytes to the next valid record at byte {found}")
+        if length is None:
+            self.report(index, offset, f"{what}; skipped {found - offset} bytes to the next valid record at byte {found}")
+        else:
+            self.report(index, offset, _lying_length(length, offset, found))
         self.index = index + 1  # assumes the damaged stretch held one record
         self.stride = 0
+
+
+def _lying_length(length: int, offset: int, found: int) -> str:
+    return (f"length field says {length} bytes (its CRC holds), but a valid record starts at byte {found}, "
+            f"within them: a corrupt length field; skipped {found - offset} bytes to it")
 
 
 def _truncation(length: int, after_header: int) -> str:
@@ -617,6 +667,7 @@ def _scan_plain(f, scanner: FrameScanner, summer: FileChecksum, size: int) -> bo
         return f.read(n)
 
     scanner.reread = reread
+    scanner.stream_bytes = size
     chunk = None
     while not scanner.stopped and scanner.base < size:
         if f.tell() != scanner.base:
@@ -624,7 +675,7 @@ def _scan_plain(f, scanner: FrameScanner, summer: FileChecksum, size: int) -> bo
         # Drop the last chunk before reading the next: with two multi-megabyte buffers alive, the
         # allocator hands back fresh memory each time and every read page-faults (3x slower reads).
         chunk = crc = None
-        chunk = f.read(scanner.read_size())
+        chunk = f.read(min(scanner.read_size(), size - scanner.base))
         if not chunk:
             break
         # computed only if a run check or the checksum wants it; the compiled walk notes the parts it has
