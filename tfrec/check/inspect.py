@@ -38,6 +38,7 @@ COUNT_PARALLEL_MIN_BYTES = 512 << 20
 SUMMARY_BYTES = 24  # binary values longer than this are summarised in samples
 SUMMARY_TEXT = 60  # text longer than this is cut in samples
 SUMMARY_VALUES = 8  # numeric lists longer than this are cut in samples
+MAX_UNPARSED_LISTED = 100  # sampled records that are not Examples, listed (all are counted)
 CATALOG_COLUMNS = ("shard", "split", "index", "offset", "length", "label", "height", "width", "format", "image_bytes")
 
 
@@ -282,8 +283,12 @@ def _images(merged: dict, layout: _Layout) -> dict | None:
 # ---------------------------------------------------------------- samples and pictures
 
 
-def _first_records(files: Sequence[str], compression: str | None, n: int) -> list[tuple[str, int, int, dict]]:
-    """The first n records of the files, in order, decoded: (file, index, offset, example)."""
+def _first_records(files: Sequence[str], compression: str | None, n: int,
+                   unparsed: list[Problem] | None = None) -> list[tuple[str, int, int, dict]]:
+    """The first n records of the files, in order, decoded: (file, index, offset, example).
+
+    Records that are not tf.train.Examples are passed over, and listed in `unparsed` when given.
+    """
     out: list = []
     for path in files:
         if len(out) >= n:
@@ -293,8 +298,9 @@ def _first_records(files: Sequence[str], compression: str | None, n: int) -> lis
         def keep(index, offset, data, path=path, got=got):
             try:
                 got.append((path, index, offset, decode_example(data)))
-            except ExampleDecodeError:
-                pass
+            except ExampleDecodeError as e:
+                if unparsed is not None:
+                    unparsed.append(Problem(path, index, offset, "parse", f"not a tf.train.Example: {e}"))
 
         scan_file(path, compression, keep, limit=n - len(out))
         out += got
@@ -403,8 +409,9 @@ def _files_section(files: list[str], options: InspectOptions) -> tuple[dict, lis
                         COUNT_PARALLEL_MIN_BYTES, options.progress, "count")
     per_file = max(1, math.ceil(options.sample_records / len(files)))
     examples: list = []
+    unparsed: list[Problem] = []  # sampled records that are not Examples: counted, named, and problems
     for f in files:
-        examples += [ex for _, _, _, ex in _first_records([f], options.compression, per_file)]
+        examples += [ex for _, _, _, ex in _first_records([f], options.compression, per_file, unparsed)]
     inferred = infer_schema(examples, class_labels_beside(files))
     schema = inferred.to_schema(schema_name(files[0])) if inferred.features else None
     layout = _Layout.of(schema)
@@ -414,7 +421,9 @@ def _files_section(files: list[str], options: InspectOptions) -> tuple[dict, lis
         stats = map_shards(shard_stats, tasks, sizes, options.workers, PARALLEL_MIN_BYTES, options.progress, "catalog")
     section = {
         "kind": "files", "files": [{k: v for k, v in c.items() if k != "problems"} for c in counts],
-        "records": sum(c["records"] for c in counts), "bytes": sum(sizes), "inferred": inferred.to_json(),
+        "records": sum(c["records"] for c in counts), "bytes": sum(sizes),
+        "inferred": {**inferred.to_json(), "unparsed_records": len(unparsed),
+                     "unparsed": [p.to_json() for p in unparsed[:MAX_UNPARSED_LISTED]]},
         "schema": schema.to_json() if schema is not None else None,
     }
     if stats:
@@ -423,7 +432,8 @@ def _files_section(files: list[str], options: InspectOptions) -> tuple[dict, lis
                        bytes_per_record=merged["bytes_per_record"])
     records = _first_records(files, options.compression, max(options.samples, options.grid_images if options.grid else 0))
     section["samples"] = _sample_json(records, options.samples)
-    problems = [p for c in counts for p in c["problems"]] + [p for s in stats for p in s["problems"]]
+    problems = [p for c in counts for p in c["problems"]] + unparsed[:MAX_UNPARSED_LISTED]
+    problems += [p for s in stats for p in s["problems"] if p.check != "parse" or p not in unparsed]
     return section, problems, records, schema, stats
 
 
@@ -570,7 +580,15 @@ def _render_files(section: dict) -> list[str]:
     for f in section["files"]:
         lines.append(f"  {os.path.basename(f['file']):<48} {f['records']:>10,} {f['bytes']:>14,}  {f['compression']:<11}  {f['counted_by']}")
     inferred = section["inferred"]
-    lines.append(f"inferred from {inferred['sampled_records']} sampled records:")
+    bad = inferred.get("unparsed_records", 0)
+    if bad:
+        where = ", ".join(f"record {u['record']} of {os.path.basename(u['file'])} (byte {u['offset']})"
+                          for u in inferred["unparsed"][:5])
+        more = f" and {bad - 5} more" if bad > 5 else ""
+        lines.append(f"inferred from {inferred['sampled_records']} of {inferred['sampled_records'] + bad} sampled "
+                     f"records; {bad} did not parse as tf.train.Example: {where}{more} (see the problems below):")
+    else:
+        lines.append(f"inferred from {inferred['sampled_records']} sampled records:")
     lines.append(f"  {'key':<16} {'kind':<6} {'values/record':<14} looks like / range")
     for f in inferred["features"]:
         lo, hi = f["values_per_record"]

@@ -229,6 +229,11 @@ def _decode_feature(buf: bytes, start: int, end: int) -> tuple[str, list]:
 def decode_example(data: bytes) -> dict[str, tuple[str, list]]:
     """Parses a serialized tf.train.Example.
 
+    Safe on hostile bytes: every length is checked against the bytes that remain before anything is
+    sliced or read (a packed list claiming 100M elements in a short record fails at once), group wire
+    types are refused, and the parse descends only the Example's fixed four levels (unknown fields
+    are skipped, never parsed), so nesting costs no recursion. Memory is linear in the record's size.
+
     Returns:
         name -> (kind, values): kind is 'bytes', 'int64' or 'float'; values a list.
 
