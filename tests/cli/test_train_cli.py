@@ -91,3 +91,62 @@ def test_sigterm_writes_a_checkpoint_and_exits_130(datasets, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
     assert "checkpoint" in err and "run the same command again to resume" in err
+
+
+def _first_label_at_or_above(dataset, split, num_classes):
+    """(shard, record index, byte offset, label) of the first record in shard order whose label is >= num_classes."""
+    from tfrec.codec.example import decode_example
+    from tfrec.io import records
+    from tfrec.io.manifest import read_manifest, shard_paths
+
+    for shard in shard_paths(dataset, read_manifest(dataset), split):
+        for i, r in enumerate(records.iter_records(shard)):
+            label = decode_example(r.data)["label"][1][0]
+            if label >= num_classes:
+                return shard, i, r.offset, label
+    raise AssertionError("no such label")
+
+
+def _with_classes(dataset, tmp_path, num_classes):
+    """A copy of `dataset` whose schema says num_classes (its labels are 0-9)."""
+    out = tmp_path / f"classes{num_classes}"
+    shutil.copytree(dataset, out)
+    manifest = json.loads((out / "dataset.json").read_text())
+    label = manifest["schema"]["features"]["label"]
+    label["num_classes"], label["names"] = num_classes, label["names"][:num_classes]
+    manifest["label_names"] = label["names"]
+    (out / "dataset.json").write_text(json.dumps(manifest))
+    return str(out)
+
+
+@pytest.mark.parametrize("num_classes,split_args", [(2, []), (7, []), (2, ["--train-split", "test"])])
+def test_label_outside_the_classes_is_one_line_naming_the_record(small, tmp_path, num_classes, split_args):
+    # Issue 23 item 18: labels 0-9 under a schema of fewer classes were a TensorFlow traceback from the loss.
+    ds = _with_classes(small, tmp_path, num_classes)
+    split = "test" if split_args else "train"
+    shard, index, offset, label = _first_label_at_or_above(ds, split, num_classes)
+    result = CliRunner().invoke(cli, ["train", ds, "--epochs", "1", "--batch-size", "8", "--quiet", *split_args])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.strip() == (
+        f"error: label {label} in {shard}: record {index} at byte {offset} is outside the schema's "
+        f"{num_classes} classes (0-{num_classes - 1}); fix the label, or num_classes in {ds}/dataset.json")
+
+
+def test_evaluate_label_outside_the_models_classes(small, tmp_path):
+    pytest.importorskip("tensorflow")
+    from tfrec.training.data import plan_data
+    from tfrec.training.export import export_model
+    from tfrec.training.models import build_model
+    from tfrec.training.options import TrainOptions
+
+    two = _with_classes(small, tmp_path, 2)
+    plan = plan_data(two, TrainOptions())
+    model = str(tmp_path / "two.keras")
+    export_model(build_model("lenet5", (28, 28, 1), 2), model, plan)
+    shard, index, offset, label = _first_label_at_or_above(small, "test", 2)
+    result = CliRunner().invoke(cli, ["evaluate", small, "--model", model, "--quiet"])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip() == (
+        f"error: label {label} in {shard}: record {index} at byte {offset} is outside the model's 2 classes "
+        f"(0-1); evaluate it with a model trained on this dataset's classes")

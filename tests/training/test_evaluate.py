@@ -28,3 +28,11 @@ def test_metrics_and_confusion(tmp_path):
 
     path = draw_confusion(m["confusion"], list(names), str(tmp_path / "c.png"))
     assert Image.open(path).size[0] > 12 * 8
+
+
+@pytest.mark.parametrize("label", [-1, 3, 2 ** 40])
+def test_a_label_outside_the_classes_is_refused(label):
+    from tfrec.training.evaluate import LabelOutsideClasses
+
+    with pytest.raises(LabelOutsideClasses, match=rf"label {label} is outside the 3 classes \(0-2\)"):
+        classification_metrics(np.array([0, 1, label, 2]), np.zeros((4, 3)), 3)

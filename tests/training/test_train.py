@@ -188,3 +188,44 @@ def test_cropping_presets_crop_to_the_model_size_when_the_stored_size_fits(digit
     # 28x28, not at the preset's default 224x224, which the model cannot take.
     result = train(digits, epochs=1, steps_per_epoch=2, val_split="", augment=preset, **FAST)
     assert len(result.epochs) == 1 and result.model.input_shape[1:3] == (28, 28)
+
+
+def _classes(dataset, tmp_path, num_classes) -> str:
+    """A copy of `dataset` whose schema says num_classes (its labels stay 0-9)."""
+    out = tmp_path / f"classes{num_classes}"
+    shutil.copytree(dataset, out)
+    manifest = json.loads((out / "dataset.json").read_text())
+    label = manifest["schema"]["features"]["label"]
+    label["num_classes"], label["names"] = num_classes, label["names"][:num_classes]
+    (out / "dataset.json").write_text(json.dumps(manifest))
+    return str(out)
+
+
+def _batches(labels):
+    images = np.zeros((len(labels), 28, 28, 1), np.float32)
+    return lambda epoch: tf.data.Dataset.from_tensor_slices((images, np.array(labels, np.int64))).batch(4)
+
+
+@pytest.mark.parametrize("label", [-1, -(2 ** 63), 10, 2 ** 40])
+def test_a_label_outside_the_classes_that_no_record_holds_is_named(datasets, label):
+    # the batches come from a function, not the dataset: the label is named, no record can be
+    path = datasets["mnist"]
+    with pytest.raises(TfrecError, match=rf"^label {label} in split 'train' of {path} is outside the schema's 10 "
+                                         rf"classes \(0-9\); fix the label, or num_classes in {path}/dataset.json "
+                                         rf"\(`tfrec verify --deep {path}` lists the records\)$"):
+        train(path, epochs=1, val_split="", datasets=_batches([0, 1, 2, 3, 4, label, 0, 0]), **FAST)
+
+
+def test_a_validation_label_outside_the_classes_names_its_record(datasets, tmp_path):
+    from tfrec.codec.example import decode_example
+    from tfrec.io import records
+    from tfrec.io.manifest import read_manifest, shard_paths
+
+    two = _classes(datasets["mnist"], tmp_path, 2)
+    first = next((shard, i, r.offset, decode_example(r.data)["label"][1][0])
+                 for shard in shard_paths(two, read_manifest(two), "test")
+                 for i, r in enumerate(records.iter_records(shard)) if decode_example(r.data)["label"][1][0] >= 2)
+    shard, index, offset, label = first
+    with pytest.raises(TfrecError, match=rf"^label {label} in {shard}: record {index} at byte {offset} is outside "
+                                         r"the schema's 2 classes \(0-1\); fix the label"):
+        train(two, epochs=1, datasets=_batches([0, 1] * 4), **FAST)  # the train batches are in range

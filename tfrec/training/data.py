@@ -124,3 +124,68 @@ def damaged_record_error(path: str, split: str, error: Exception) -> TfrecError:
     where = str(report.problems[0]) if report.problems else f"a shard of split {split!r} ({first})"
     return TfrecError(f"damaged record in {where}; check with `tfrec verify {path}`, or pass "
                       "--skip-corrupt to skip damaged records")
+
+
+LOCATE_BYTES = 1 << 30  # a label error's record is looked for in this much of the split (a second or so)
+
+
+def label_range_error(path: str, split: str, num_classes: int, label: int | None = None, whose: str = "the schema's",
+                      advice: str = "") -> TfrecError:
+    """A one-line error for a class label outside [0, num_classes): the label, and the shard, record and
+    offset of the first such record (found by parsing the split's labels, since a batch names no record).
+
+    Args:
+        label: the value the step or the metrics saw, named when the scan finds no record.
+        whose: whose class count it is: the schema's (training) or the model's (evaluate).
+        advice: what to do, after the semicolon.
+    """
+    classes = f"{whose} {num_classes} classes (0-{num_classes - 1})"
+    found = _first_label_outside(path, split, num_classes)
+    if found is not None:
+        shard, index, offset, label = found
+        where = f"{shard}: record {index}" + (f" at byte {offset}" if offset is not None else "")
+        return TfrecError(f"label {label} in {where} is outside {classes}; {advice}")
+    what = f"label {label}" if label is not None else "a label"
+    return TfrecError(f"{what} in split {split!r} of {path} is outside {classes}; {advice} "
+                      f"(`tfrec verify --deep {path}` lists the records)")
+
+
+def _first_label_outside(path: str, split: str, num_classes: int) -> tuple[str, int, int | None, int] | None:
+    """(shard, record index, byte offset, label) of the first record in shard order whose label is outside
+    [0, num_classes), within LOCATE_BYTES of the split; None if none is found there."""
+    from ..io.index import read_index
+    from ..io.salvage import ReadStats
+    from ..read.inputs import resolve_source
+
+    try:
+        source = resolve_source(path, split, stats=ReadStats())
+    except TfrecError:
+        return None
+    key = next((f.name for f in source.schema.features if f.kind == "class_label"), None)
+    ctype = {"none": "", "gzip": "GZIP", "zlib": "ZLIB"}[source.compression]
+    spec = {key: tf.io.FixedLenFeature([], tf.int64, default_value=0)}
+    budget = LOCATE_BYTES
+    for shard in source.files:
+        if budget <= 0 or key is None:
+            return None
+        budget -= os.path.getsize(shard) if os.path.isfile(shard) else 0
+        ds = tf.data.TFRecordDataset(shard, compression_type=ctype).batch(4096)
+        start = 0
+        try:
+            for batch in ds.map(lambda x: tf.io.parse_example(x, spec)[key]):
+                labels = batch.numpy()
+                bad = ((labels < 0) | (labels >= num_classes)).nonzero()[0]
+                if len(bad):
+                    index = start + int(bad[0])
+                    return shard, index, _offset(shard, index, read_index), int(labels[bad[0]])
+                start += len(labels)
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError):
+            continue  # a damaged shard: the rest of it cannot be located here
+    return None
+
+
+def _offset(shard: str, index: int, read_index) -> int | None:
+    try:
+        return int(read_index(shard + ".idx")[index, 0])
+    except (OSError, TfrecError, IndexError, ValueError):
+        return None

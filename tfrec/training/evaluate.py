@@ -12,6 +12,14 @@ from ..io.manifest import MANIFEST, read_manifest
 TOP5_ABOVE_CLASSES = 10  # top-5 accuracy is reported for more classes than this
 
 
+class LabelOutsideClasses(TfrecError):
+    """A class label outside [0, num_classes): the callers say which record (data.label_range_error)."""
+
+    def __init__(self, label: int, num_classes: int):
+        super().__init__(f"label {label} is outside the {num_classes} classes (0-{num_classes - 1})")
+        self.label, self.num_classes = label, num_classes
+
+
 def predict_logits(model, ds: tf.data.Dataset, step=None) -> tuple[np.ndarray, np.ndarray]:
     """(labels, logits) over a dataset of (images, labels) batches, with a compiled forward pass."""
     forward = step.logits if step is not None else tf.function(lambda x: model(x, training=False),
@@ -37,6 +45,9 @@ def classification_metrics(labels: np.ndarray, logits: np.ndarray, num_classes: 
     n = len(labels)
     if n == 0:
         raise TfrecError("nothing to evaluate: the split holds no records")
+    outside = (labels < 0) | (labels >= num_classes)
+    if outside.any():
+        raise LabelOutsideClasses(int(labels[outside][0]), num_classes)
     loss = float(-_log_softmax(logits)[np.arange(n), labels].mean())
     pred = logits.argmax(-1)
     confusion = np.zeros((num_classes, num_classes), np.int64)
@@ -98,10 +109,11 @@ def evaluate(path: str, model_path: str, split: str | None = None, batch_size: i
         "confusion_png", "read_stats"}.
 
     Raises:
-        TfrecError: no dataset.json, no such split, a model without tfrec metadata, damaged records.
+        TfrecError: no dataset.json, no such split, a model without tfrec metadata, damaged records,
+            a label outside the model's classes (naming the record).
     """
     from ..io.salvage import ReadStats
-    from .data import damaged_record_error, eval_dataset
+    from .data import damaged_record_error, eval_dataset, label_range_error
     from .export import load_model
 
     if not os.path.isfile(os.path.join(path, MANIFEST)):
@@ -118,6 +130,9 @@ def evaluate(path: str, model_path: str, split: str | None = None, batch_size: i
         out = evaluate_model(model, ds, meta["num_classes"], names)
     except tf.errors.DataLossError as e:
         raise damaged_record_error(path, split, e) from None
+    except LabelOutsideClasses as e:
+        raise label_range_error(path, split, e.num_classes, e.label, "the model's",
+                                "evaluate it with a model trained on this dataset's classes") from None
     out.update({"model": model_path, "path": path, "split": split, "read_stats": stats.to_json(),
                 "confusion_png": draw_confusion(out["confusion"], names, confusion) if confusion else None})
     return out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
@@ -13,15 +14,17 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from ..errors import Interrupted, TfrecError
+from ..io.manifest import MANIFEST
 from ..io.salvage import ReadStats
-from .data import DataPlan, damaged_record_error, epoch_dataset, eval_dataset, plan_data, steps_in_epoch
-from .evaluate import evaluate_model
+from .data import (DataPlan, damaged_record_error, epoch_dataset, eval_dataset, label_range_error, plan_data,
+                   steps_in_epoch)
+from .evaluate import LabelOutsideClasses, evaluate_model
 from .models import build_model
 from .monitor import GpuMonitor, InputMonitor
 from .optim import current_lr, make_optimizer
 from .options import TrainOptions
 from . import summaries
-from .steps import Steps
+from .steps import Steps, label_in_error
 from .zoo import TrainUsageError
 
 BAR_REFRESH_S = 0.5  # progress-bar figures are refreshed at most this often (each refresh costs ~50 us)
@@ -318,6 +321,15 @@ class _Run:
         except tf.errors.ResourceExhaustedError:
             raise TfrecError(f"out of memory on the device at batch size {self.options.batch_size}: "
                              "try a smaller --batch-size") from None
+        except tf.errors.InvalidArgumentError as e:
+            label = label_in_error(e)
+            if label is None:
+                raise
+            raise self.label_error(self.plan.train_split, label) from None
+
+    def label_error(self, split: str, label: int | None) -> TfrecError:
+        return label_range_error(self.plan.path, split, self.plan.num_classes, label, "the schema's",
+                                 f"fix the label, or num_classes in {os.path.join(self.plan.path, MANIFEST)}")
 
     def diverged(self, epoch: int, loss: float) -> None:
         latest = self.checkpoints.manager.latest_checkpoint if self.checkpoints.manager else None
@@ -334,6 +346,8 @@ class _Run:
             m = evaluate_model(self.model, ds, self.plan.num_classes, step=self.step)
         except tf.errors.DataLossError as e:
             raise damaged_record_error(self.plan.path, self.plan.val_split, e) from None
+        except LabelOutsideClasses as e:
+            raise self.label_error(self.plan.val_split, e.label) from None
         return {"val_loss": round(m["loss"], 5), "val_accuracy": round(m["accuracy"], 5)}
 
     def write_summaries(self, row: dict) -> None:

@@ -1,15 +1,27 @@
 """The inner steps, each one compiled function: train (forward, loss, gradients, update) and predict."""
 from __future__ import annotations
 
+import re
+
 import keras
 import tensorflow as tf
+
+
+LABEL_CHECK = "tfrec: class label outside [0, num_classes):"  # marks the step's label check in TensorFlow's error
+
+
+def label_in_error(error: Exception) -> int | None:
+    """The class label named by the step's check (or by the sparse loss's own range error), else None."""
+    text = str(error)
+    m = re.search(re.escape(LABEL_CHECK) + r"\]\s*\[(-?\d+)", text) or re.search(r"label value of (-?\d+)", text)
+    return int(m.group(1)) if m else None
 
 
 class Steps:
     """`train(images, labels) -> [mean loss, correct count]` and `logits(images)`, compiled with tf.function.
 
-    They know nothing of timers, checkpoints or summaries (STYLE.md 15). Labels are class ids, or
-    one-hot/soft rows (mixup); the loss is softmax cross-entropy with optional label smoothing. Under a
+    They know nothing of timers, checkpoints or summaries (STYLE.md 15). Labels are class ids (checked
+    to be in range: an InvalidArgumentError that label_in_error reads), or one-hot/soft rows (mixup); the loss is softmax cross-entropy with optional label smoothing. Under a
     distribution strategy each replica's loss is averaged over the global batch and the results summed.
     """
 
@@ -45,7 +57,19 @@ class Steps:
             return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
         return self.loss_fn(self.targets(labels), logits)
 
+    def checked(self, labels: tf.Tensor) -> tf.Tensor:
+        """Class ids, after an in-graph check that each is in [0, num_classes): the loss would fail with
+        TensorFlow's error on a CPU and turn NaN on a GPU, and a one-hot would be a silent row of zeros."""
+        if labels.shape.rank != 1 or not labels.dtype.is_integer:
+            return labels  # one-hot or soft rows: the ids are gone
+        outside = tf.logical_or(labels < 0, labels >= self.num_classes)
+        check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(outside)),
+                                    [LABEL_CHECK, tf.boolean_mask(labels, outside)[:1]])
+        with tf.control_dependencies([check]):
+            return tf.identity(labels)
+
     def _train_replica(self, images, labels):
+        labels = self.checked(labels)
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             logits = tf.cast(self.model(images, training=True), tf.float32)
