@@ -1,16 +1,17 @@
 """MNIST-layout IDX files (MNIST, Fashion-MNIST, KMNIST, ...): gzipped or not, checked as they are read."""
 from __future__ import annotations
 
+import math
 import os
 import re
-import zlib
 
 import numpy as np
 
 from ..errors import SourceError
-from ..io.gunzip import gunzip
+from ..io.gunzip import INFLATE_ERRORS, iter_gunzip
 from ..codec.schema import load_schema
 from ..sources import SourceData, SourceOptions, SplitData, content_id
+from ._checks import MAX_INFLATE_RATIO, class_ids, open_regular
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): only unsigned bytes are image/label data.
 _IDX_TYPES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
@@ -21,16 +22,53 @@ _SPLITS = {"train": "train", "t10k": "test", "test": "test"}
 def read_idx(path: str) -> np.ndarray:
     """Reads one IDX file (gzipped or not) into a uint8 array, checking magic, type and size.
 
+    The header is read first and checked against what the file can hold (its size, or for a .gz
+    MAX_INFLATE_RATIO times it) before any array is allocated; a .gz is then inflated only as far
+    as the header declares, so memory is the declared size whatever the file inflates to.
+
     Raises:
         SourceError: names the file and what is wrong (magic, type code, dimensions, size).
     """
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-        if data[:2] == b"\x1f\x8b":
-            data = gunzip(data)
-    except (OSError, EOFError, zlib.error) as e:
-        raise SourceError(f"{path}: cannot read: {e}") from e
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        gzipped = f.read(2) == b"\x1f\x8b"
+        f.seek(0)
+        pieces = _Pieces(iter_gunzip(f, _PIECE) if gzipped else iter(lambda: f.read(_PIECE), b""))
+        try:
+            return _read_idx(path, pieces, size, gzipped)
+        except (OSError, EOFError, *INFLATE_ERRORS) as e:
+            raise SourceError(f"{path}: cannot read: {e}") from e
+
+
+_PIECE = 1 << 20  # bytes inflated (or read) at a time
+
+
+class _Pieces:
+    """Exact-length reads from an iterator of byte strings."""
+
+    def __init__(self, pieces):
+        self.pieces, self.rest = pieces, b""
+
+    def read(self, n: int) -> bytes:
+        while len(self.rest) < n and (more := next(self.pieces, b"")):
+            self.rest += more
+        out, self.rest = self.rest[:n], self.rest[n:]
+        return out
+
+    def readinto(self, buf: memoryview) -> int:
+        got = 0
+        while got < len(buf):
+            piece = memoryview(self.rest or next(self.pieces, b""))
+            if not piece:
+                break
+            take = min(len(piece), len(buf) - got)
+            buf[got : got + take] = piece[:take]
+            self.rest, got = bytes(piece[take:]), got + take
+        return got
+
+
+def _read_idx(path: str, f: _Pieces, size: int, gzipped: bool) -> np.ndarray:
+    data = f.read(4)
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise SourceError(f"{path}: not an IDX file: magic number {data[:4].hex() or 'missing'} should start 0000")
     if data[2] not in _IDX_TYPES:
@@ -39,16 +77,35 @@ def read_idx(path: str) -> np.ndarray:
         raise SourceError(f"{path}: IDX data is {_IDX_TYPES[data[2]]}; tfrec reads uint8 (type 0x08) IDX files")
     ndim = data[3]
     header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
-        raise SourceError(f"{path}: IDX header declares {ndim} dimensions but the file is {len(data)} bytes")
-    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(data) != expected:
-        raise SourceError(
-            f"{path}: IDX header says dimensions {dims} ({expected} bytes with the header) but the file "
-            f"holds {len(data)} bytes{' (truncated)' if len(data) < expected else ' (trailing bytes)'}"
-        )
-    return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
+    dim_bytes = f.read(4 * ndim)
+    if ndim == 0 or len(dim_bytes) < 4 * ndim:
+        held = f"inflates to {4 + len(dim_bytes)}" if gzipped else f"is {size}"
+        raise SourceError(f"{path}: IDX header declares {ndim} dimensions but the file {held} bytes")
+    dims = tuple(int.from_bytes(dim_bytes[i : i + 4], "big") for i in range(0, 4 * ndim, 4))
+    expected = header + math.prod(dims)  # Python ints: (2^32-1)^255 does not wrap
+    if expected == header:
+        what = "images" if ndim == 3 and dims[0] == 0 else "items" if dims[0] == 0 else "values in each item"
+        raise SourceError(f"{path}: IDX header says dimensions {dims}, which hold no data (0 {what}); "
+                          "there is nothing to convert")
+    said = f"IDX header says dimensions {dims} ({expected} bytes with the header)"
+    if gzipped and expected > MAX_INFLATE_RATIO * size:
+        raise SourceError(f"{path}: {said}, but a {size}-byte gzip file inflates to at most "
+                          f"{MAX_INFLATE_RATIO * size} bytes")
+    if not gzipped and expected != size:
+        raise SourceError(f"{path}: {said} but the file holds {size} bytes"
+                          f"{' (truncated)' if size < expected else ' (trailing bytes)'}")
+    try:
+        out = np.empty(expected - header, np.uint8)
+    except MemoryError as e:
+        raise SourceError(f"{path}: {said}: not enough memory to hold them") from e
+    got = f.readinto(memoryview(out))
+    if got < len(out):
+        raise SourceError(f"{path}: {said} but the file {'inflates to' if gzipped else 'holds'} {header + got} bytes "
+                          "(truncated)")
+    if f.read(1):
+        raise SourceError(f"{path}: {said} but the file {'inflates to more than that' if gzipped else 'grew while read'}"
+                          " (trailing bytes)")
+    return out.reshape(dims)
 
 
 # IDX file names: MNIST's own (train-images-idx3-ubyte), and with a prefix naming the set
@@ -61,7 +118,7 @@ def find_idx_sets(path: str) -> dict[str, dict[tuple[str, str], str]]:
     sets: dict[str, dict[tuple[str, str], str]] = {}
     for name in sorted(os.listdir(path)):  # sorted: 'x' before 'x.gz', '-idx' before '.idx'
         m = _IDX_NAME.match(name)
-        if m and os.path.isfile(os.path.join(path, name)):
+        if m and not os.path.isdir(os.path.join(path, name)):  # a FIFO or device is refused when read, not skipped
             key = (_SPLITS[m["split"]], m["what"])
             sets.setdefault(m["subset"] or "", {}).setdefault(key, os.path.join(path, name))
     return sets
@@ -125,10 +182,11 @@ def read_mnist(path: str, options: SourceOptions) -> SourceData:
                 f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
             )
         total_bytes += images.nbytes + labels.nbytes
+        ids = class_ids(labels, labels_path)
         splits[split] = SplitData(
             name=split,
-            labels=labels.astype(np.int64),
-            arrays={"image": images[..., None], "label": labels.astype(np.int64)},
+            labels=ids,
+            arrays={"image": images[..., None], "label": ids},
             source_bytes=images.nbytes + labels.nbytes,
             content_id=content_id(images, labels),
         )
