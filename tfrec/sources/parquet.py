@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import SourceError
 from ..codec.schema import load_schema
 from ..sources import SourceData, SourceOptions, SplitData
+from ._checks import check_regular, class_ids, refuse_unlistable
 from .imagefolder import SPLIT_DIRS, _WorkerOptions, encode_image_record, reencoded_schema
 
 # Bytes of image data per pyarrow record batch (the row count comes from the column's mean row size
@@ -37,10 +38,10 @@ def parquet_files(path: str | Sequence[str]) -> list[str]:
     for p in [path] if isinstance(path, (str, os.PathLike)) else list(path):
         p = str(p)
         if os.path.isdir(p):
-            for root, dirs, files in os.walk(p):
+            for root, dirs, files in os.walk(p, onerror=refuse_unlistable):
                 dirs.sort()
                 out += [os.path.join(root, f) for f in sorted(files) if f.endswith(".parquet")]
-        elif os.path.isfile(p):
+        elif os.path.exists(p):  # a FIFO or device too: refused, saying what it is, when read
             out.append(p)
         elif any(c in p for c in "*?[") and glob.glob(p):
             out += sorted(glob.glob(p))
@@ -202,6 +203,7 @@ class _Reader:
     def read_file(self, path: str) -> dict:
         import pyarrow.parquet as pq
 
+        check_regular(path)
         try:
             # pre_buffer off and a read buffer: pyarrow streams the row group instead of loading it whole
             pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
@@ -227,13 +229,16 @@ class _Reader:
         return part
 
     def _batch(self, path: str, row: int, batch, part: dict) -> None:
-        image, kind, _ = self.columns
+        image, kind, label = self.columns
         labels = batch.column(1)
         if labels.null_count:
             r = row + int(np.flatnonzero(labels.is_null().to_numpy(zero_copy_only=False))[0])
             raise SourceError(f"{path}: row {r}: the label is null")
         labels = labels.to_numpy(zero_copy_only=False)
-        labels = labels.tolist() if labels.dtype == object else labels
+        if labels.dtype == object:
+            labels = labels.tolist()  # class names, mapped to ids once every file is read
+        else:  # checked in the column's own type: a uint64 2^64-1 is not -1
+            labels = class_ids(labels, f"{path}: column {label!r}", first_row=row)
         col = batch.column(0)
         if kind == "array":
             rows = _array_rows(col, f"{path}: column {image!r} near row {row}")
@@ -299,6 +304,8 @@ def _source(path, files: list[str], reader: _Reader, by_split: dict, options: So
     image, kind, label = reader.columns
     where = f"{files[0]}{f' (and {len(files) - 1} more files)' if len(files) > 1 else ''}"
     all_labels = [x for parts in by_split.values() for p in parts for x in p["labels"]]
+    if not all_labels and not reader.skipped:
+        raise SourceError(f"{where}: no rows; there is nothing to convert")
     names = reader.names
     if all_labels and isinstance(all_labels[0], str):
         names = names or sorted(set(all_labels))
@@ -333,8 +340,6 @@ def _source(path, files: list[str], reader: _Reader, by_split: dict, options: So
                                       content_id=content)
     if not splits:
         raise SourceError(f"{where}: no images (every image in column {image!r} is null)")
-    if (np.concatenate([s.labels for s in splits.values()]) < 0).any():
-        raise SourceError(f"{where}: column {label!r} holds negative labels; class ids must be 0 or more")
     num_classes = int(max(s.labels.max(initial=0) for s in splits.values())) + 1
     if names and num_classes > len(names):
         raise SourceError(f"{where}: label {num_classes - 1} in column {label!r}, but the Hugging Face "
