@@ -156,7 +156,7 @@ def detect_format(path: str | Sequence[str]) -> str:
     if not os.path.exists(path):
         raise SourceError(f"{path}: no such file or directory")
     base = os.path.basename(path.rstrip("/"))
-    if os.path.isfile(path):
+    if not os.path.isdir(path):  # a file, or a FIFO or device that its reader refuses by name
         return _detect_file(path, base)
     names = set()
     for root, dirs, files in os.walk(path):

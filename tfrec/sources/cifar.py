@@ -12,6 +12,7 @@ from ..errors import SourceError
 from ..io.gunzip import INFLATE_ERRORS, open_gzip
 from ..codec.schema import load_schema
 from ..sources import SourceData, SourceOptions, SplitData, content_id
+from ._checks import check_regular, open_regular, refuse_unlistable
 
 _PIXELS = 32 * 32 * 3
 _PICKLE_HINT = (
@@ -22,12 +23,14 @@ _PICKLE_HINT = (
 
 def _read_into_one_buffer(paths: dict[str, str]) -> dict[str, np.ndarray]:
     """Reads files back to back into one buffer; returns name -> view (adjacent files can be joined free)."""
+    for p in paths.values():
+        check_regular(p)  # before their sizes are added up: a FIFO's 0 bytes would block its read
     sizes = {name: os.path.getsize(p) for name, p in paths.items()}
     buf = np.empty(sum(sizes.values()), np.uint8)
     out, offset = {}, 0
     for name, p in paths.items():
         view = buf[offset : offset + sizes[name]]
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             got = f.readinto(memoryview(view))
         if got != sizes[name]:
             raise SourceError(f"{p}: file changed while it was read ({got} of {sizes[name]} bytes)")
@@ -60,10 +63,10 @@ def _load_files(path: str, wanted) -> tuple[dict[str, np.ndarray | bytes], dict[
     """
     found: dict[str, str] = {}
     archives = []
-    if os.path.isfile(path):
+    if not os.path.isdir(path):  # an archive (or a FIFO named like one, refused when opened)
         archives = [path]
     else:
-        for root, dirs, files in os.walk(path):
+        for root, dirs, files in os.walk(path, onerror=refuse_unlistable):
             dirs.sort()
             for name in sorted(files):
                 full = os.path.join(root, name)
@@ -83,9 +86,11 @@ def _load_files(path: str, wanted) -> tuple[dict[str, np.ndarray | bytes], dict[
             raise SourceError(f"{archive} {_PICKLE_HINT}")
         try:
             with _open_archive(archive) as tar:
+                total = 0
                 for member in tar:
                     name = os.path.basename(member.name)
-                    if member.isfile() and wanted(name):
+                    if member.isfile() and wanted(name) and name not in loaded:  # the first of a name, as in folders
+                        total += _check_member(archive, member, name, total)
                         loaded[name] = tar.extractfile(member).read()
                         where[name] = f"{archive}:{member.name}"
                     elif member.isfile() and name in ("data_batch_1", "test_batch", "train", "test"):
@@ -95,25 +100,53 @@ def _load_files(path: str, wanted) -> tuple[dict[str, np.ndarray | bytes], dict[
     return loaded, where
 
 
+# The largest each member of a CIFAR archive can be (the official files' sizes), checked from the
+# member's tar header before it is read: a small .tar.gz can declare and hold gigabytes of zeros.
+_MEMBER_LIMITS = (
+    (r"(data_batch_\d+|test_batch)\.bin", "CIFAR-10 batch file (10,000 records)", 10_000 * 3073),
+    (r"train\.bin", "CIFAR-100 train.bin (50,000 records)", 50_000 * 3074),
+    (r"test\.bin", "CIFAR-100 test.bin (10,000 records)", 10_000 * 3074),
+    (r".*\.txt", "CIFAR label names file", 1 << 20),
+)
+_ARCHIVE_LIMIT = 60_000 * 3074 + (2 << 20)  # a whole CIFAR dataset: 60,000 records and its name files
+_EXTRACT_HINT = "extract the archive and give its folder to read larger files"
+
+
+def _check_member(archive: str, member: tarfile.TarInfo, name: str, total: int) -> int:
+    """The member's size, refused (SourceError) past what such a CIFAR file, or the whole archive, can hold."""
+    what, limit = next(((w, n) for pattern, w, n in _MEMBER_LIMITS if re.fullmatch(pattern, name)),
+                       ("CIFAR file", _ARCHIVE_LIMIT))
+    if member.size > limit:
+        raise SourceError(f"{archive}: member {member.name} is {member.size} bytes; a {what} holds at most "
+                          f"{limit} bytes; {_EXTRACT_HINT}")
+    if total + member.size > _ARCHIVE_LIMIT:
+        raise SourceError(f"{archive}: its CIFAR members add up to more than {_ARCHIVE_LIMIT} bytes (the 60,000 "
+                          f"records of a CIFAR dataset) at member {member.name}; {_EXTRACT_HINT}")
+    return member.size
+
+
 @contextlib.contextmanager
 def _open_archive(path: str):
     """The archive as a tarfile: a gzipped one through tfrec's fastest gzip reader, others as tarfile detects them."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         gzipped = f.read(2) == b"\x1f\x8b"
-    if not gzipped:
-        with tarfile.open(path, "r:*") as tar:
+        f.seek(0)
+        if not gzipped:
+            with tarfile.open(fileobj=f, mode="r:*") as tar:
+                yield tar
+            return
+        with open_gzip(f) as stream, tarfile.open(fileobj=stream, mode="r:") as tar:
             yield tar
-        return
-    with open_gzip(path) as stream, tarfile.open(fileobj=stream, mode="r:") as tar:
-        yield tar
-        # tarfile stops at the tar's end marker: read on to the gzip trailer, so that its CRC-32 and
-        # length are checked (content that inflates but is not what was written raises here)
-        while stream.read(1 << 20):
-            pass
+            # tarfile stops at the tar's end marker: read on to the gzip trailer, so that its CRC-32 and
+            # length are checked (content that inflates but is not what was written raises here)
+            while stream.read(1 << 20):
+                pass
 
 
 def _records(name: str, data: bytes, label_bytes: int, num_classes: tuple[int, ...]) -> tuple[np.ndarray, list]:
     size = label_bytes + _PIXELS
+    if not len(data):
+        raise SourceError(f"{name}: empty (0 bytes); a CIFAR file holds {size}-byte records, and there is nothing to convert")
     if len(data) % size:
         other = 3074 if label_bytes == 1 else 3073
         hint = ""

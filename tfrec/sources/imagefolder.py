@@ -5,6 +5,7 @@ import functools
 import io
 import os
 import re
+import stat
 import warnings
 
 import numpy as np
@@ -15,7 +16,9 @@ from ..io.journal import JOURNAL
 from ..io.manifest import MANIFEST
 from ..codec.schema import load_schema
 from ..sources import SourceData, SourceOptions, SplitData
+from ._checks import file_kind
 
+_NOT_REGULAR = "not a regular file ({}); only regular files are read"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
@@ -45,8 +48,18 @@ def _list_class(root: str, class_dir: str, label: int, options: SourceOptions, i
     ignored = 0
     real_root = os.path.realpath(root)
     seen: set[tuple[int, int]] = set()  # (device, inode) of folders walked: symlink loops end here
-    for dirpath, dirs, files in os.walk(class_dir, followlinks=options.follow_symlinks):
-        st = os.stat(dirpath)
+
+    def unlistable(e: OSError) -> None:  # without it os.walk drops the folder and its images silently
+        where = os.path.relpath(e.filename if e.filename is not None else class_dir, root)
+        skipped.append({"path": text_name(where), "reason": f"cannot list folder: {e.strerror}"})
+
+    for dirpath, dirs, files in os.walk(class_dir, onerror=unlistable, followlinks=options.follow_symlinks):
+        try:
+            st = os.stat(dirpath)
+        except OSError as e:
+            unlistable(e)
+            dirs[:] = []
+            continue
         if (st.st_dev, st.st_ino) in seen:
             skipped.append({"path": text_name(os.path.relpath(dirpath, root)), "reason": "symlink loop: folder already listed"})
             dirs[:] = []
@@ -66,10 +79,14 @@ def _list_class(root: str, class_dir: str, label: int, options: SourceOptions, i
                     skipped.append({"path": shown, "reason": "symlink to outside the source tree (pass --follow-symlinks)"})
                     continue
             try:
-                size = os.stat(full).st_size
+                st = os.stat(full)
             except OSError as e:
                 skipped.append({"path": shown, "reason": f"cannot stat: {e.strerror}"})
                 continue
+            if not stat.S_ISREG(st.st_mode):  # a FIFO would block open(), a device never end
+                skipped.append({"path": shown, "reason": _NOT_REGULAR.format(file_kind(st.st_mode))})
+                continue
+            size = st.st_size
             items.append((full, shown, label, size))  # shown: the name as stored (UTF-8 text)
     return ignored
 
@@ -205,10 +222,20 @@ def make_image_record(item, options: _WorkerOptions) -> tuple[bytes | None, str,
     """Reads one image file and serializes its Example: (record, '', stored format), or (None, reason, '')."""
     full, rel, label, _ = item
     try:
-        with open(full, "rb") as f:
+        # O_NONBLOCK: the file may have been swapped for a FIFO since it was listed
+        fd = os.open(full, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as e:
+        return None, f"cannot read: {e.strerror}", ""
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            return None, _NOT_REGULAR.format(file_kind(mode)), ""
+        with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read()
     except OSError as e:
         return None, f"cannot read: {e.strerror}", ""
+    finally:
+        os.close(fd)
     return encode_image_record(data, rel, label, options)
 
 
