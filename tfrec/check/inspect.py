@@ -39,6 +39,7 @@ SUMMARY_BYTES = 24  # binary values longer than this are summarised in samples
 SUMMARY_TEXT = 60  # text longer than this is cut in samples
 SUMMARY_VALUES = 8  # numeric lists longer than this are cut in samples
 MAX_UNPARSED_LISTED = 100  # sampled records that are not Examples, listed (all are counted)
+SKIPPED_SHOWN = 20  # skipped source files named in the human views; dataset.json lists all
 CATALOG_COLUMNS = ("shard", "split", "index", "offset", "length", "label", "height", "width", "format", "image_bytes")
 
 
@@ -165,11 +166,15 @@ def image_array(example: dict, spec: FeatureSpec) -> np.ndarray | None:
         return None
 
 
-def describe_value(kind: str, values: list, names: Sequence[str] | None = None) -> str:
+def describe_value(kind: str, values: list, names: Sequence[str] | None = None, spec: FeatureSpec | None = None) -> str:
     """One feature of one record, readable: numbers (cut after 8), text, or a summary of long bytes.
 
-    `names` are class names for an int64 label, shown beside the value.
+    `names` are class names for an int64 label, shown beside the value. `spec` is the feature's
+    schema entry: a `text` feature stored as bytes is shown as text (`'a'`, or `['a', 'b']` when
+    declared a list or holding other than one value), not as `bytes[...]`.
     """
+    if spec is not None and spec.kind == "text" and kind == "bytes":
+        return describe_text(values, scalar=not spec.shape)
     if kind != "bytes":
         shown = ", ".join(f"{v:.6g}" if kind == "float" else str(v) for v in values[:SUMMARY_VALUES])
         more = f", ... ({len(values)} values)" if len(values) > SUMMARY_VALUES else ""
@@ -184,13 +189,36 @@ def describe_value(kind: str, values: list, names: Sequence[str] | None = None) 
             size = f" {'x'.join(map(str, header))} (HxWxC)" if header else ""
             parts.append(f"<{fmt}{size}, {len(v):,} bytes>")
         elif text is not None:
-            parts.append(repr(text) if len(text) <= SUMMARY_TEXT else f"{text[:SUMMARY_TEXT]!r}... ({len(text)} chars)")
+            parts.append(_quoted_text(v))
         elif len(v) <= SUMMARY_BYTES:
             parts.append(repr(bytes(v)))
         else:
             parts.append(f"<{len(v):,} bytes: {bytes(v[:12]).hex(' ')} ...>")
     more = f", ... ({len(values)} values)" if len(values) > SUMMARY_VALUES else ""
     return f"bytes[{', '.join(parts)}{more}]"
+
+
+def describe_text(values: list, scalar: bool = True) -> str:
+    """A text feature's values: `'a'` for a scalar's one value, else `['a', 'b', ...]` (cut after 8).
+
+    Each value is quoted as Python does (so control characters show as escapes, never reach a
+    terminal) and cut after 60 characters with its length; bytes that are not UTF-8 are shown as a
+    `b'...'` literal saying so.
+    """
+    if scalar and len(values) == 1:
+        return _quoted_text(values[0])
+    more = f", ... ({len(values)} values)" if len(values) > SUMMARY_VALUES else ""
+    return f"[{', '.join(_quoted_text(v) for v in values[:SUMMARY_VALUES])}{more}]"
+
+
+def _quoted_text(value: bytes) -> str:
+    raw = bytes(value)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        cut = "..." if len(raw) > SUMMARY_TEXT else ""
+        return f"{raw[:SUMMARY_TEXT]!r}{cut} (not valid UTF-8, {len(raw):,} bytes)"
+    return repr(text) if len(text) <= SUMMARY_TEXT else f"{text[:SUMMARY_TEXT]!r}... ({len(text):,} chars)"
 
 
 # ---------------------------------------------------------------- the stats pass (runs in workers)
@@ -308,11 +336,15 @@ def _first_records(files: Sequence[str], compression: str | None, n: int,
 
 
 def _sample_json(records: list, k: int, schema: Schema | None = None) -> list[dict]:
-    def names(key: str):
-        return schema[key].names if schema is not None and key in schema and schema[key].kind == "class_label" else None
+    def spec(key: str) -> FeatureSpec | None:
+        return schema[key] if schema is not None and key in schema else None
+
+    def describe(key: str, kind: str, values: list) -> str:
+        names = spec(key).names if spec(key) is not None and spec(key).kind == "class_label" else None
+        return describe_value(kind, values, names, spec(key))
 
     return [{"file": f, "record": i, "offset": o,
-             "features": {key: describe_value(kind, values, names(key)) for key, (kind, values) in sorted(ex.items())}}
+             "features": {key: describe(key, kind, values) for key, (kind, values) in sorted(ex.items())}}
             for f, i, o, ex in records[:k]]
 
 
@@ -364,12 +396,21 @@ def _dataset_section(directory: str, options: InspectOptions) -> tuple[dict, lis
         "splits": _splits_json(directory, manifest, entries, found),
         "labels": _histograms(merged["labels"], schema), "images": _images(merged, layout),
         "bytes_per_record": merged["bytes_per_record"], "skipped_files": len(manifest.get("skipped") or []),
+        "skipped": _skipped_json(manifest.get("skipped")),
     }
     first_split = [t.path for t in tasks if t.split == tasks[0].split] if tasks else []
     records = _first_records(first_split, compression, max(options.samples, options.grid_images if options.grid else 0))
     section["samples"] = _sample_json(records, options.samples, schema)
     problems += [p for s in stats for p in s["problems"]]
     return section, problems, records, schema, stats
+
+
+def _skipped_json(skipped: object) -> list[dict]:
+    """dataset.json's skipped source files as {path, reason} (an entry of another shape is kept as text)."""
+    if not isinstance(skipped, list):
+        return []
+    return [{"path": str(s.get("path", s.get("file", ""))), "reason": str(s.get("reason", ""))} if isinstance(s, dict)
+            else {"path": str(s), "reason": ""} for s in skipped]
 
 
 def _splits_json(directory: str, manifest: dict, entries: list, found: dict) -> dict:
@@ -431,7 +472,7 @@ def _files_section(files: list[str], options: InspectOptions) -> tuple[dict, lis
         section.update(labels=_histograms(merged["labels"], schema), images=_images(merged, layout),
                        bytes_per_record=merged["bytes_per_record"])
     records = _first_records(files, options.compression, max(options.samples, options.grid_images if options.grid else 0))
-    section["samples"] = _sample_json(records, options.samples)
+    section["samples"] = _sample_json(records, options.samples, schema)
     problems = [p for c in counts for p in c["problems"]] + unparsed[:MAX_UNPARSED_LISTED]
     problems += [p for s in stats for p in s["problems"] if p.check != "parse" or p not in unparsed]
     return section, problems, records, schema, stats
@@ -559,8 +600,10 @@ def _render_common(section: dict) -> list[str]:
 
 
 def _render_dataset(section: dict) -> list[str]:
+    seed = "no seed" if section["seed"] is None else f"seed {section['seed']}"
     lines = [f"{section['name']} ({section['path']}): {section['records']:,} records, compression "
-             f"{section['compression']}, seed {section['seed']}, " + ("shuffled" if section["shuffled"] else "not shuffled")]
+             f"{section['compression']}, {seed}, " + ("shuffled" if section["shuffled"] else "not shuffled")]
+    lines += _render_skipped(section)
     lines += _render_schema(section["schema"] or {})
     lines.append("splits:")
     for name, split in section["splits"].items():
@@ -572,6 +615,17 @@ def _render_dataset(section: dict) -> list[str]:
             size = f"{s['bytes']:,}" if s["bytes"] is not None else ""
             lines.append(f"  {str(s['file']):<48} {records:>10} {size:>14}")
     return lines + _render_common(section)
+
+
+def _render_skipped(section: dict) -> list[str]:
+    total, listed = section.get("skipped_files") or 0, section.get("skipped") or []
+    if not total:
+        return []
+    lines = [f"skipped {total:,} source file{'s' if total != 1 else ''}:"]
+    lines += [f"  {s['path']}: {s['reason']}" for s in listed[:SKIPPED_SHOWN]]
+    if total > min(len(listed), SKIPPED_SHOWN):
+        lines.append(f"  ... and {total - min(len(listed), SKIPPED_SHOWN):,} more (dataset.json lists all {total:,})")
+    return lines
 
 
 def _render_files(section: dict) -> list[str]:
