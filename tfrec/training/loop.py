@@ -16,6 +16,7 @@ from tqdm import tqdm
 from ..errors import Interrupted, TfrecError
 from ..io.manifest import MANIFEST
 from ..io.salvage import ReadStats
+from .checkpoints import choose_checkpoint
 from .data import (DataPlan, damaged_record_error, epoch_dataset, eval_dataset, label_range_error, plan_data,
                    steps_in_epoch)
 from .evaluate import LabelOutsideClasses, evaluate_model
@@ -101,10 +102,25 @@ class _Checkpoints:
         self.ckpt = ckpt
 
     def restore(self) -> str | None:
-        latest = self.manager.latest_checkpoint if self.manager else None
-        if latest:
-            self.ckpt.restore(latest).expect_partial()
-        return latest
+        """Restores the newest complete checkpoint (None: there is none), noting in self.note the newer
+        ones a run stopped while writing, which TensorFlow would ignore silently or fail to restore."""
+        if not self.manager:
+            return None
+        directory = self.manager.directory
+        try:
+            state = tf.train.get_checkpoint_state(directory)
+        except (tf.errors.OpError, ValueError):  # a state file that is not one: as if there were none
+            state = None
+        paths = [*state.all_model_checkpoint_paths, state.model_checkpoint_path] if state else []
+        choice = choose_checkpoint(directory, [os.path.basename(p) for p in paths if p])
+        self.note = choice.note(directory)
+        if choice.restore is None:
+            return None
+        path = os.path.join(directory, choice.restore)
+        self.ckpt.restore(path).expect_partial()
+        return path
+
+    note: str | None = None  # set by restore: incomplete checkpoints found and ignored
 
     def save(self, epoch: int, epoch_start: int) -> str | None:
         if not self.manager:
@@ -193,6 +209,9 @@ class _Run:
 
     def fit(self) -> None:
         restored = self.checkpoints.restore()
+        if self.checkpoints.note:
+            self.result.notes.append(self.checkpoints.note)
+            tqdm.write(f"warning: {self.checkpoints.note}", file=sys.stderr)
         first = int(self.checkpoints.epoch.numpy()) if restored else 0
         skip = self.iterations - int(self.checkpoints.epoch_start.numpy()) if restored else 0
         if restored:
