@@ -43,7 +43,7 @@ def test_gallery_record_and_pictures(datasets):
         assert status == 200
         assert f"{offset:,}" in text and f"{framed:,} bytes" in text and server.viewer.view.shards[0].name in text
         assert '/record?s=0&amp;i=4' in text and '/record?s=0&amp;i=6' in text  # previous and next
-        label = int(re.search(r"label</th><td>int64\[1\]</td><td class=value>(\d+)", text).group(1))
+        label = int(re.search(r"label</th><td>class_label</td><td class=value>(\d+)", text).group(1))
         assert 0 <= label < 10
 
 

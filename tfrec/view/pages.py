@@ -12,6 +12,8 @@ from typing import Iterable, Sequence
 from urllib.parse import urlencode
 
 from ..check.infer import as_text, image_format, image_header
+from ..check.inspect import SKIPPED_SHOWN
+from ..codec.schema import FeatureSpec
 from .source import DatasetView, Selection
 
 SUMMARY_BYTES = 32  # binary values longer than this are shown as their size and first bytes
@@ -37,13 +39,20 @@ th{color:#a0a0b0;font-weight:normal}.num{text-align:right;font-variant-numeric:t
 .value{white-space:pre-wrap;word-break:break-word;font-family:ui-monospace,monospace;font-size:13px}
 .full{max-width:100%;image-rendering:pixelated;min-width:112px;background:#101014}
 form.filters{display:flex;gap:10px;flex-wrap:wrap;align-items:center;margin-bottom:10px}
-.pager{margin:10px 0}.samples .grid{margin-bottom:8px}code{background:#22222b;padding:1px 4px}
+.value ol{margin:0;padding-left:1.6em}.pager{margin:10px 0}.samples .grid{margin-bottom:8px}code{background:#22222b;padding:1px 4px}
 """
 
 
 def esc(value: object) -> str:
     """Any value as HTML text: &, <, >, " and ' escaped."""
     return html.escape(str(value), quote=True)
+
+
+def human(value: object) -> str:
+    """A fact as a person writes it: yes/no for a boolean, '-' for nothing, else the value."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "-" if value is None else str(value)
 
 
 def url(path: str, **params: object) -> str:
@@ -173,13 +182,28 @@ def record_page(view: DatasetView, shard: int, index: int, offset: int | None, f
     elif view.image is not None:
         body.append(f"<p><img class=full src={url('/image', s=shard, i=index)} alt='{esc(view.image.name)}'></p>")
     if example is not None:
-        rows = [f"<tr><th>{esc(name)}</th><td>{esc(kind)}[{len(values)}]</td><td class=value>{_value_html(view, name, kind, values)}</td></tr>"
-                for name, (kind, values) in sorted(example.items())]
+        rows = []
+        for name, (kind, values) in sorted(example.items()):
+            spec = _declared(view, name, kind)
+            shown = spec.kind if spec is not None else kind
+            count = "" if len(values) == 1 else f", {len(values):,} values"
+            rows.append(f"<tr><th>{esc(name)}</th><td>{esc(shown + count)}</td>"
+                        f"<td class=value>{_value_html(view, name, kind, values, spec)}</td></tr>")
         body.append("<h3>features</h3><table>" + "".join(rows) + "</table>")
     return layout(f"{view.name}: {s.name} record {index}", "".join(body), view.name)
 
 
-def _value_html(view: DatasetView, name: str, kind: str, values: list) -> str:
+def _declared(view: DatasetView, name: str, kind: str) -> FeatureSpec | None:
+    """The schema's entry for a feature when the record stores it as the schema says (else it is shown as stored)."""
+    if view.schema is None or name not in view.schema:
+        return None
+    spec = view.schema[name]
+    return spec if spec.storage == kind else None
+
+
+def _value_html(view: DatasetView, name: str, kind: str, values: list, spec: FeatureSpec | None = None) -> str:
+    if spec is not None and spec.kind == "text":
+        return text_html(values, scalar=not spec.shape)
     if kind != "bytes":
         shown = ", ".join(f"{v:.6g}" if kind == "float" else str(v) for v in values[:NUMBERS_SHOWN])
         more = f", ... ({len(values):,} values)" if len(values) > NUMBERS_SHOWN else ""
@@ -189,6 +213,32 @@ def _value_html(view: DatasetView, name: str, kind: str, values: list) -> str:
         return esc(shown + more + label)
     return "<br>".join(esc(describe_bytes(v)) for v in values[:NUMBERS_SHOWN]) + (
         esc(f" ... ({len(values):,} values)") if len(values) > NUMBERS_SHOWN else "")
+
+
+def text_html(values: list, scalar: bool = True) -> str:
+    """A text feature's values as HTML: a scalar's one value as text, else a list (cut after NUMBERS_SHOWN).
+
+    Each value is decoded as UTF-8, its control characters shown as escapes (`\\x1b`), cut after
+    TEXT_CHARS with its length; bytes that are not UTF-8 are shown as an escaped `b'...'` literal, saying so.
+    """
+    if scalar and len(values) == 1:
+        return _text_value_html(values[0])
+    items = "".join(f"<li>{_text_value_html(v)}</li>" for v in values[:NUMBERS_SHOWN])
+    more = f"<li>... ({len(values):,} values)</li>" if len(values) > NUMBERS_SHOWN else ""
+    return f"<ol class=texts>{items}{more}</ol>" if values else ""
+
+
+def _text_value_html(value: bytes) -> str:
+    raw = bytes(value)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        cut = "..." if len(raw) > TEXT_CHARS else ""
+        return (f"<span class=warn>not valid UTF-8 ({len(raw):,} bytes):</span> "
+                f"{esc(repr(raw[:TEXT_CHARS]) + cut)}")
+    shown = "".join(c if c.isprintable() or c in "\n\t" else c.encode("unicode_escape").decode("ascii")
+                    for c in text[:TEXT_CHARS])
+    return esc(shown) + (esc(f"... ({len(text):,} characters)") if len(text) > TEXT_CHARS else "")
 
 
 def describe_bytes(value: bytes) -> str:
@@ -234,6 +284,7 @@ def section_html(section: dict) -> str:
                  ("source", (section.get("source") or {}).get("description", "")), ("tfrec version", section["tfrec_version"]),
                  ("skipped source files", section.get("skipped_files", 0))]
         out.append(_facts(facts))
+        out.append(skipped_html(section.get("skipped") or [], section.get("skipped_files", 0)))
         out.append(_schema_html(section.get("schema") or {}))
         out.append(_splits_html(section["splits"]))
     else:
@@ -263,13 +314,23 @@ def section_html(section: dict) -> str:
     return "".join(out)
 
 
+def skipped_html(skipped: Sequence[dict], total: int) -> str:
+    """The source files conversion skipped, with why: the first SKIPPED_SHOWN, then how many more."""
+    if not total:
+        return ""
+    rows = _table(["file", "reason"], [[s.get("path", ""), s.get("reason", "")] for s in skipped[:SKIPPED_SHOWN]])
+    shown = min(len(skipped), SKIPPED_SHOWN)
+    more = f"<p>... and {total - shown:,} more (dataset.json lists all {total:,})</p>" if total > shown else ""
+    return f"<h3>skipped source files ({total:,})</h3>{rows}{more}"
+
+
 def _facts(pairs: Iterable[tuple[str, object]]) -> str:
-    return "<table>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in pairs) + "</table>"
+    return "<table>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(human(v))}</td></tr>" for k, v in pairs) + "</table>"
 
 
 def _table(head: Sequence[str], rows: Iterable[Sequence[object]], numeric: Sequence[int] = ()) -> str:
     th = "".join(f"<th>{esc(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td{' class=num' if i in numeric else ''}>{esc(v)}</td>" for i, v in enumerate(r))
+    body = "".join("<tr>" + "".join(f"<td{' class=num' if i in numeric else ''}>{esc(human(v))}</td>" for i, v in enumerate(r))
                    + "</tr>" for r in rows)
     return f"<table><tr>{th}</tr>{body}</table>"
 
