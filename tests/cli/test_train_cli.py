@@ -6,9 +6,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -80,15 +77,18 @@ def test_damaged_record_exit_1(small, tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_writes_a_checkpoint_and_exits_130(datasets, tmp_path):
+    from tests.training.gates import start_gated, wait_for_gate
+
     ckpt = tmp_path / "ckpt"
-    cmd = [sys.executable, "-m", "tfrec.cli.main", "train", datasets["cifar10"], "--model", "resnet20",
-           "--epochs", "50", "--batch-size", "8", "--checkpoint-dir", str(ckpt), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (ckpt / "checkpoint").exists() and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    args = ["train", datasets["cifar10"], "--model", "resnet20", "--epochs", "50", "--batch-size", "8",
+            "--checkpoint-dir", str(ckpt), "--quiet"]
+    proc = start_gated("saved:ckpt-1", args)  # waits in training, after its first checkpoint, for the SIGTERM
+    try:
+        assert wait_for_gate(proc), "the run ended before it could be stopped"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
     assert proc.returncode == 130, err[-2000:]
     assert "checkpoint" in err and "run the same command again to resume" in err
 
