@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -31,6 +31,7 @@ class Source:
     records: int | None  # in all files, when dataset.json says
     record_bytes: float  # mean serialized size in the uncompressed stream, framing included
     stored_bytes: float  # mean bytes on disk per record (foreign compressed files: uncompressed)
+    expected: Mapping[str, dict] = field(default_factory=dict)  # dataset.json's entry per file: records, checksum
 
 
 def _schema_arg(schema: str | dict | Schema) -> Schema:
@@ -104,7 +105,9 @@ def resolve_source(path: str | Sequence[str], split: str = "train",
         compression = manifest.get("compression", "none")
         stored = info["bytes"] / max(info["records"], 1)
         mean = stored if compression == "none" else _mean_record_bytes(files[0], compression)
-        return Source(tuple(files), compression, use, info["records"], mean, stored)
+        entries = dict(zip(shard_paths(str(path), manifest, split), info["shards"]))
+        expected = {f: entries[f] for f in files if isinstance(entries.get(f), dict)}
+        return Source(tuple(files), compression, use, info["records"], mean, stored, expected)
     files = _list_files(path)
     missing = [f for f in files if not os.path.isfile(f)]
     if not files or missing:

@@ -4,14 +4,14 @@ from __future__ import annotations
 import random
 import warnings
 from dataclasses import replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from ..codec.schema import FeatureSpec, Schema
 from ..errors import TfrecError
-from ..io.salvage import ReadStats, iter_intact_records
+from ..io.salvage import ReadStats, check_shard, iter_intact_records
 from .augment import Augmentation, to_float
 from .decode import decode_encoded, decode_raw_batches, image_seeder
 from .inputs import Source, resolve_source, shard_files
@@ -31,28 +31,32 @@ from .options import (
 # interleave holds a few chunks of at most INTERLEAVE_CHUNK_BYTES per open file, and the record shuffle
 # buffer holds serialized records, at most SHUFFLE_BUFFER_BYTES of them by default, since its size
 # comes from the mean record size in the shard index (or dataset.json, or a sample). Damaged
-# records are skipped, on request, by the Python reader in tfrec.io.salvage.
+# records are skipped, on request, by the Python reader in tfrec.io.salvage (only in shards found damaged).
 
 # --------------------------------------------------------------------------- stages
 
 
 def read_records(files: Sequence[str], compression: str, options: ReadOptions, stats: ReadStats,
-                 record_bytes: float = 0.0, shuffle_files: bool = True) -> tf.data.Dataset:
+                 record_bytes: float = 0.0, shuffle_files: bool = True,
+                 expected: Mapping[str, dict] | None = None) -> tf.data.Dataset:
     """Serialized records from all files: shuffled file order, files read in parallel, interleaved.
 
     shuffle_files=False keeps the files in the order given: under the tf.data service's
     distributed_epoch the files are its splits, and a shuffle buffer of them would let the first
-    worker take every file at once; the caller shuffles the list instead.
+    worker take every file at once; the caller shuffles the list instead. With skip_corrupt, each
+    file is checked when it is opened (check_shard; `expected`: dataset.json's entry per file, for
+    its checksum), and only what is damaged goes through the salvaging reader.
     """
     chunk = int(min(READ_CHUNK_RECORDS, max(1, INTERLEAVE_CHUNK_BYTES // max(record_bytes, 1))))
     ds = tf.data.Dataset.from_tensor_slices(list(files))
     if options.shuffle and shuffle_files:
         ds = ds.shuffle(len(files), seed=options.seed, reshuffle_each_iteration=True)
     ctype = {"none": "", "gzip": "GZIP", "zlib": "ZLIB"}[compression]
+    expected = expected or {}
 
-    def chunks(path):
+    def chunks(path, index, offset):
         batch = []
-        for rec in iter_intact_records(path.decode(), compression, stats):
+        for rec in iter_intact_records(path.decode(), compression, stats, (int(index), int(offset))):
             batch.append(rec)
             if len(batch) == chunk:
                 yield np.array(batch, dtype=object)
@@ -60,10 +64,23 @@ def read_records(files: Sequence[str], compression: str, options: ReadOptions, s
         if batch:
             yield np.array(batch, dtype=object)
 
+    def plan(path):
+        p = check_shard(path.decode(), compression, expected.get(path.decode()))
+        # (records for tf.data's reader: -1 all, where the salvaging reader starts: -1 nowhere, its offset)
+        return np.array([-1, -1, 0] if p.intact else [p.index, p.index, p.offset], np.int64)
+
+    def checked(path):
+        # tf.data's reader stops a file at its first bad record: it reads the records check_shard found
+        # intact (all, in a clean shard), the salvaging reader the rest (in Python, per record).
+        fast, index, offset = tf.unstack(tf.ensure_shape(tf.numpy_function(plan, [path], tf.int64), [3]))
+        head = tf.data.TFRecordDataset(path, compression_type=ctype).take(fast).batch(chunk)
+        spec = tf.TensorSpec([None], tf.string)
+        rest = tf.data.Dataset.from_generator(chunks, args=(path, index, offset), output_signature=spec)
+        return head.concatenate(rest.take(tf.where(index < 0, tf.constant(0, tf.int64), -1)))
+
     def open_file(path):
-        if options.skip_corrupt:  # tf.data's reader gives up on a file at its first bad record
-            spec = tf.TensorSpec([None], tf.string)
-            return tf.data.Dataset.from_generator(chunks, args=(path,), output_signature=spec)
+        if options.skip_corrupt:
+            return checked(path)
         # TFRecordDataset streams (a GZIP shard is inflated block by block, never held whole).
         return tf.data.TFRecordDataset(path, compression_type=ctype).batch(chunk)
 
@@ -175,7 +192,7 @@ def build_stages(source: Source, options: ReadOptions, stats: ReadStats,
     augmentation = options.augment.bind(options.image_size, label.num_classes if label else None)
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     files = shard_files(source.files, options.num_shards, options.shard_index)
-    ds = read_records(files, source.compression, options, stats, source.record_bytes, shuffle_files)
+    ds = read_records(files, source.compression, options, stats, source.record_bytes, shuffle_files, source.expected)
     stages = [("read", cache_shuffle_repeat(ds, shuffle_buffer_size(source.record_bytes, options), options))]
     spec = {k: v for k, v in schema.parse_spec().items() if k in keys}
     encoded = image is not None and image.encoding != "raw"
@@ -205,7 +222,12 @@ def build_stages(source: Source, options: ReadOptions, stats: ReadStats,
     # branches more); warm start reads records and fills the shuffle buffer meanwhile. The imagenet
     # preset's one-pass ratio to its limit went from 0.84x and 0.88x to 0.91x and 0.93x in two 16-round
     # probes, from 0.86x to 0.895x in benchmarks/read_startup.py (start-up 151 ms to 123).
-    dopt.experimental_warm_start = True
+    # Except where skip_corrupt counts over a fixed number of epochs: with warm start, TF 2.21 opens every
+    # file once more than repeat(n) (n >= 2) asks, in about half the runs when no shuffle buffer follows
+    # the interleave, and the skips the salvaging reader meets there would be counted for an epoch that
+    # is never delivered.
+    epochs = 0 if isinstance(options.repeat, bool) else options.repeat
+    dopt.experimental_warm_start = not (options.skip_corrupt and epochs >= 2)
     if options.num_shards > 1:  # sharded here by file: stop tf.distribute from sharding again
         dopt.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return [(name, d.with_options(dopt)) for name, d in stages]
@@ -273,8 +295,12 @@ def make_dataset(
             stages tf.data.AUTOTUNE (see DECODE_CALLS_PER_CORE);
             tf.data.AUTOTUNE (-1) or a number: every stage.
         skip_corrupt: skip records with bad CRCs or truncated files, and shards listed in dataset.json
-            but missing, counting them in the dataset's `read_stats` (a ReadStats); reading then goes
-            through a Python reader. Without it a missing shard fails at once (TfrecError).
+            but missing, counting them in the dataset's `read_stats` (a ReadStats). Each shard is
+            checked when first opened in the process (every CRC; a compressed one against
+            dataset.json's checksum) and read by tf.data's own reader up to its first damaged
+            record; from there on (a damaged compressed shard: whole) by a slower Python reader
+            that skips and counts. A shard damaged while it is read fails the pass
+            (tf.errors.DataLossError). Without it a missing shard fails at once (TfrecError).
         num_shards: workers reading disjoint sets of files.
         shard_index: this worker's index, 0 <= shard_index < num_shards.
         input_context: from tf.distribute; sets num_shards, shard_index and the per-replica batch.
