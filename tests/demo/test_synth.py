@@ -58,6 +58,10 @@ def _centre_by_mass(x: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- arrays
 
 
+# 5x chance for 10 classes: far above guessing, far below what the generators give (0.886-0.89 here).
+LEARNABLE = 0.5
+
+
 def test_make_digits_shapes_and_labels():
     images, labels = synth.make_digits(200, seed=1)
     assert images.shape == (200, 28, 28) and images.dtype == np.uint8
@@ -108,7 +112,9 @@ def test_digits_are_learnable():
     images, labels = synth.make_digits(2000, seed=11)
     # Uniform +-3 px shifts defeat a raw-pixel template match, so centre by mass first.
     acc = _nearest_class_mean_accuracy(_centre_by_mass(images), labels, 1500)
-    assert acc > 0.8, acc
+    # Learnable means far above chance (0.1 for 10 classes): 5x chance. A class-mean template reached 0.886
+    # here; the glyphs come from the machine's font, so the bar leaves room for another machine's.
+    assert acc >= LEARNABLE, acc
 
 
 def test_digits_fall_back_to_seven_segments_without_freetype(monkeypatch):
@@ -121,13 +127,13 @@ def test_digits_fall_back_to_seven_segments_without_freetype(monkeypatch):
         synth_render._digit_templates.cache_clear()
     assert images.shape == (400, 28, 28) and glyphs.max() > 0.9
     assert len({g.tobytes() for g in glyphs}) == 10
-    assert _nearest_class_mean_accuracy(_centre_by_mass(images), labels, 300) > 0.8
+    assert _nearest_class_mean_accuracy(_centre_by_mass(images), labels, 300) >= LEARNABLE  # 0.89 here
 
 
 def test_shapes_are_learnable():
     images, labels = synth.make_shapes(2000, seed=11)
     acc = _nearest_class_mean_accuracy(images, labels, 1500)
-    assert acc > 0.8, acc
+    assert acc >= LEARNABLE, acc  # 0.886 here
 
 
 # --------------------------------------------------------------------------- IDX / MNIST
