@@ -15,6 +15,20 @@ from ._common import (SCHEMA_RULE, emit, import_tensorflow_quietly, json_option,
                       sigterm_as_interrupt)
 
 
+def stage_lines(name: str, stages: list[dict], rounds: int) -> list[str]:
+    """A pipeline's stages: the rate up to each, and each stage's own CPU cost (they add up to the whole's)."""
+    measured = "1 round" if rounds == 1 else f"medians of {rounds} interleaved rounds"
+    lines = [f"  {name} stages, images/s up to each ({measured}): " + ", ".join(
+        f"{s['stage']} {s['images_per_s']:,.0f}" for s in stages)]
+    if stages[-1].get("cpu_us_per_image") is None or "adds_cpu_us_per_image" not in stages[-1]:
+        return lines
+    lines.append(f"    CPU µs per image, each stage's own (they add up to the whole pipeline's "
+                 f"{stages[-1]['cpu_us_per_image']:.1f}): " + ", ".join(
+                     f"{s['stage']} {s['adds_cpu_us_per_image']:.1f}" + (" (within noise)" if s["within_noise"] else "")
+                     for s in stages))
+    return lines
+
+
 def read_summary(r: dict) -> str:
     """The human summary of a read benchmark: throughput, start-up, memory, stages, skips."""
     size = "x".join(map(str, r["image_size"][::-1])) if r["image_size"] else "stored size"
@@ -29,8 +43,8 @@ def read_summary(r: dict) -> str:
     if r["teardown_s"] > 0.5:
         lines.append(f"  (closing the iterator took {r['teardown_s']:.1f} s more: TensorFlow's autotuner, not counted)")
     if r.get("stages"):
-        lines.append("  stage (cumulative)   images/s")
-        lines += [f"    {s['stage']:<18} {s['images_per_s']:>10,.0f}" for s in r["stages"]]
+        rounds = len(r["stages"][0].get("rounds", {}).get("images_per_s") or [1])
+        lines += stage_lines("reader", r["stages"], rounds)
     if r["skip_corrupt"]:
         lines.append(f"  skipped {r['records_skipped']} damaged records")
         lines += [f"    {d['path']}: record {d['index']} at byte {d['offset']}: {d['reason']}"
@@ -62,10 +76,13 @@ def bench() -> None:
 @click.option("--cache", is_flag=True, help="Cache the serialized records in memory.")
 @click.option("--skip-corrupt", is_flag=True, help="Skip damaged records and count them instead of failing.")
 @click.option("--stages/--no-stages", default=True, show_default=True, help="Also time each cumulative stage.")
+@click.option("--stage-rounds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Rounds of the stage timings, interleaved; with 2 or more a stage whose cost is within the "
+                   "rounds' spread says so.")
 @json_option
 @quiet_option
 def read(path, split, schema, batch_size, batches, augment, image_size, fit, dtype, shuffle, seed, cache, skip_corrupt,
-         stages, as_json, quiet):
+         stages, stage_rounds, as_json, quiet):
     """Time the tf.data reader (tfrec.make_dataset) on PATH: images/s, MB/s, memory, per-stage figures.
 
     PATH is a tfrec dataset directory, or TFRecord files (a file, directory or glob) with --schema.
@@ -81,7 +98,8 @@ def read(path, split, schema, batch_size, batches, augment, image_size, fit, dty
     from tfrec.bench.read import benchmark_read
 
     result = benchmark_read(
-        path, split, batch_size, batches, stages=stages, progress=not (quiet or as_json), schema=schema,
+        path, split, batch_size, batches, stages=stages, stage_rounds=stage_rounds, progress=not (quiet or as_json),
+        schema=schema,
         augment=augment, image_size=image_size and image_size[::-1], fit=fit, dtype=dtype, shuffle=shuffle, seed=seed, cache=cache,
         skip_corrupt=skip_corrupt,
     )
@@ -120,16 +138,18 @@ def train_bench_summary(r: dict) -> str:
     lines = [f"{r['model']} on {r['path']} ({r['split']}), {size}, batch {r['batch_size']}, augment {r['augment']}; "
              f"{r['steps']} timed steps per mode after {r['warmup_steps']}, {r['rounds']} alternating round(s), "
              f"medians; {r['gpu'] or 'no GPU (CPU: the reader and the model share the cores)'}",
-             f"  {'mode':<38} {'images/s':>9} {'step p50/p95 ms':>17} {'stall':>7}  GPU utilisation"]
+             f"  {'mode':<38} {'images/s':>9} {'spread':>7} {'step p50/p95 ms':>17} {'stall':>7}  GPU utilisation"]
     for mode, m in r["modes"].items():
-        lines.append(f"  {MODE_LABELS[mode]:<38} {m['images_per_s']:>9,.0f} {m['step_ms_p50']:>8.1f}/{m['step_ms_p95']:<8.1f}"
-                     f" {m['input_stall_pct']:>6.1f}%  {_gpu(m)}")
+        spread = "-" if m.get("spread") is None else f"{100 * m['spread']:.0f}%"
+        lines.append(f"  {MODE_LABELS[mode]:<38} {m['images_per_s']:>9,.0f} {spread:>7} "
+                     f"{m['step_ms_p50']:>8.1f}/{m['step_ms_p95']:<8.1f} {m['input_stall_pct']:>6.1f}%  {_gpu(m)}")
     lines.append("  start-up (first wait of the timed epoch): " + ", ".join(
         f"{mode} {m['first_wait_s']:.2f} s" for mode, m in r["modes"].items()))
     ratios = r["ratios"]
     if "tfrec_vs_synthetic" in ratios:
         lines.append(f"  headline: tfrec / synthetic = {ratios['tfrec_vs_synthetic']:.3f} "
-                     "(1.0: the input never holds the model back)")
+                     "(1.0: the input never holds the model back" + ("; above 1 is noise: see the warnings below)"
+                                                                     if ratios["tfrec_vs_synthetic"] > 1 else ")"))
     why = r["targets"].get("tfrec_vs_synthetic", {}).get("why")
     if why:
         lines.append("  " + headline_miss(why))
@@ -149,8 +169,7 @@ def train_bench_summary(r: dict) -> str:
     if not r["limits"]:
         lines.append("  no mode is input-bound (every input stall <= 5%)")
     for name, stages in r["stages"].items():
-        lines.append(f"  {name} stages (cumulative): " + ", ".join(
-            f"{s['stage']} {s['images_per_s']:,.0f}/s ({s['cpu_us_per_image']:.1f} CPU µs)" for s in stages))
+        lines += stage_lines(name, stages, r.get("stage_rounds", 1))
     cap = r["capacity"]
     lines.append(f"  capacity: {cap['arithmetic']}; per core: " + ", ".join(
         f"{s['stage']} {s['images_per_s_per_core']:,}/s" for s in cap["stages"] if s["images_per_s_per_core"]))
@@ -160,7 +179,9 @@ def train_bench_summary(r: dict) -> str:
                      f"(resident {100 * (pc['resident_before'] or 0):.0f}% -> {100 * (pc['resident_after'] or 0):.0f}%)")
     else:
         lines.append("  page cache: not dropped (tfrec mode may read from memory)")
+    lines += [f"  warning: {w}" for w in r.get("warnings", [])]
     return "\n".join(lines)
+
 
 
 def sweep_summary(s: dict) -> str:
@@ -192,7 +213,8 @@ QUICK = {"steps": 8, "warmup_steps": 2, "rounds": 1, "stage_batches": 5}
 @click.option("--mixed-precision", is_flag=True, help="float16 compute on a GPU (ignored on CPU).")
 @click.option("--drop-cache/--no-drop-cache", default=True, show_default=True,
               help="Evict the shards from the page cache before each timed tfrec epoch (posix_fadvise).")
-@click.option("--quick", is_flag=True, help="A short run for checks and CI: 8 steps, 1 round, 5 batches per stage.")
+@click.option("--quick", is_flag=True,
+              help="A short run for checks and CI: 8 steps, 1 round, 5 batches per stage (in 3 rounds).")
 @click.option("--sweep", is_flag=True, help="Also sweep reader parallelism, batch size and augmentation preset.")
 @click.option("--chart", type=click.Path(dir_okay=False), help="Write a PNG chart: the sweep's, or the modes'.")
 @json_option
@@ -214,6 +236,12 @@ def train(path, model, batch_size, steps, rounds, augment, image_size, paralleli
     the reader needs for the model's synthetic rate. GPU utilisation comes from NVML; without a
     GPU it says "no GPU" (null in --json).
 
+    A bar on stderr names the mode and round running and the time elapsed (-q or --json: none).
+    Each mode's rounds and their spread are reported; a ratio to synthetic above 1 (which no input
+    can reach) or rounds more than 10% apart bring a warning ("warnings" in --json). Each stage's
+    own CPU cost is derived so that the stages add up to the whole pipeline, and a stage whose cost
+    is within the rounds' noise says so.
+
     \b
     Examples:
       tfrec bench train out/cifar10 --model cifar_cnn --augment cifar
@@ -227,7 +255,7 @@ def train(path, model, batch_size, steps, rounds, augment, image_size, paralleli
     options = TrainBenchOptions(model=model, batch_size=batch_size, augment=augment, split=split,
                                 image_size=image_size and image_size[::-1], num_parallel_calls=parallelism,
                                 mixed_precision=mixed_precision, drop_cache=drop_cache,
-                                **{**(QUICK if quick else {}), **given})
+                                progress=not (quiet or as_json), **{**(QUICK if quick else {}), **given})
     import_tensorflow_quietly()
     from tfrec.bench.train import benchmark_train
 

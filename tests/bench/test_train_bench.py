@@ -71,6 +71,10 @@ def test_smallest_run_reports_four_modes(datasets, tmp_path):
     assert set(r["ratios"]) >= {"tfrec_vs_synthetic", "tfrec_vs_tutorial", "reader_tfrec_vs_tutorial"}
     assert [s["stage"] for s in r["stages"]["tfrec"]] == ["read", "parse", "decode", "augment", "output"]
     assert [s["stage"] for s in r["stages"]["tutorial"]] == ["read", "parse", "decode", "augment", "output"]
+    for stages in r["stages"].values():  # each stage's own CPU cost: non-negative, adding up to the whole's
+        assert all(s["adds_cpu_us_per_image"] >= 0 and len(s["rounds"]["images_per_s"]) == 3 for s in stages)
+        assert sum(s["adds_cpu_us_per_image"] for s in stages) == pytest.approx(stages[-1]["cpu_us_per_image"], abs=0.05)
+    assert isinstance(r["warnings"], list) and set(r["ratio_rounds"]) >= {"tfrec_vs_synthetic"}
     for mode, limit in r["limits"].items():
         assert r["modes"][mode]["input_bound"] and limit["stage"] in ("read", "parse", "decode", "augment", "output")
     assert r["capacity"]["cores"] > 0 and "cores" in r["capacity"]["arithmetic"]
@@ -92,7 +96,7 @@ def test_usage_errors(datasets):
 def test_sweep_table_and_chart(datasets, tmp_path):
     pytest.importorskip("tensorflow")
     chart = str(tmp_path / "sweep.png")
-    from tfrec.bench.chart import sweep_chart
+    from tfrec.bench.chart import SWEEP_LEFT, SWEEP_PANEL, sweep_chart
     from tfrec.bench.sweep import sweep_train
 
     sweep = sweep_train(datasets["cifar10"], TrainBenchOptions(model="cifar_cnn", batch_size=8, steps=2, stage_batches=2),
@@ -101,4 +105,4 @@ def test_sweep_table_and_chart(datasets, tmp_path):
     assert [r["setting"] for r in rows] == ["1", "2", "AUTOTUNE", "default"]
     assert all(r["reader_images_per_s"] > 0 and r["synthetic_images_per_s"] > 0 and r["tfrec_images_per_s"] > 0
                for r in rows)
-    assert Image.open(sweep_chart(sweep, chart)).size == (80 + 330, 420)
+    assert Image.open(sweep_chart(sweep, chart)).size == (SWEEP_LEFT + SWEEP_PANEL, 440)

@@ -27,9 +27,10 @@ class TrainBenchOptions:
     mixed_precision: bool = False
     split: str = "train"
     drop_cache: bool = True  # evict the shards from the page cache before each timed tfrec epoch
-    stage_batches: int = 20  # batches each stage is timed for
+    stage_batches: int = 20  # batches each stage is timed for, in each of stage_rounds rounds
+    stage_rounds: int = 3  # the stages alternate, round after round; medians, weighed against the rounds' spread
     modes: tuple[str, ...] = MODES
-    progress: bool = False
+    progress: bool = False  # a bar on stderr: the mode and round running, parts done, time elapsed
 
     def __post_init__(self):
         if isinstance(self.image_size, int):
@@ -40,6 +41,7 @@ class TrainBenchOptions:
                   (self.warmup_steps >= 1, "warmup_steps", "at least 1", self.warmup_steps),
                   (self.rounds >= 1, "rounds", "at least 1", self.rounds),
                   (self.stage_batches >= 1, "stage_batches", "at least 1", self.stage_batches),
+                  (self.stage_rounds >= 1, "stage_rounds", "at least 1", self.stage_rounds),
                   (not unknown and "synthetic" in self.modes, "modes", f"synthetic and any of {', '.join(MODES)}",
                    self.modes)]
         for ok, name, expected, found in checks:
@@ -47,6 +49,7 @@ class TrainBenchOptions:
                 raise TrainUsageError(f"{name}: expected {expected}, found {found!r}")
 
     def train_options(self) -> TrainOptions:
+        # The trainer's own per-epoch bars stay off: the benchmark's bar says which mode and round runs.
         return TrainOptions(model=self.model, epochs=2, steps_per_epoch=self.steps, batch_size=self.batch_size,
-                            image_size=self.image_size, augment=self.augment, val_split="", progress=self.progress,
+                            image_size=self.image_size, augment=self.augment, val_split="", progress=False,
                             mixed_precision=self.mixed_precision, train_split=self.split)

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import math
 import resource
+import statistics
 from typing import TYPE_CHECKING, Any
 
 from .. import timing
+from .capacity import add_increments
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -26,28 +28,46 @@ def time_pass(ds: tf.data.Dataset, batches: int | None, progress: bool = False, 
     return run
 
 
-def stage_rates(stages: list[tuple[str, tf.data.Dataset]], batches: int) -> list[dict]:
-    """Times each cumulative stage (batched datasets) alone for `batches` batches after the first, once
-    the process is idle: images/s and CPU µs per image. Where the rate drops, that stage costs."""
+def stage_rates(stages: list[tuple[str, tf.data.Dataset]], batches: int, rounds: int = 1) -> list[dict]:
+    """Times each cumulative stage (batched datasets) alone for `batches` batches after the first, once the
+    process is idle: images/s and CPU µs per image. Where the rate drops, that stage costs.
+
+    The stages are timed in `rounds` interleaved rounds (read, parse, ..., output, then again), so that the
+    machine's drift falls on all of them alike; each figure is the median of its rounds, which are kept
+    (`rounds`) so that a stage's cost can be weighed against their spread (`capacity.stage_increments`).
+    """
     import tensorflow as tf
 
-    rows = []
-    for name, ds in stages:
-        timing.settle()
-        run = time_pass(ds.prefetch(tf.data.AUTOTUNE), batches)
-        rows.append({"stage": name, "images_per_s": run["images_per_s"], "cpu_us_per_image": run["cpu_us_per_image"]})
-    return rows
+    runs: dict[str, list[dict]] = {name: [] for name, _ in stages}
+    for _ in range(rounds):
+        for name, ds in stages:
+            timing.settle()
+            runs[name].append(time_pass(ds.prefetch(tf.data.AUTOTUNE), batches))
+    return [_stage_row(name, r) for name, r in runs.items()]
+
+
+def _stage_row(name: str, runs: list[dict]) -> dict:
+    rates = [r["images_per_s"] for r in runs]
+    cpu = [r["cpu_us_per_image"] for r in runs]
+    known = [c for c in cpu if c is not None]
+    return {"stage": name, "images_per_s": statistics.median(rates),
+            "cpu_us_per_image": statistics.median(known) if len(known) == len(cpu) else None,
+            "rounds": {"images_per_s": rates, "cpu_us_per_image": cpu}}
 
 
 def benchmark_read(path: str, split: str = "train", batch_size: int = 256, batches: int | None = None,
-                   stages: bool = True, progress: bool = True, **options: Any) -> dict:
+                   stages: bool = True, progress: bool = True, stage_rounds: int = 1, **options: Any) -> dict:
     """Runs the pipeline for `batches` batches (None: one epoch) and measures it.
 
     Returns:
         images/s and MB/s (bytes on disk) after the first batch, first-batch and teardown seconds,
         the process's peak resident memory (TensorFlow included) after the run, the skip counts,
-        and (with `stages`) the images/s of each cumulative stage (read, parse, decode, augment,
-        output) run alone for the same number of batches: where the rate drops, that stage costs.
+        and (with `stages`) the images/s and CPU µs/image of each cumulative stage (read, parse, decode,
+        augment, output) run alone for the same number of batches, in `stage_rounds` interleaved rounds
+        (`stage_rates`): where the rate drops, that stage costs. The output stage is timed in those rounds
+        too, not taken from the headline pass (the first pass of a fresh pipeline, timed apart from the
+        others). Each stage row also has its own CPU µs per image (`adds_cpu_us_per_image`, adding up to
+        the whole pipeline's) and `within_noise`.
     """
     import tensorflow as tf
 
@@ -70,7 +90,6 @@ def benchmark_read(path: str, split: str = "train", batch_size: int = 256, batch
     }
     if stages:
         n = run["batches"] or 1
-        first = [(name, ds.batch(batch_size) if name == "read" else ds) for name, ds in built[:-1]]
-        result["stages"] = stage_rates(first, n) + [
-            {"stage": "output", "images_per_s": run["images_per_s"], "cpu_us_per_image": run["cpu_us_per_image"]}]
+        timed = [(name, ds.batch(batch_size) if name == "read" else ds) for name, ds in built]
+        result["stages"] = add_increments(stage_rates(timed, n, stage_rounds))
     return result

@@ -24,10 +24,12 @@ from ..read.options import ReadOptions
 from ..read.pipeline import build_stages
 from ..training.data import plan_data
 from ..training.loop import train
-from .capacity import limiting_stage, plan_cores
+from .capacity import add_increments, limiting_stage, plan_cores
+from .noise import noise_warnings, round_spread
 from .options import INPUT_BOUND_STALL_PCT, TARGET_VS_SYNTHETIC, TARGET_VS_TUTORIAL, TrainBenchOptions
 from .pagecache import drop_page_cache
-from .read import benchmark_read, stage_rates
+from .progress import BenchProgress
+from .read import stage_rates
 from .tutorial import tutorial_stages
 
 def gpu_name() -> str | None:
@@ -85,14 +87,16 @@ class _Inputs:
         return out[-1][1].take(self.steps(epoch))
 
     def stages(self) -> dict[str, list[dict]]:
-        """Per-stage rates of the tfrec reader (`tfrec bench read`'s measurement) and of the tutorial pipeline."""
+        """Per-stage rates of the tfrec reader the modes train from (`tfrec bench read`'s measurement) and of the
+        tutorial pipeline, each timed in `stage_rounds` interleaved rounds (`read.stage_rates`)."""
         o = self.opts
-        read = benchmark_read(self.path, o.split, o.batch_size, o.stage_batches, stages=True, progress=False,
-                              augment=o.augment, image_size=self.image_size, num_parallel_calls=o.num_parallel_calls)
-        out = {"tfrec": read["stages"]}
+        built = build_stages(self.source, self.read_options, ReadStats())
+        # The read stage yields records: batched here (a cheap op) so that it is timed in batches like the others.
+        tfrec = [(name, ds.batch(o.batch_size) if name == "read" else ds) for name, ds in built]
+        out = {"tfrec": stage_rates(tfrec, o.stage_batches, o.stage_rounds)}
         if "tutorial" in o.modes:
             built = tutorial_stages(self.source, o.batch_size, o.augment, self.image_size, repeat=True)
-            out["tutorial"] = stage_rates(built, o.stage_batches)
+            out["tutorial"] = stage_rates(built, o.stage_batches, o.stage_rounds)
         return out
 
 
@@ -114,10 +118,37 @@ def _train_mode(path: str, opts: TrainBenchOptions, datasets: Callable[[int], tf
 def _median_row(runs: list[dict]) -> dict:
     out = {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0] if k != "gpu"}
     out["images_per_s_rounds"] = [r["images_per_s"] for r in runs]
+    out["spread"] = round_spread(out["images_per_s_rounds"])  # (max - min) / median of the rounds
     gpu = [r["gpu"] for r in runs if r["gpu"]]
     # Without a GPU (or NVML) nothing was measured: None, never a zero.
     out["gpu"] = {k: statistics.median(g[k] for g in gpu) for k in gpu[0]} if gpu else None
     return out
+
+
+def _measure(path: str, opts: TrainBenchOptions, inputs: _Inputs) -> tuple[dict[str, list[dict]], dict]:
+    """The modes in alternating rounds, then the stage rates: each mode's rounds, and the stages. A bar on
+    stderr (with `opts.progress`) names the part running and the time elapsed."""
+    runs: dict[str, list[dict]] = {m: [] for m in opts.modes}
+    with BenchProgress(opts.rounds * len(opts.modes) + 1, opts.progress, "bench train") as bar:
+        for r in range(opts.rounds):
+            for mode in opts.modes:
+                with bar.part(f"round {r + 1}/{opts.rounds}: {mode} ({opts.warmup_steps} warm-up + "
+                              f"{opts.steps} timed steps)"):
+                    runs[mode].append(_train_mode(path, opts, getattr(inputs, mode)))
+        timing.settle()
+        pipelines = "tfrec and tutorial" if "tutorial" in opts.modes else "tfrec"
+        with bar.part(f"stage rates of {pipelines} ({opts.stage_rounds} rounds of {opts.stage_batches} batches)"):
+            stages = inputs.stages()
+    return runs, stages
+
+
+def _ratio_rounds(rates: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Each ratio in each round (a / b of the same round): their median is the ratio, robust to drift that
+    falls on both members of a round alike; their range is its noise."""
+    pairs = {f"{m}_vs_synthetic": (m, "synthetic") for m in rates if m != "synthetic"}
+    if "tfrec" in rates and "tutorial" in rates:
+        pairs["tfrec_vs_tutorial"] = ("tfrec", "tutorial")
+    return {name: [a / b for a, b in zip(rates[m], rates[n])] for name, (m, n) in pairs.items()}
 
 
 def benchmark_train(path: str, options: TrainBenchOptions | None = None, **overrides) -> dict:
@@ -128,9 +159,13 @@ def benchmark_train(path: str, options: TrainBenchOptions | None = None, **overr
         options: see TrainBenchOptions; keyword arguments override its fields.
 
     Returns:
-        A dict: per mode (`modes`) the median images/s, step time p50/p95 (ms), input stall % and
-        GPU figures (None without a GPU); `ratios` (tfrec / synthetic, the headline; tfrec /
-        tutorial), `stages` (per-stage images/s and CPU µs/image of both pipelines), `limits`
+        A dict: per mode (`modes`) the median images/s, its rounds and their `spread` ((max - min) /
+        median), step time p50/p95 (ms), input stall % and GPU figures (None without a GPU); `ratios`
+        (tfrec / synthetic, the headline; tfrec / tutorial, medians of the per-round ratios in
+        `ratio_rounds`), `warnings` (a ratio to synthetic above 1, rounds spread wide: see
+        `noise.noise_warnings`), `stages` (per-stage images/s and CPU µs/image of both pipelines, medians
+        of `stage_rounds` interleaved rounds, with each stage's own CPU µs, `adds_cpu_us_per_image`, which
+        add up to the whole pipeline's, and `within_noise`), `limits`
         (the limiting stage of each input-bound mode), `capacity` (cores the reader needs to keep
         up with the synthetic rate, and the arithmetic), `page_cache`, `targets`.
 
@@ -140,22 +175,17 @@ def benchmark_train(path: str, options: TrainBenchOptions | None = None, **overr
     opts = replace(options or TrainBenchOptions(), **overrides)
     plan = plan_data(path, opts.train_options())
     inputs = _Inputs(path, opts, plan.image_size)
-    runs: dict[str, list[dict]] = {m: [] for m in opts.modes}
-    for _ in range(opts.rounds):
-        for mode in opts.modes:
-            runs[mode].append(_train_mode(path, opts, getattr(inputs, mode)))
+    runs, stages = _measure(path, opts, inputs)
     modes = {m: _median_row(r) for m, r in runs.items()}
-    timing.settle()
-    stages = inputs.stages()
     synthetic = modes["synthetic"]["images_per_s"]
     rates = {m: [r["images_per_s"] for r in rows] for m, rows in runs.items()}
-    # Ratios are medians of the per-round ratios: drift on the shared machine falls on both members alike.
-    ratios = {f"{m}_vs_synthetic": round(timing.pair_ratio(rates[m], rates["synthetic"]), 3)
-              for m in opts.modes if m != "synthetic"}
-    if "tfrec" in runs and "tutorial" in runs:
-        ratios["tfrec_vs_tutorial"] = round(timing.pair_ratio(rates["tfrec"], rates["tutorial"]), 3)
+    ratio_rounds = _ratio_rounds(rates)
+    ratios = {name: round(statistics.median(values), 3) for name, values in ratio_rounds.items()}
+    if "tfrec_vs_tutorial" in ratios:
         ratios["reader_tfrec_vs_tutorial"] = round(stages["tfrec"][-1]["images_per_s"]
                                                    / stages["tutorial"][-1]["images_per_s"], 3)
+    for pipeline in stages.values():
+        add_increments(pipeline)
     limits = {}
     for mode in opts.modes:
         bound = mode != "synthetic" and modes[mode]["input_stall_pct"] > INPUT_BOUND_STALL_PCT
@@ -174,7 +204,10 @@ def benchmark_train(path: str, options: TrainBenchOptions | None = None, **overr
         "path": str(path), "split": opts.split, "model": plan.model, "image_size": list(plan.image_size),
         "batch_size": opts.batch_size, "augment": opts.augment, "steps": opts.steps, "warmup_steps": opts.warmup_steps,
         "rounds": opts.rounds, "num_parallel_calls": opts.num_parallel_calls, "gpu": gpu_name(),
-        "tensorflow": tf.__version__, "modes": modes, "ratios": ratios, "stages": stages, "limits": limits,
+        "tensorflow": tf.__version__, "modes": modes, "ratios": ratios,
+        "ratio_rounds": {k: [round(v, 3) for v in vs] for k, vs in ratio_rounds.items()},
+        "warnings": noise_warnings(rates, ratio_rounds), "stages": stages, "stage_rounds": opts.stage_rounds,
+        "limits": limits,
         "capacity": plan_cores(stages["tfrec"], synthetic),
         "page_cache": {"dropped": bool(drops), "method": drops[-1]["method"] if drops else None,
                        "resident_before": _median([d["resident_before"] for d in drops]),
