@@ -123,7 +123,7 @@ def train(path, model, epochs, steps_per_epoch, batch_size, image_size, augment,
 
     with sigterm_as_interrupt():
         result = run(path, options).to_json()
-    emit(result, as_json, "" if quiet else train_summary(result))
+    emit(result, as_json, train_summary(result))  # --quiet silences the progress bars, not the result
 
 
 def evaluate_summary(r: dict) -> str:
@@ -136,6 +136,7 @@ def evaluate_summary(r: dict) -> str:
         lines.append(f"  confusion matrix: {r['confusion_png']}")
     if r["read_stats"]["records_skipped"]:
         lines.append(f"  skipped {r['read_stats']['records_skipped']} damaged records")
+    lines += [f"  note: {n}" for n in r.get("notes", [])]
     return "\n".join(lines)
 
 
@@ -143,7 +144,8 @@ def evaluate_summary(r: dict) -> str:
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
 @click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="A .keras file from tfrec train --export.")
-@click.option("--split", help="Split to evaluate [default: test, else val].")
+@click.option("--split", help="Split to evaluate [default: test, else val, else the dataset's only split, "
+                              "saying so: it may be the training data].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--confusion", type=click.Path(dir_okay=False), help="Write a confusion-matrix picture (PNG) here.")
 @click.option("--skip-corrupt", is_flag=True, help="Skip damaged records instead of stopping.")
@@ -151,6 +153,9 @@ def evaluate_summary(r: dict) -> str:
 @quiet_option
 def evaluate(path, model_path, split, batch_size, confusion, skip_corrupt, as_json, quiet):
     """Evaluate an exported model on a split of PATH: loss, accuracy, top-5, per-class accuracy.
+
+    Images are resized to the model's size as in training; greyscale goes into a colour model as 3 equal
+    channels; colour into a greyscale model is refused (exit code 2), as `predict` refuses it.
 
     \b
     Example:
@@ -160,7 +165,7 @@ def evaluate(path, model_path, split, batch_size, confusion, skip_corrupt, as_js
     from tfrec.training.evaluate import evaluate as run
 
     result = run(path, model_path, split, batch_size, confusion, skip_corrupt)
-    emit(result, as_json, "" if quiet else evaluate_summary(result))
+    emit(result, as_json, evaluate_summary(result))  # --quiet: no progress; the result is the summary
 
 
 @click.command()
@@ -169,8 +174,13 @@ def evaluate(path, model_path, split, batch_size, confusion, skip_corrupt, as_js
               help="A .keras file from tfrec train --export.")
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
 @json_option
-def predict(images, model_path, top_k, as_json):
+@quiet_option
+def predict(images, model_path, top_k, as_json, quiet):
     """Top-k classes for IMAGE files, prepared exactly as in training (the settings are stored in the model).
+
+    Each file is read as `tfrec convert` reads one in an image folder (the same checks and messages,
+    EXIF rotation); greyscale goes into a colour model as 3 equal channels; a colour image into a
+    greyscale model is refused (exit code 2), as `evaluate` refuses such a dataset.
 
     \b
     Example:

@@ -150,3 +150,169 @@ def test_evaluate_label_outside_the_models_classes(small, tmp_path):
     assert result.output.strip() == (
         f"error: label {label} in {shard}: record {index} at byte {offset} is outside the model's 2 classes "
         f"(0-1); evaluate it with a model trained on this dataset's classes")
+
+
+@pytest.fixture(scope="module")
+def models(datasets, tmp_path_factory):
+    """Untrained exports: 'grey' takes 28x28x1 (planned on the MNIST fixture), 'colour' 32x32x3 (CIFAR-10)."""
+    pytest.importorskip("tensorflow")
+    from tfrec.training.data import plan_data
+    from tfrec.training.export import export_model
+    from tfrec.training.models import build_model
+    from tfrec.training.options import TrainOptions
+
+    root = tmp_path_factory.mktemp("models")
+    out = {}
+    for name, fmt, model, shape in (("grey", "mnist", "lenet5", (28, 28, 1)),
+                                    ("colour", "cifar10", "cifar_cnn", (32, 32, 3))):
+        out[name] = str(root / f"{name}.keras")
+        export_model(build_model(model, shape, 10), out[name], plan_data(datasets[fmt], TrainOptions()))
+    return out
+
+
+def _one_error_line(result) -> str:
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    return result.output.strip()
+
+
+def test_evaluate_refuses_a_model_of_other_channels(datasets, models):
+    # Issue 24 item 1: 3-channel data into a 1-channel model was ~60 lines of Keras traceback.
+    result = CliRunner().invoke(cli, ["evaluate", datasets["cifar10"], "--model", models["grey"]])
+    assert result.exit_code == 2, result.output
+    assert _one_error_line(result) == (
+        f"error: split 'test' of {datasets['cifar10']} holds 32x32 images with 3 channels (colour), but model "
+        f"{models['grey']} takes 28x28 images with 1 channel (greyscale): the size would be resized as in "
+        "training, the channels cannot; use a model trained on 3-channel images")
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "CMYK"])
+def test_predict_refuses_a_colour_image_for_a_greyscale_model(models, tmp_path, mode):
+    # Issue 24 item 1: predict converted RGB to greyscale silently.
+    from PIL import Image
+
+    image = str(tmp_path / ("photo.jpg" if mode == "CMYK" else "photo.png"))
+    Image.new(mode, (40, 30)).save(image)
+    result = CliRunner().invoke(cli, ["predict", "--model", models["grey"], image])
+    assert result.exit_code == 2, result.output
+    assert _one_error_line(result) == (
+        f"error: {image} is a 40x30 image with 3 channels (colour), but model {models['grey']} takes 28x28 "
+        "images with 1 channel (greyscale): the size would be resized as in training, the channels cannot; "
+        "use a model trained on 3-channel images")
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "I;16", "1"])
+def test_greyscale_goes_into_a_colour_model_as_image_folders_do(datasets, models, tmp_path, mode):
+    # The reader decodes a greyscale file in an image folder to 3 equal channels: so do predict and evaluate.
+    from PIL import Image
+
+    image = str(tmp_path / "grey.png")
+    Image.new(mode, (20, 20)).save(image)
+    result = CliRunner().invoke(cli, ["predict", "--model", models["colour"], image, "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)[0]["top"]) == 3
+    if mode == "L":
+        result = CliRunner().invoke(cli, ["evaluate", datasets["mnist"], "--model", models["colour"], "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["records"] == 10
+
+
+def test_the_same_check_serves_evaluate_and_predict():
+    from tfrec.training import evaluate, export
+
+    assert evaluate.check_model_input is export.check_model_input
+
+
+def _only_splits(dataset, tmp_path, keep: dict[str, str]) -> str:
+    """A copy of `dataset` whose dataset.json lists only `keep` (new name -> the split it was)."""
+    out = tmp_path / "splits"
+    shutil.copytree(dataset, out)
+    manifest = json.loads((out / "dataset.json").read_text())
+    manifest["splits"] = {new: manifest["splits"][old] for new, old in keep.items()}
+    (out / "dataset.json").write_text(json.dumps(manifest))
+    return str(out)
+
+
+def test_evaluate_the_only_split_saying_so(small, models, tmp_path):
+    # Issue 24 item 1: a dataset with only a train split said "no split None; splits: train".
+    only = _only_splits(small, tmp_path, {"train": "train"})
+    result = CliRunner().invoke(cli, ["evaluate", only, "--model", models["grey"]])
+    assert result.exit_code == 0, result.output
+    note = ("note: no test or val split: evaluated 'train', the only split (the data the model may have been "
+            "trained on: its accuracy is optimistic)")
+    assert note in result.output and "(train, 60 records)" in result.output
+    result = CliRunner().invoke(cli, ["evaluate", only, "--model", models["grey"], "--json"])
+    data = json.loads(result.stdout)
+    assert data["split"] == "train" and data["notes"] == [note[len("note: "):]]
+
+
+def test_evaluate_without_a_test_split_names_what_it_looked_for(small, models, tmp_path):
+    several = _only_splits(small, tmp_path, {"train": "train", "extra": "test"})
+    result = CliRunner().invoke(cli, ["evaluate", several, "--model", models["grey"]])
+    assert result.exit_code == 2, result.output
+    assert _one_error_line(result) == (f"error: {several}: no split test, val or validation to evaluate; splits: "
+                                       "train, extra; choose one with --split")
+    result = CliRunner().invoke(cli, ["evaluate", several, "--model", models["grey"], "--split", "nope"])
+    assert result.exit_code == 2 and _one_error_line(result) == (
+        f"error: {several}: no split 'nope'; splits: train, extra")
+    result = CliRunner().invoke(cli, ["evaluate", several, "--model", models["grey"], "--split", "extra"])
+    assert result.exit_code == 0, result.output
+
+
+def _truncated_jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), "red").save(buf, "JPEG")
+    return buf.getvalue()[:-2]
+
+
+def _truncated_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (32, 32)).save(buf, "PNG")
+    return buf.getvalue()[:-12]
+
+
+@pytest.mark.parametrize("name,data,reason", [
+    ("empty.jpg", b"", "empty file (0 bytes)"),
+    ("text.png", b"not an image at all\n" * 4, "not a valid image: Pillow cannot identify its format"),
+    ("cut.jpg", _truncated_jpeg(), "truncated JPEG: no end-of-image marker after the image data"),
+    ("cut.png", _truncated_png(), "truncated PNG: no IEND chunk"),
+])
+def test_predict_says_what_convert_says_of_a_bad_image(models, tmp_path, name, data, reason):
+    # Issue 24 item 2: an empty file was "cannot read as an image ({{function_node __wrapped__DecodeImage...".
+    from tfrec.sources.imagefolder import encode_image_record
+
+    path = tmp_path / name
+    path.write_bytes(data)
+    result = CliRunner().invoke(cli, ["predict", "--model", models["grey"], str(path)])
+    assert result.exit_code == 1, result.output
+    assert _one_error_line(result) == f"error: {path}: {reason}"
+    assert "function_node" not in result.output and "Op:" not in result.output
+    # the words are the converter's own, for the same bytes
+    from tfrec.sources import SourceOptions
+    from tfrec.sources.imagefolder import _WorkerOptions
+    from tfrec.codec.schema import load_schema
+
+    assert encode_image_record(data, name, 0, _WorkerOptions.of(SourceOptions(), load_schema("imagefolder")))[1] == reason
+
+
+def test_quiet_silences_progress_not_the_result(small, models, tmp_path):
+    # Issue 24 item 5: evaluate -q printed nothing; -q means no progress, the result still shows.
+    result = CliRunner().invoke(cli, ["evaluate", small, "--model", models["grey"], "-q"])
+    assert result.exit_code == 0 and "accuracy" in result.output and "class" in result.output, result.output
+    from PIL import Image
+
+    image = str(tmp_path / "digit.png")
+    Image.new("L", (28, 28)).save(image)
+    result = CliRunner().invoke(cli, ["predict", "--model", models["grey"], image, "-q"])
+    assert result.exit_code == 0 and result.output.startswith(f"{image}: "), result.output
+    result = CliRunner().invoke(cli, ["train", small, "--epochs", "1", "--batch-size", "16", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "trained lenet5" in result.output and "input stall" in result.output
+    assert "epoch 1/1" not in result.output  # no progress bar

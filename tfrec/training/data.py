@@ -64,14 +64,19 @@ def plan_data(path: str, options: TrainOptions) -> DataPlan:
     if label is None or not label.num_classes:
         raise TrainUsageError(f"{path}: schema {schema.name!r} has no class labels (with a number of classes): "
                               "the trainer learns to classify, it needs labels")
-    stored = tuple(image.shape[:2]) if image.shape and None not in image.shape[:2] else None
-    channels = image.shape[2] if len(image.shape) > 2 and image.shape[2] else 3
+    stored, channels = stored_shape(image)
     model = options.model or choose_model(*(stored or (None, None)), channels)
     size = options.image_size or stored or (get_model_info(model).default_size,) * 2
     check_input(model, *size)
     return DataPlan(path, model, tuple(size), None if stored == tuple(size) else tuple(size), channels,
                     int(label.num_classes), tuple(label.names) if label.names else None, options.train_split, val,
                     splits[options.train_split].get("records"), splits[val].get("records") if val else None)
+
+
+def stored_shape(image) -> tuple[tuple[int, int] | None, int]:
+    """An image feature's stored (height, width) (None when it varies) and channels (3 when unstated)."""
+    stored = tuple(image.shape[:2]) if image.shape and None not in image.shape[:2] else None
+    return stored, image.shape[2] if len(image.shape) > 2 and image.shape[2] else 3
 
 
 def epoch_dataset(plan: DataPlan, options: TrainOptions, epoch: int, stats=None,
@@ -94,10 +99,12 @@ def epoch_dataset(plan: DataPlan, options: TrainOptions, epoch: int, stats=None,
 
 
 def eval_dataset(path: str, split: str, batch_size: int, resize: tuple[int, int] | None,
-                 skip_corrupt: bool = False, stats=None) -> tf.data.Dataset:
-    """A split in file order, without augmentation: what evaluation and validation read."""
-    return make_dataset(path, split, batch_size, image_size=resize, shuffle=False, skip_corrupt=skip_corrupt,
-                        stats=stats)
+                 skip_corrupt: bool = False, stats=None, to_rgb: bool = False) -> tf.data.Dataset:
+    """A split in file order, without augmentation: what evaluation and validation read. `to_rgb` repeats
+    greyscale images into 3 channels (for a colour model: export.check_model_input)."""
+    ds = make_dataset(path, split, batch_size, image_size=resize, shuffle=False, skip_corrupt=skip_corrupt,
+                      stats=stats)
+    return ds.map(lambda x, y: (tf.image.grayscale_to_rgb(x), y)) if to_rgb else ds
 
 
 def steps_in_epoch(plan: DataPlan, options: TrainOptions) -> int | None:

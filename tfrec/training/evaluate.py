@@ -6,8 +6,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from ..errors import TfrecError
+from ..errors import TfrecError, UsageError
 from ..io.manifest import MANIFEST, read_manifest
+from .confusion import draw_confusion
+from .export import check_model_input
 
 TOP5_ABOVE_CLASSES = 10  # top-5 accuracy is reported for more classes than this
 
@@ -72,59 +74,63 @@ def evaluate_model(model, ds: tf.data.Dataset, num_classes: int, names=None, ste
     return classification_metrics(labels, logits, num_classes, names)
 
 
-def draw_confusion(confusion: list[list[int]], names: list[str], path: str) -> str:
-    """Writes the confusion matrix as a PNG (rows: true class, columns: predicted; darker is more)."""
-    from PIL import Image, ImageDraw
+EVAL_SPLITS = ("test", "val", "validation")  # the split evaluated when none is named, the first present
 
-    m = np.asarray(confusion, np.float64)
-    k = len(m)
-    cell = max(8, min(40, 800 // max(k, 1)))
-    margin = 8 + 7 * min(16, max((len(n) for n in names), default=1))
-    img = Image.new("RGB", (margin + k * cell + 8, margin + k * cell + 8), "white")
-    draw = ImageDraw.Draw(img)
-    rows = m / np.maximum(m.sum(1, keepdims=True), 1)  # each true class's share, so rare classes show too
-    for i in range(k):
-        for j in range(k):
-            shade = int(255 * (1 - rows[i, j]))
-            x, y = margin + j * cell, margin + i * cell
-            colour = (shade, shade, 255) if i == j else (255, shade, shade)
-            draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=colour, outline=(220, 220, 220))
-            if cell >= 28 and m[i, j]:
-                draw.text((x + 3, y + cell // 3), str(int(m[i, j])), fill="black")
-        draw.text((4, margin + i * cell + cell // 3), names[i][:16], fill="black")
-    draw.text((margin, 2), "predicted ->  (rows: true class)", fill="black")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    img.save(path)
-    return path
+
+def choose_split(path: str, splits: dict, split: str | None) -> tuple[str, str | None]:
+    """The split to evaluate and a note when it was not asked for: `split`, else the first of EVAL_SPLITS,
+    else the only split there is (said in the note: it may be the training data).
+
+    Raises:
+        UsageError: no such split, or several splits and none of EVAL_SPLITS.
+    """
+    names = ", ".join(splits)
+    if split is not None:
+        if split not in splits:
+            raise UsageError(f"{path}: no split {split!r}; splits: {names}")
+        return split, None
+    found = next((s for s in EVAL_SPLITS if s in splits), None)
+    if found:
+        return found, None
+    if len(splits) == 1:
+        only = next(iter(splits))
+        return only, (f"no test or val split: evaluated {only!r}, the only split (the data the model may have "
+                      "been trained on: its accuracy is optimistic)")
+    raise UsageError(f"{path}: no split {', '.join(EVAL_SPLITS[:-1])} or {EVAL_SPLITS[-1]} to evaluate; "
+                     f"splits: {names}; choose one with --split")
 
 
 def evaluate(path: str, model_path: str, split: str | None = None, batch_size: int = 256,
              confusion: str | None = None, skip_corrupt: bool = False) -> dict:
     """Evaluates an exported model (`.keras` from `tfrec train --export`) on a split of a tfrec dataset.
 
-    The images get the preprocessing stored with the model. `split` defaults to test, else val.
+    The images get the preprocessing stored with the model. `split` defaults to test, else val, else
+    the dataset's only split (with a note saying so).
 
     Returns:
         {"model", "path", "split", "records", "loss", "accuracy", "top5_accuracy", "per_class", "confusion",
-        "confusion_png", "read_stats"}.
+        "confusion_png", "read_stats", "notes"}.
 
     Raises:
-        TfrecError: no dataset.json, no such split, a model without tfrec metadata, damaged records,
+        UsageError: no such split; images the model cannot take (check_model_input).
+        TfrecError: no dataset.json, a model without tfrec metadata, damaged records,
             a label outside the model's classes (naming the record).
     """
     from ..io.salvage import ReadStats
-    from .data import damaged_record_error, eval_dataset, label_range_error
+    from ..read.inputs import resolve_source
+    from .data import damaged_record_error, eval_dataset, label_range_error, stored_shape
     from .export import load_model
 
     if not os.path.isfile(os.path.join(path, MANIFEST)):
         raise TfrecError(f"{path}: no {MANIFEST}: evaluate reads datasets written by `tfrec convert`")
-    splits = read_manifest(path)["splits"]
-    split = split or next((s for s in ("test", "val", "validation") if s in splits), None)
-    if split not in splits:
-        raise TfrecError(f"{path}: no split {split!r}; splits: {', '.join(splits)}")
+    split, note = choose_split(path, read_manifest(path)["splits"], split)
     model, meta = load_model(model_path)
+    image = resolve_source(path, split).schema.image
+    if image is None:
+        raise UsageError(f"{path}: its schema has no image feature to evaluate on")
+    to_rgb = check_model_input(meta, model_path, f"split {split!r} of {path} holds", *stored_shape(image))
     stats = ReadStats()
-    ds = eval_dataset(path, split, batch_size, tuple(meta["image_size"]), skip_corrupt, stats)
+    ds = eval_dataset(path, split, batch_size, tuple(meta["image_size"]), skip_corrupt, stats, to_rgb)
     names = meta.get("class_names") or [str(c) for c in range(meta["num_classes"])]
     try:
         out = evaluate_model(model, ds, meta["num_classes"], names)
@@ -134,5 +140,6 @@ def evaluate(path: str, model_path: str, split: str | None = None, batch_size: i
         raise label_range_error(path, split, e.num_classes, e.label, "the model's",
                                 "evaluate it with a model trained on this dataset's classes") from None
     out.update({"model": model_path, "path": path, "split": split, "read_stats": stats.to_json(),
-                "confusion_png": draw_confusion(out["confusion"], names, confusion) if confusion else None})
+                "confusion_png": draw_confusion(out["confusion"], names, confusion).path if confusion else None,
+                "notes": [note] if note else []})
     return out
