@@ -14,8 +14,15 @@ def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
 
 
+def _num(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
 def train_summary(r: dict) -> str:
-    """The final table of a run: per epoch loss, accuracy, validation, images/s and input stall; then the totals."""
+    """The final table of a run: per epoch loss, accuracy, validation, images/s and input stall; then the totals.
+
+    The run's first step (compiled on its first call) is start-up, not in the figures; '-' where an epoch
+    has no timed step."""
     d, o = r["data"], r["overall"]
     size = "x".join(map(str, d["image_size"][::-1]))
     lines = [f"trained {r['model']} on {d['path']} ({d['train_split']}, {d['train_records'] or '?'} records, {size}"
@@ -23,17 +30,24 @@ def train_summary(r: dict) -> str:
     if r["resumed_from"]:
         lines.append(f"  resumed from {r['resumed_from']['checkpoint']} (epoch {r['resumed_from']['epoch']}, "
                      f"step {r['resumed_from']['step']})")
+    if r.get("compile_s"):
+        lines.append(f"  start-up {r['startup_s']:.1f} s, compiling the step {r['compile_s']:.1f} s of it (tracing, "
+                     "and its first run: kept out of the figures below)")
     lines.append(f"  {'epoch':>5} {'loss':>8} {'acc':>8} {'val loss':>9} {'val acc':>8} {'images/s':>9} {'stall':>7}"
                  f" {'wait p50/p95 ms':>16} {'step p50/p95 ms':>16}")
     for e in r["epochs"]:
-        vl = "-" if e.get("val_loss") is None else f"{e['val_loss']:.4f}"
-        lines.append(f"  {e['epoch']:>5} {e['loss']:>8.4f} {_pct(e['accuracy']):>8} {vl:>9} {_pct(e.get('val_accuracy')):>8}"
-                     f" {e['images_per_s']:>9,.0f} {e['input_stall_pct']:>6.1f}%"
-                     f" {e['wait_ms_p50']:>7.2f}/{e['wait_ms_p95']:<8.2f} {e['step_ms_p50']:>7.2f}/{e['step_ms_p95']:<8.2f}")
-    if o.get("steps"):
+        stall = "-" if e["input_stall_pct"] is None else f"{e['input_stall_pct']:.1f}%"
+        lines.append(f"  {e['epoch']:>5} {_num(e['loss'], '.4f'):>8} {_pct(e['accuracy']):>8} "
+                     f"{_num(e.get('val_loss'), '.4f'):>9} {_pct(e.get('val_accuracy')):>8}"
+                     f" {_num(e['images_per_s'], ',.0f'):>9} {stall:>7}"
+                     f" {_num(e['wait_ms_p50'], '.2f'):>7}/{_num(e['wait_ms_p95'], '.2f'):<8}"
+                     f" {_num(e['step_ms_p50'], '.2f'):>7}/{_num(e['step_ms_p95'], '.2f'):<8}")
+    if o.get("timed_steps", o.get("steps")) and o["input_stall_pct"] is not None:
         lines.append(f"  input stall {o['input_stall_pct']:.1f}% of {o['wall_s']:.1f} s training "
                      f"({o['wait_s']:.2f} s waiting for batches, {o['step_s']:.2f} s in steps); "
                      f"{o['images_per_s']:,.0f} images/s")
+    else:
+        lines.append("  input stall -: no step was timed after the first")
     gpu = r["gpu"]
     lines.append("  GPU: " + ("no GPU" if not gpu else
                               f"utilisation mean {gpu[-1]['util_mean_pct']}% (p10 {gpu[-1]['util_p10_pct']}%, "

@@ -316,3 +316,22 @@ def test_quiet_silences_progress_not_the_result(small, models, tmp_path):
     assert result.exit_code == 0, result.output
     assert "trained lenet5" in result.output and "input stall" in result.output
     assert "epoch 1/1" not in result.output  # no progress bar
+
+
+def test_train_reports_compilation_apart_and_says_when_an_epoch_is_too_short(small):
+    # Issue 24 item 9: 61 records in one batch gave 'images/s 1', 'step p50 66524 ms', 'input stall 0.0%'.
+    result = CliRunner().invoke(cli, ["train", small, "--epochs", "1", "--batch-size", "64", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    epoch = data["epochs"][0]
+    assert epoch["steps"] == 1 and epoch["timed_steps"] == 0 and epoch["first_step_s"] > 0
+    assert epoch["images_per_s"] is None and epoch["step_ms_p50"] is None and epoch["input_stall_pct"] is None
+    assert data["compile_s"] >= epoch["first_step_s"] and data["startup_s"] >= data["compile_s"]
+    note = ("epoch 1 has fewer than 10 timed steps (0; the run's first step compiles and is timed apart): its "
+            "images/s, stall and step times mean little; train more steps (or with a smaller --batch-size) to "
+            "measure them")
+    assert note in data["notes"]
+    result = CliRunner().invoke(cli, ["train", small, "--epochs", "1", "--batch-size", "64", "-q"])
+    assert result.exit_code == 0, result.output
+    assert f"note: {note}" in result.output
+    assert "compiling the step" in result.output and "kept out of the figures" in result.output

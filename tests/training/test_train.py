@@ -58,6 +58,20 @@ def test_monitor_figures_add_up(trained):
         assert e["wait_ms_p50"] <= e["wait_ms_p95"] and e["step_ms_p50"] <= e["step_ms_p95"]
 
 
+def test_the_first_step_is_start_up_not_training(trained):
+    # Issue 24 item 9: the run's first step, which TensorFlow compiles, is timed apart (structurally: which
+    # steps are counted where, never how long they took).
+    result, _ = trained
+    r = result.to_json()
+    first, later = r["epochs"][0], r["epochs"][1:]
+    assert first["first_step_s"] > 0 and first["timed_steps"] == first["steps"] - 1
+    assert all(e["first_step_s"] is None and e["timed_steps"] == e["steps"] for e in later)
+    assert r["compile_s"] >= first["first_step_s"] and r["startup_s"] >= r["compile_s"]
+    assert r["overall"]["timed_steps"] == r["overall"]["steps"] - 1
+    assert r["overall"]["first_step_s"] == first["first_step_s"]
+    assert not any(e["too_few_steps"] for e in r["epochs"]) and not r["notes"]
+
+
 def test_tensorboard_has_the_stall_scalar(trained):
     _, root = trained
     tags = set()

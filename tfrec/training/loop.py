@@ -21,7 +21,7 @@ from .data import (DataPlan, damaged_record_error, epoch_dataset, eval_dataset, 
                    steps_in_epoch)
 from .evaluate import LabelOutsideClasses, evaluate_model
 from .models import build_model
-from .monitor import GpuMonitor, InputMonitor
+from .monitor import MIN_TIMED_STEPS, GpuMonitor, InputMonitor
 from .optim import current_lr, make_optimizer
 from .options import TrainOptions
 from . import summaries
@@ -46,7 +46,8 @@ class TrainResult:
     checkpoint: str | None = None
     exported: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    startup_s: float = 0.0  # opening the first reader and compiling the step, before the first epoch
+    startup_s: float = 0.0  # opening the first reader, tracing the step and its first run (compile_s in it)
+    compile_s: float = 0.0  # tracing the step and its first run, when TensorFlow optimises the graph
     seconds: float = 0.0
     model: Any = None
 
@@ -62,7 +63,7 @@ class TrainResult:
                 "val_loss": final.get("val_loss"), "val_accuracy": final.get("val_accuracy"),
                 "gpu": gpu or None, "read_stats": self.read_stats, "resumed_from": self.resumed_from,
                 "checkpoint": self.checkpoint, "exported": self.exported, "notes": self.notes,
-                "startup_s": round(self.startup_s, 3), "seconds": round(self.seconds, 3), "seed": self.options.seed,
+                "startup_s": round(self.startup_s, 3), "compile_s": round(self.compile_s, 3), "seconds": round(self.seconds, 3), "seed": self.options.seed,
                 "deterministic": self.options.deterministic}
 
 
@@ -222,12 +223,15 @@ class _Run:
             # its shuffle buffer: start-up work overlaps, and is timed apart from the epochs.
             t = time.perf_counter()
             self._next = self.open_epoch(first, skip)
+            traced = time.perf_counter()
             self.step.trace(self._spec)
+            self.result.compile_s = time.perf_counter() - traced
             self.result.startup_s = time.perf_counter() - t
         try:
             for epoch in range(first, self.options.epochs):
                 self.run_epoch(epoch, skip)
                 skip = 0
+            self.note_short_epochs()
         except KeyboardInterrupt:
             saved = self.checkpoints.save(self._epoch, self.iterations - self._done_in_epoch)
             raise TrainingInterrupted(
@@ -257,6 +261,20 @@ class _Run:
         return iter(ds)
 
     _next: Any = None
+    _compiled = False  # whether the step has run once in this process
+
+    def note_short_epochs(self) -> None:
+        """A note naming the epochs with fewer than MIN_TIMED_STEPS timed steps, whose figures mean little."""
+        short = [e for e in self.result.epochs if e["too_few_steps"]]
+        if not short:
+            return
+        many = len(short) > 1
+        self.result.notes.append(
+            f"{'epochs' if many else 'epoch'} {', '.join(str(e['epoch']) for e in short)} "
+            f"{'have' if many else 'has'} fewer than {MIN_TIMED_STEPS} timed steps "
+            f"({', '.join(str(e['timed_steps']) for e in short)}; the run's first step compiles and is timed apart): "
+            f"{'their' if many else 'its'} images/s, stall and step times mean little; train more steps "
+            "(or with a smaller --batch-size) to measure them")
 
     def run_epoch(self, epoch: int, skip: int) -> None:
         self._epoch = epoch
@@ -282,7 +300,13 @@ class _Run:
             loss, right, n = self.run_step(images, labels)
             t2 = time.perf_counter()
             self.monitor.waited(t1 - t0)
-            self.monitor.stepped(t2 - t1, n)
+            if self._compiled:
+                self.monitor.stepped(t2 - t1, n)
+            else:  # TensorFlow optimises the traced step on its first call: start-up, timed apart
+                self.monitor.first_step(t2 - t1, n)
+                self.result.compile_s += t2 - t1
+                self.result.startup_s += t2 - t1
+                self._compiled = True
             self._done_in_epoch += 1
             if self._done_in_epoch == skip + 1:
                 self.after_first_step(epoch, images)
@@ -305,8 +329,9 @@ class _Run:
         times = self.monitor.end_epoch()
         _dispose(it)
         if seen:
-            bar.set_postfix_str(f"loss {loss_sum / seen:.4f} acc {correct / seen:.3f} "
-                                f"{times['images_per_s']:,.0f} img/s stall {times['input_stall_pct']:.1f}%")
+            rate = "" if times["images_per_s"] is None else (
+                f" {times['images_per_s']:,.0f} img/s stall {times['input_stall_pct']:.1f}%")
+            bar.set_postfix_str(f"loss {loss_sum / seen:.4f} acc {correct / seen:.3f}{rate}")
         bar.close()
         row = {"epoch": epoch + 1, "loss": round(loss_sum / seen, 5) if seen else None,
                "accuracy": round(correct / seen, 5) if seen else None, "lr": current_lr(self.optimizer),

@@ -10,40 +10,57 @@ import numpy as np
 from ..timing import Durations
 
 
+MIN_TIMED_STEPS = 10  # fewer timed steps than this: images/s, stall and p95 say little (a p95 of 9 is the max)
+
+
 @dataclass
 class EpochTimes:
-    """One epoch's measured times: per step, the wait for the batch and the step itself, and the wall."""
+    """One epoch's measured times: per step, the wait for the batch and the step itself, and the wall.
+
+    The run's first step is kept apart (`first_step_s`, `first_step_images`): TensorFlow optimises and
+    instantiates the compiled step on its first call, which can take longer than an epoch of steps, so it
+    is start-up, outside the wall, the step times and images/s.
+    """
 
     wait: Durations = field(default_factory=Durations)
     step: Durations = field(default_factory=Durations)
-    images: int = 0
+    images: int = 0  # in the timed steps
     wall_s: float = 0.0
+    first_step_s: float | None = None
+    first_step_images: int = 0
 
     def to_json(self) -> dict:
-        """images/s, input stall % (waiting / wall) and the p50/p95 wait and step times in ms."""
-        wall = self.wall_s
+        """images/s, input stall % (waiting / wall) and the p50/p95 wait and step times in ms, over the
+        timed steps (None when there are none); `too_few_steps` below MIN_TIMED_STEPS."""
+        wall, timed = self.wall_s, len(self.step)
         wait, step = self.wait.summary(), self.step.summary()
+        measured = timed > 0 and wall > 0
+        first_wait = self.wait.seconds[0] if len(self.wait) else None
         return {
-            "steps": len(self.step), "images": self.images, "wall_s": round(wall, 4),
-            "images_per_s": round(self.images / wall, 1) if wall > 0 else None,
-            "input_stall_pct": round(100 * self.wait.total / wall, 2) if wall > 0 else None,
+            "steps": timed + (self.first_step_s is not None), "timed_steps": timed,
+            "images": self.images + self.first_step_images, "wall_s": round(wall, 4),
+            "images_per_s": round(self.images / wall, 1) if measured else None,
+            "input_stall_pct": round(100 * self.wait.total / wall, 2) if measured else None,
             "wait_s": wait["total_s"], "step_s": step["total_s"],
             "wait_ms_p50": wait["p50"], "wait_ms_p95": wait["p95"],
             "step_ms_p50": step["p50"], "step_ms_p95": step["p95"],
+            "first_step_s": None if self.first_step_s is None else round(self.first_step_s, 4),
+            "too_few_steps": timed < MIN_TIMED_STEPS,
             # The first wait holds the pipeline's start-up (opening files, filling the shuffle buffer,
             # tracing its functions): the steady stall leaves it out.
-            "first_wait_s": round(self.wait.seconds[0], 4) if len(self.wait) else None,
-            "steady_stall_pct": round(100 * (self.wait.total - self.wait.seconds[0]) / (wall - self.wait.seconds[0]), 2)
-            if len(self.wait) > 1 and wall > self.wait.seconds[0] else None,
+            "first_wait_s": None if first_wait is None else round(first_wait, 4),
+            "steady_stall_pct": round(100 * (self.wait.total - first_wait) / (wall - first_wait), 2)
+            if measured and len(self.wait) > 1 and wall > first_wait else None,
         }
 
 
 class InputMonitor:
     """Times each step's wait for input and the step, directly, with time.perf_counter.
 
-    The loop calls `begin_epoch`, then per step `waited(seconds)` and `stepped(seconds, images)`,
-    then `end_epoch`. Time between epochs (validation, checkpoints, summaries) is not in the wall,
-    so stall % is the share of training time the step spent waiting for the reader.
+    The loop calls `begin_epoch`, then per step `waited(seconds)` and `stepped(seconds, images)` (or,
+    for the run's first step, `first_step(seconds, images)`), then `end_epoch`. Time between epochs
+    (validation, checkpoints, summaries) is not in the wall, nor is the first step, so stall % is the
+    share of training time the step spent waiting for the reader.
     """
 
     def __init__(self):
@@ -61,6 +78,12 @@ class InputMonitor:
     def stepped(self, seconds: float, images: int) -> None:
         self.epochs[-1].step.add(seconds)
         self.epochs[-1].images += images
+
+    def first_step(self, seconds: float, images: int) -> None:
+        """The run's first step (compiled on its first call): recorded apart and kept out of the wall."""
+        self.epochs[-1].first_step_s = seconds
+        self.epochs[-1].first_step_images = images
+        self.pause(seconds)
 
     def pause(self, seconds: float) -> None:
         """Time spent in an action inside the epoch (a checkpoint every N steps): kept out of the wall."""
@@ -85,6 +108,9 @@ class InputMonitor:
             total.step.seconds += e.step.seconds
             total.images += e.images
             total.wall_s += e.wall_s
+            if e.first_step_s is not None:
+                total.first_step_s = (total.first_step_s or 0.0) + e.first_step_s
+                total.first_step_images += e.first_step_images
         return total.to_json()
 
 
