@@ -162,6 +162,10 @@ def predict(model_path: str, files: list[str], top_k: int = 5) -> list[dict]:
 
     Returns:
         One {"file", "top": [{"class", "name", "probability"}]} per file.
+
+    Raises:
+        ModelInputMismatch: a colour image for a greyscale model (check_model_input).
+        TfrecError: a file convert would skip, in convert's words ("PATH: empty file (0 bytes)").
     """
     model, meta = load_model(model_path)
     images = preprocess_files(files, meta, model_path)
