@@ -118,14 +118,12 @@ def draw_confusion(confusion: list[list[int]], names: list[str], path: str) -> C
             draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=fill, outline=(200, 200, 200))
             if m[i, j] and cell >= 18:
                 text = str(int(m[i, j]))
-                tw, th = _text_size(draw, text, count_font)
-                if tw <= cell - 4:
+                if _text_size(draw, text, count_font)[0] <= cell - 4:  # a count that does not fit is left out
                     draw.text((x + cell / 2, y + cell / 2), text, fill=text_colour(fill), font=count_font, anchor="mm")
     for i, name in enumerate(labels):
         draw.text((left - PAD, top + i * cell + cell / 2), name, fill="black", font=font, anchor="rm")
-        w = _text_size(draw, name, font)[0]
-        _paste_vertical(img, (left + i * cell + (cell - _text_size(draw, name, font)[1]) // 2 - 1, top - PAD - w - 2),
-                        name, font)
+        w, h = _text_size(draw, name, font)
+        _paste_vertical(img, (left + i * cell + (cell - h) // 2 - 1, top - PAD - w - 2), name, font)
     draw.text((left + grid / 2, PAD), "predicted class", fill="black", font=title_font, anchor="mt")
     row_title_w = _text_size(draw, "true class", title_font)[0]
     _paste_vertical(img, (PAD, top + max(0, (grid - row_title_w) // 2)), "true class", title_font)
