@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from . import fs
+from .manifest import shard_path
 from .records import file_checksum
 
 JOURNAL = ".tfrec-journal.jsonl"
@@ -66,7 +67,7 @@ class Journal:
         good = {}
         for entry in self.entries():
             shard = entry["shard"]
-            path = fs.join(out, shard["file"])
+            path = shard_path(out, shard.get("file"), f"{self.path}: shard")  # a plain name inside OUT, or refused
             if (
                 fs.isfile(path)
                 and fs.isfile(path + ".idx")
