@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from tfrec.io.records import COMPRESSIONS
-from tfrec.sources import FORMATS, SourceOptions
+from tfrec.sources import FITS, FORMATS, SourceOptions
 from tfrec.sources.fetch import DATASETS
 
 from ._common import emit, import_tensorflow_quietly, json_option, parse_wxh, quiet_option, runner_options, sigterm_as_interrupt, SCHEMA_RULE
@@ -32,6 +32,18 @@ def _shard_size(ctx, param, value):
         return parse_size(value)
     except TfrecError as e:
         raise click.BadParameter(str(e))
+
+
+def _dataset_name(ctx, param, value):
+    if value is None:
+        return None
+    from tfrec.errors import TfrecError
+    from tfrec.write.plan import check_dataset_name
+
+    try:
+        return check_dataset_name(value, "--name")
+    except TfrecError as e:
+        raise click.BadParameter(str(e).removeprefix("--name "))
 
 
 def _sources(ctx, param, value):
@@ -66,21 +78,46 @@ def fetch_named_source(src: tuple[str, ...], quiet: bool) -> tuple[tuple[str, ..
     return (dest,), fetched
 
 
+def _counted(n: int, noun: str, width: int = 0) -> str:
+    """'1 file', '2 files' (the count right-aligned in `width`, the noun padded to its plural's length)."""
+    word = noun if n == 1 else noun + "s"
+    return f"{n:>{width},} {word:<{len(noun) + 1}}" if width else f"{n:,} {word}"
+
+
+# Names of ignored files shown in the summary; dataset.json lists the first 100 (and the count).
+SUMMARY_IGNORED = 5
+
+
+def _ignored_line(result: dict) -> str:
+    count, names = result["ignored_files"], result.get("ignored") or []
+    shown = ", ".join(names[:SUMMARY_IGNORED])
+    more = count - min(len(names), SUMMARY_IGNORED)
+    tail = f" and {more:,} more (listed in dataset.json)" if more and shown else ""
+    return f"  ignored {_counted(count, 'file')} without an image extension" + (f": {shown}{tail}" if shown else "")
+
+
 def convert_summary(result: dict) -> str:
-    """The human summary of a conversion: splits, shards, records, bytes, skipped files."""
+    """The human summary of a conversion: splits, shards, records, bytes, skipped and ignored files, notes."""
     lines = [f"wrote {result['out']} ({result['name']}, {result['source']['format']}) in {result['seconds']:.2f} s"]
     for name, s in result["splits"].items():
-        lines.append(f"  {name:<8} {s['records']:>9,} records  {len(s['shards']):>4} shards  {s['bytes'] / 1e6:>9.2f} MB")
+        lines.append(f"  {name:<8} {_counted(s['records'], 'record', 9)} {_counted(len(s['shards']), 'shard', 4)} "
+                     f"{s['bytes'] / 1e6:>9.2f} MB")
+    if result.get("resize"):
+        r = result["resize"]
+        lines.append(f"  resized to {r['width']}x{r['height']} (fit: {r['fit']})")
     if result["skipped"]:
-        lines.append(f"  skipped {len(result['skipped'])} bad files:")
+        lines.append(f"  skipped {_counted(len(result['skipped']), 'bad file')}:")
         lines += [f"    {s['path']}: {s['reason']}" for s in result["skipped"][:20]]
         if len(result["skipped"]) > 20:
             lines.append(f"    ... and {len(result['skipped']) - 20} more (all listed in dataset.json)")
     lines += [f"  warning: {w}" for w in result.get("warnings", [])]
+    lines += [f"  note: {n}" for n in result.get("notes", [])]
     if result.get("reused_shards"):
-        lines.append(f"  resumed: reused {result['reused_shards']} complete shard(s) from the interrupted run")
+        reused = result["reused_shards"]
+        shards = _counted(reused, "complete shard") if isinstance(reused, int) else f"{reused} complete shards"
+        lines.append(f"  resumed: reused {shards} from the interrupted run")
     if result["ignored_files"]:
-        lines.append(f"  ignored {result['ignored_files']} files without an image extension")
+        lines.append(_ignored_line(result))
     tfds = result.get("tfds")
     if tfds and tfds.get("skipped"):
         lines.append(f"  no TFDS metadata: {tfds['skipped']}")
@@ -94,7 +131,9 @@ def convert_summary(result: dict) -> str:
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(("auto",) + FORMATS),
               default="auto", show_default=True, help="Source format; auto detects it from the files.")
-@click.option("--name", help="Dataset name used in shard file names (default: the format).")
+@click.option("--name", callback=_dataset_name,
+              help="Dataset name, used in shard file names NAME-SPLIT.tfrecord-...: lowercase letters, digits and _ "
+                   "(default: an image folder's name made so, e.g. 'My Photos' -> my_photos; else the format).")
 @click.option("--shards", type=click.IntRange(min=1), help="Shards per split (default: from --shard-size or ~100 MB files).")
 @click.option("--shard-size", callback=_shard_size, help="Largest shard, e.g. 128MB (instead of --shards).")
 @click.option("--compression", type=click.Choice(COMPRESSIONS), default="none", show_default=True)
@@ -104,7 +143,11 @@ def convert_summary(result: dict) -> str:
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Processes for image folders (0: one per core when re-encoding, else 1).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty OUT.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted conversion into OUT, reusing its complete shards.")
-@click.option("--resize", callback=parse_wxh, help="Re-encode images at WIDTHxHEIGHT (or N for NxN), e.g. 224x224.")
+@click.option("--resize", callback=parse_wxh, help="Re-encode images at WIDTHxHEIGHT (or N for NxN), e.g. 224x224; see --fit.")
+@click.option("--fit", type=click.Choice(FITS),
+              help="How --resize treats another aspect ratio (default: crop): crop keeps the largest centred part "
+                   "of WIDTHxHEIGHT's aspect ratio (Keras' crop_to_aspect_ratio), stretch scales each side on its "
+                   "own, pad fits the whole picture inside and fills the rest with black (the reader's fit names).")
 @click.option("--encode", type=click.Choice(["jpeg", "png"]), help="Re-encode images in this format.")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality when re-encoding.")
 @click.option("--on-error", type=click.Choice(["skip", "fail"]), default="skip", show_default=True,
@@ -125,7 +168,7 @@ def convert_summary(result: dict) -> str:
 @json_option
 @quiet_option
 def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle, seed, workers, overwrite, resume,
-            resize, encode, quality, on_error, follow_symlinks, exif_transpose, max_pixels, schema, subset, image_column,
+            resize, fit, encode, quality, on_error, follow_symlinks, exif_transpose, max_pixels, schema, subset, image_column,
             label_column, tfds, runner, beam_options, as_json, quiet):
     """Convert SRC into sharded TFRecords in OUT.
 
@@ -134,7 +177,8 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
     no path here but one of the names `tfrec fetch` knows is downloaded into the cache first
     (~/.cache/tfrec, or $TFREC_CACHE).
 
-    OUT gets TFDS-style shards NAME-SPLIT.tfrecord-00000-of-0000N, one DALI-style .idx index per
+    OUT gets TFDS-style shards NAME-SPLIT.tfrecord-00000-of-0000N (NAME: --name, else an image
+    folder's name in snake_case, else the format; never more shards than records), one DALI-style .idx index per
     shard, the TFDS metadata (dataset_info.json, features.json) and dataset.json (written last: a
     directory without it is incomplete). SRC and OUT may be URLs (gs://, s3://: pip install
     'tfrec[gcs]' or 'tfrec[s3]'); --runner beam writes the same bytes as an Apache Beam pipeline
@@ -145,6 +189,7 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
       tfrec convert ~/data/mnist out/mnist
       tfrec convert cifar-10-binary.tar.gz out/cifar10 --shards 8
       tfrec convert photos/ out/photos --split train=0.9,val=0.1 --resize 224x224
+      tfrec convert photos/ out/photos --resize 224x224 --fit pad   (whole pictures, black bars)
       tfrec convert data/*.parquet out/beans --image-column image --label-column labels
       tfrec convert ~/.keras/datasets/mnist.npz out/mnist
       tfrec convert fashion_mnist out/fashion     (fetches it first)
@@ -153,6 +198,8 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
     from tfrec.write.convert import ConvertOptions
     from tfrec.write.convert import convert as run
 
+    if fit and not resize:
+        raise click.UsageError("--fit needs --resize (it says how images reach that size)")
     src, fetched = fetch_named_source(src, quiet or as_json)
     if fetched:
         fmt = fetched["format"] if fmt == "auto" else fmt
@@ -160,7 +207,7 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
     options = ConvertOptions(
         format=fmt, name=name, shards=shards, shard_size=shard_size, compression=compression, split=split,
         shuffle=shuffle, seed=seed, workers=workers, overwrite=overwrite, resume=resume, resize=resize,
-        encode=encode, quality=quality, on_error=on_error, follow_symlinks=follow_symlinks,
+        fit=fit or "crop", encode=encode, quality=quality, on_error=on_error, follow_symlinks=follow_symlinks,
         exif_transpose=exif_transpose, max_pixels=max_pixels, schema=schema, subset=subset, image_column=image_column,
         label_column=label_column, tfds_metadata=tfds, progress=not (quiet or as_json),
         runner=runner, beam_options=beam_options,

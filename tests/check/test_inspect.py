@@ -76,8 +76,8 @@ def test_catalog_has_one_row_per_record(datasets, tmp_path):
     table = pq.read_table(out).to_pydict()
     assert report.written["catalog"]["rows"] == len(table["index"]) == 24
     assert set(table) == {"shard", "split", "index", "offset", "length", "label", "height", "width", "format", "image_bytes"}
-    first = [i for i, s in enumerate(table["shard"]) if s == "imagefolder-train.tfrecord-00000-of-00003"]
-    idx = read_index(os.path.join(datasets["imagefolder"], "imagefolder-train.tfrecord-00000-of-00003.idx"))
+    first = [i for i, s in enumerate(table["shard"]) if s == "images-train.tfrecord-00000-of-00003"]
+    idx = read_index(os.path.join(datasets["imagefolder"], "images-train.tfrecord-00000-of-00003.idx"))
     assert [table["offset"][i] for i in first] == idx[:, 0].tolist()
     assert [table["length"][i] for i in first] == idx[:, 1].tolist()
     assert set(table["format"]) == {"jpeg"} and all(0 <= v < 3 for v in table["label"])

@@ -160,7 +160,7 @@ def test_s3_convert_verify_inspect_and_read_back(sources, tmp_path, s3_server):
     pytest.importorskip("tensorflow")
     from tfrec.read.pipeline import make_dataset
 
-    src = f"{s3_server}/src/imagefolder"
+    src = f"{s3_server}/src/images"  # the same folder name as the local source: the same dataset name
     _upload(sources["imagefolder"], src)
     _SOURCES[src] = sources["imagefolder"]
     out = f"{s3_server}/out/images"

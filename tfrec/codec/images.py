@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import struct
 
-# Pillow's format name -> the name tfrec stores (MPO is a multi-picture JPEG, read as its first frame).
-PIL_FORMATS = {"JPEG": "jpeg", "PNG": "png", "BMP": "bmp", "GIF": "gif", "WEBP": "webp", "MPO": "jpeg"}
+# Pillow's format name -> the name tfrec stores (MPO is a multi-picture JPEG, read as its first frame;
+# a TIFF is read as its first page and always re-encoded, see tf_unreadable).
+PIL_FORMATS = {"JPEG": "jpeg", "PNG": "png", "BMP": "bmp", "GIF": "gif", "WEBP": "webp", "MPO": "jpeg", "TIFF": "tiff"}
 
 
 def truncation_reason(data: bytes, fmt: str) -> str:
@@ -46,6 +47,8 @@ def tf_unreadable(data: bytes, fmt: str, mode: str) -> str:
         return "16-bit PNG"
     if fmt == "bmp":
         return _bmp_unreadable(data)
+    if fmt == "tiff":
+        return "TIFF (TensorFlow has no TIFF decoder)"
     if fmt == "gif":
         # giflib (TensorFlow's decoder) rejects GIFs Pillow reads (no colour map, empty comment
         # sub-blocks), and sizes an image by its first frame where Pillow uses the logical screen.

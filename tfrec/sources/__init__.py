@@ -12,6 +12,12 @@ import numpy as np
 from ..errors import SourceError
 from ..codec.schema import Schema
 
+# How --resize reaches WIDTHxHEIGHT, with the reader's names and meanings (tfrec.read's `fit`): stretch
+# to it, centre-crop to its aspect ratio first, or fit inside it and pad with black.
+FITS = ("stretch", "crop", "pad")
+# Files a source passed over (no image extension) listed by name in dataset.json: the first ones, then a count.
+MAX_LISTED_IGNORED = 100
+
 
 @dataclass(frozen=True)
 class SplitData:
@@ -56,7 +62,9 @@ class SourceData:
     # item -> (record, '', the stored image's format) or (None, why the item was skipped, '')
     make_record: Callable[[Any], tuple[bytes | None, str, str]] | None = None
     skipped: list[dict] = field(default_factory=list)
-    ignored: int = 0
+    ignored: int = 0  # files passed over as no image (by extension)
+    ignored_names: tuple[str, ...] = ()  # the first MAX_LISTED_IGNORED of them, relative to the source
+    name: str = ""  # the name the source suggests for the dataset (an image folder's), '' for the format's
     warnings: tuple[str, ...] = ()
     cleanup: Callable[[], None] | None = None  # removes temporary files the reader made (called by convert)
 
@@ -71,6 +79,7 @@ class SourceOptions:
     """Options a source reader may use (image folders use most of them)."""
 
     resize: tuple[int, int] | None = None  # (width, height)
+    fit: str = "crop"  # how resize keeps the aspect ratio: one of FITS
     encode: str | None = None  # 'jpeg' or 'png'
     quality: int = 95
     on_error: str = "skip"
@@ -91,6 +100,8 @@ class SourceOptions:
             raise SourceError(f"quality must be between 1 and 100, not {self.quality}")
         if self.max_pixels < 1:
             raise SourceError(f"max_pixels must be positive, not {self.max_pixels}")
+        if self.fit not in FITS:
+            raise SourceError(f"unknown fit {self.fit!r}; supported: {', '.join(FITS)}")
         if self.resize is not None and (len(self.resize) != 2 or min(self.resize) < 1):
             raise SourceError(f"resize must be (width, height) with positive sizes, not {self.resize}")
 

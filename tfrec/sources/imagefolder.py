@@ -15,11 +15,12 @@ from ..codec.images import HIGH_BIT_MODES, PIL_FORMATS, tf_unreadable, truncatio
 from ..io.journal import JOURNAL
 from ..io.manifest import MANIFEST
 from ..codec.schema import load_schema
-from ..sources import SourceData, SourceOptions, SplitData
+from ..sources import MAX_LISTED_IGNORED, SourceData, SourceOptions, SplitData
 from ._checks import file_kind
 
 _NOT_REGULAR = "not a regular file ({}); only regular files are read"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+# TIFFs are stored re-encoded as PNG (TensorFlow has no TIFF decoder), as odd GIFs and BMPs are.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
@@ -43,9 +44,10 @@ def _output_warnings(outputs: dict[str, str]) -> list[str]:
             for name, marker in outputs.items()]
 
 
-def _list_class(root: str, class_dir: str, label: int, options: SourceOptions, items: list, skipped: list) -> int:
-    """Appends (path, relative name, label, size) for each image under class_dir; returns files ignored."""
-    ignored = 0
+def _list_class(root: str, class_dir: str, label: int, options: SourceOptions, items: list, skipped: list,
+                ignored: list) -> None:
+    """Appends (path, relative name, label, size) for each image under class_dir, and to `ignored` the
+    relative names of the other files."""
     real_root = os.path.realpath(root)
     seen: set[tuple[int, int]] = set()  # (device, inode) of folders walked: symlink loops end here
 
@@ -68,11 +70,11 @@ def _list_class(root: str, class_dir: str, label: int, options: SourceOptions, i
         dirs.sort()
         for name in sorted(files):
             full = os.path.join(dirpath, name)
-            if not name.lower().endswith(IMAGE_EXTENSIONS):
-                ignored += 1
-                continue
             rel = os.path.relpath(full, root)
             shown = text_name(rel)
+            if not name.lower().endswith(IMAGE_EXTENSIONS):
+                ignored.append(shown)
+                continue
             if os.path.islink(full) and not options.follow_symlinks:
                 target = os.path.realpath(full)
                 if os.path.commonpath([target, real_root]) != real_root:
@@ -88,7 +90,6 @@ def _list_class(root: str, class_dir: str, label: int, options: SourceOptions, i
                 continue
             size = st.st_size
             items.append((full, shown, label, size))  # shown: the name as stored (UTF-8 text)
-    return ignored
 
 
 def read_image_folder(path: str, options: SourceOptions) -> SourceData:
@@ -109,12 +110,12 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
     classes = sorted({c for r in split_roots.values() for c in _subdirs(r)})
     if not classes:
         raise SourceError(f"{path}: no class subfolders (expected {path}/<class>/<image files>)")
-    splits, skipped, ignored = {}, [], 0
+    splits, skipped, ignored = {}, [], []
     for split, root in split_roots.items():
         items: list = []
         for label, cls in enumerate(classes):
             if os.path.isdir(os.path.join(root, cls)):
-                ignored += _list_class(path, os.path.join(root, cls), label, options, items, skipped)
+                _list_class(path, os.path.join(root, cls), label, options, items, skipped, ignored)
         if items:
             labels = np.array([it[2] for it in items], dtype=np.int64)
             splits[split] = SplitData(split, labels, items=items, source_bytes=sum(it[3] for it in items))
@@ -129,7 +130,9 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
         splits=splits,
         make_record=functools.partial(make_image_record, options=_WorkerOptions.of(options, schema)),
         skipped=skipped,
-        ignored=ignored,
+        ignored=len(ignored),
+        ignored_names=tuple(ignored[:MAX_LISTED_IGNORED]),
+        name=os.path.basename(os.path.abspath(path)),
         warnings=class_warnings,
     )
 
@@ -157,11 +160,12 @@ def _class_warnings(classes: list[str], splits: dict[str, SplitData]) -> tuple[s
 
 
 class _WorkerOptions(tuple):
-    """(resize, encode, quality, max_pixels, exif_transpose, schema): what a worker needs, picklable."""
+    """(resize, encode, quality, max_pixels, exif_transpose, schema, fit): what a worker needs, picklable."""
 
     @classmethod
     def of(cls, options: SourceOptions, schema) -> "_WorkerOptions":
-        return cls((options.resize, options.encode, options.quality, options.max_pixels, options.exif_transpose, schema))
+        return cls((options.resize, options.encode, options.quality, options.max_pixels, options.exif_transpose, schema,
+                    options.fit))
 
 
 def _conversion(img, data: bytes, fmt: str, exif_transpose: bool) -> str:
@@ -174,11 +178,58 @@ def _conversion(img, data: bytes, fmt: str, exif_transpose: bool) -> str:
     return ""
 
 
-def _reencode(img, fmt: str, resize, encode, quality, exif_transpose: bool) -> tuple[bytes, str, int, int]:
-    from PIL import Image, ImageOps
+def _padded_size(size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) of a picture of `size` fitted inside `target`, keeping its aspect ratio (as
+    tf.image.resize_with_pad sizes it: the short side rounded down, at least 1)."""
+    (w, h), (tw, th) = size, target
+    if w * th >= h * tw:
+        return tw, max(1, h * tw // w)
+    return max(1, w * th // h), th
+
+
+def _crop_box(size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The largest centred (left, top, right, bottom) box of the target's aspect ratio: the reader's
+    center_window (tfrec/read/decode.py), in the same integer steps."""
+    (w, h), (tw, th) = size, target
+    crop_w, crop_h = max(1, min(w, h * tw // th)), max(1, min(h, w * th // tw))
+    left, top = (w - crop_w) // 2, (h - crop_h) // 2
+    return left, top, left + crop_w, top + crop_h
+
+
+def _draft_size(size: tuple[int, int], target: tuple[int, int], fit: str) -> tuple[int, int]:
+    """The smallest whole-image size a JPEG may be decoded at (DCT scaling) and still cover the target after `fit`."""
+    if fit == "pad":
+        return _padded_size(size, target)
+    if fit == "crop":
+        (w, h), (tw, th) = size, target
+        left, top, right, bottom = _crop_box(size, target)
+        return -(-tw * w // (right - left)), -(-th * h // (bottom - top))
+    return target
+
+
+def _fitted(img, target: tuple[int, int], fit: str):
+    """`img` at `target` (width, height): stretched, centre-cropped to its aspect first, or fitted and padded with black."""
+    from PIL import Image
+
+    bilinear = Image.Resampling.BILINEAR
+    if fit == "crop":
+        return img.resize(target, bilinear, box=_crop_box(img.size, target), reducing_gap=3.0)
+    if fit == "pad":
+        inner = _padded_size(img.size, target)
+        (w, h), (tw, th) = img.size, target
+        # the offsets of tf.image.resize_with_pad: half the exact (unrounded) margin, rounded down
+        left, top = ((tw * h - w * th) // (2 * h), 0) if inner[1] == th else (0, (th * w - h * tw) // (2 * w))
+        canvas = Image.new("RGB", target)
+        canvas.paste(img.resize(inner, bilinear, reducing_gap=3.0), (left, top))
+        return canvas
+    return img.resize(target, bilinear, reducing_gap=3.0)
+
+
+def _reencode(img, fmt: str, resize, encode, quality, exif_transpose: bool, fit: str = "crop") -> tuple[bytes, str, int, int]:
+    from PIL import ImageOps
 
     if resize and fmt == "jpeg" and not exif_transpose:
-        img.draft("RGB", resize)  # decode at a reduced DCT scale when much larger than the target
+        img.draft("RGB", _draft_size(img.size, resize, fit))  # decode at a reduced DCT scale when much larger
     if exif_transpose:
         img = ImageOps.exif_transpose(img)
     if img.mode in HIGH_BIT_MODES:
@@ -187,7 +238,7 @@ def _reencode(img, fmt: str, resize, encode, quality, exif_transpose: bool) -> t
         img = img.convert("RGBA")  # what Pillow asks for (P -> RGB warns); the RGB values are the same
     img = img.convert("RGB")
     if resize:
-        img = img.resize(resize, Image.Resampling.BILINEAR, reducing_gap=3.0)
+        img = _fitted(img, resize, fit)
     out_fmt = encode or ("jpeg" if fmt == "jpeg" else "png")
     buf = io.BytesIO()
     if out_fmt == "jpeg":
@@ -244,7 +295,7 @@ def encode_image_record(data: bytes, filename: str, label: int, options: _Worker
     and serializes the Example: (record, '', stored format), or (None, why it was skipped, '')."""
     from PIL import Image, UnidentifiedImageError
 
-    resize, encode, quality, max_pixels, exif_transpose, schema = options
+    resize, encode, quality, max_pixels, exif_transpose, schema, fit = options
     if not data:
         return None, "empty file (0 bytes)", ""
     try:
@@ -261,7 +312,7 @@ def encode_image_record(data: bytes, filename: str, label: int, options: _Worker
             if truncated:
                 return None, truncated, ""
             if resize or encode or _conversion(img, data, fmt, exif_transpose):
-                data, fmt, width, height = _reencode(img, fmt, resize, encode, quality, exif_transpose)
+                data, fmt, width, height = _reencode(img, fmt, resize, encode, quality, exif_transpose, fit)
     except UnidentifiedImageError:
         return None, "not a valid image: Pillow cannot identify its format", ""
     except (OSError, ValueError, SyntaxError) as e:

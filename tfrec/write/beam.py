@@ -35,7 +35,9 @@ from ..io import fs
 from ..io.journal import Journal
 from ..io.manifest import read_manifest
 from ..sources import SourceData
-from .convert import ConvertOptions, Prepared, ShardUnit, prepare, shard_units, split_entry, write_unit
+from .convert import (
+    ConvertOptions, Prepared, ShardUnit, conversion_notes, prepare, shard_units, split_entry, write_unit,
+)
 from .tfds import tfds_summary
 
 # The local default: the DirectRunner with worker processes, as a remote runner would run the units.
@@ -144,7 +146,7 @@ def convert_on_beam(source: SourceData, out: str, options: ConvertOptions,
     """Runs `convert` on a source read by the caller as a Beam pipeline (see the module docstring).
 
     Returns:
-        What `convert` returns: the manifest, `out`, `seconds`, `reused_shards` (and `tfds`).
+        What `convert` returns: the manifest, `out`, `seconds`, `reused_shards`, `notes` (and `tfds`).
 
     Raises:
         TfrecError: Beam is not installed, bad --beam-option, or the pipeline failed (the worker's error).
@@ -179,7 +181,8 @@ def convert_on_beam(source: SourceData, out: str, options: ConvertOptions,
     except Exception as e:  # Beam wraps a worker's exception in its own
         raise _worker_error(e) from e
     manifest = read_manifest(out)
-    result = {**manifest, "out": out, "seconds": round(time.perf_counter() - start, 3), "reused_shards": len(prep.reuse)}
+    result = {**manifest, "out": out, "seconds": round(time.perf_counter() - start, 3), "reused_shards": len(prep.reuse),
+              "notes": conversion_notes(prep.plans, manifest["splits"])}
     return {**result, "tfds": tfds_summary(manifest)} if options.tfds_metadata else result
 
 

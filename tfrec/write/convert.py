@@ -27,7 +27,7 @@ from ..io.records import (
     normalize_compression,
 )
 from ..codec.schema import Schema, load_schema
-from ..sources import FORMATS, SourceData, SourceOptions, SplitData, read_source
+from ..sources import FITS, FORMATS, SourceData, SourceOptions, SplitData, read_source
 from .tfds import remove_tfds_metadata, tfds_summary, write_tfds_metadata
 
 # Records per bulk-encoding step: bounds memory to a few MB per step; larger chunks gained < 5%.
@@ -54,6 +54,7 @@ class ConvertOptions:
     overwrite: bool = False
     resume: bool = False
     resize: tuple[int, int] | None = None
+    fit: str = "crop"  # how resize keeps the aspect ratio: 'crop' (centre), 'stretch' or 'pad' (FITS)
     encode: str | None = None
     quality: int = 95
     on_error: str = "skip"
@@ -72,6 +73,10 @@ class ConvertOptions:
     def __post_init__(self):
         if self.runner not in RUNNERS:
             raise TfrecError(f"unknown runner {self.runner!r}; supported: {', '.join(RUNNERS)}")
+        if self.name is not None:
+            plan.check_dataset_name(self.name, "--name")
+        if self.fit not in FITS:
+            raise TfrecError(f"unknown fit {self.fit!r}; supported: {', '.join(FITS)}")
         if self.format not in ("auto",) + FORMATS:
             raise TfrecError(f"unknown format {self.format!r}; supported: auto, {', '.join(FORMATS)}")
         if self.shards is not None and self.shards < 1:
@@ -83,7 +88,7 @@ class ConvertOptions:
         if self.workers < 0:
             raise TfrecError(f"--workers must be 0 (all cores) or more, not {self.workers}")
         normalize_compression(self.compression)
-        SourceOptions(resize=self.resize, encode=self.encode, quality=self.quality, on_error=self.on_error)
+        SourceOptions(resize=self.resize, fit=self.fit, encode=self.encode, quality=self.quality, on_error=self.on_error)
 
     @property
     def num_workers(self) -> int:
@@ -175,6 +180,11 @@ def resolve_splits(source: SourceData, spec: dict[str, float] | None, seed: int)
     if clash:
         raise TfrecError(f"--split names {sorted(clash)} clash with the source's own splits {sorted(source.splits)}")
     for name, idx in plan.stratified_split(base.labels, spec, seed).items():
+        if not len(idx):  # an empty split would be an empty shard, and a split nothing can read or validate on
+            raise TfrecError(
+                f"--split: split {name!r} gets no records ({spec[name]:g} of {counted(len(base), 'record')}, "
+                "rounded per class); give it a larger fraction"
+            )
         splits[name] = base.take(idx, name)
     return splits
 
@@ -327,18 +337,46 @@ class SplitPlan:
     split: SplitData
     order: np.ndarray
     shards: tuple[plan.ShardSpec, ...]
+    requested: int | None = None  # --shards, when it asked for more shards than the split has records
 
 
 def plan_splits(source: SourceData, splits: dict[str, SplitData], name: str, options: ConvertOptions) -> dict[str, SplitPlan]:
-    """Orders each split's records (seeded) and cuts them into shards; pure, nothing written."""
+    """Orders each split's records (seeded) and cuts them into shards; pure, nothing written.
+
+    Never more shards than records (a shard with none would be an empty file): --shards above a
+    split's record count is cut to it, and the plan keeps what was asked (see conversion_notes).
+    """
     plans = {}
     for split_name, split in splits.items():
         order = plan.record_order(len(split), options.shuffle, options.seed, split_name)
         n = options.shards or plan.choose_num_shards(
             _estimate_bytes(split, source.schema, options), len(split), options.shard_size
         )
-        plans[split_name] = SplitPlan(split, order, plan.plan_shards(name, split_name, len(split), n))
+        capped = min(n, max(len(split), 1))
+        requested = options.shards if capped < n else None
+        plans[split_name] = SplitPlan(split, order, plan.plan_shards(name, split_name, len(split), capped), requested)
     return plans
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 file', '2 files', '1,024 records': a count with its noun in the right number."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def conversion_notes(plans: dict[str, SplitPlan], written: dict[str, dict]) -> list[str]:
+    """What the result says besides its counts: --shards cut to a split's records, and shards that came
+    out empty because every file planned for them was skipped as bad."""
+    notes = [
+        f"--shards {p.requested}: split {name!r} has {counted(len(p.split), 'record')}, "
+        f"so {counted(len(p.shards), 'shard')} (one record each)"
+        for name, p in plans.items() if p.requested
+    ]
+    notes += [
+        f"shard {s['file']} holds no records: every file planned for it was skipped"
+        for name, entry in written.items() for s, spec in zip(entry["shards"], plans[name].shards if name in plans else ())
+        if s["records"] == 0 and spec.records > 0
+    ]
+    return notes
 
 
 def _content_hash(split: SplitData) -> str:
@@ -358,6 +396,8 @@ def run_fingerprint(source: SourceData, plans: dict[str, SplitPlan], options: Co
         "format", "name", "compression", "shuffle", "seed", "resize", "encode", "quality", "on_error",
         "follow_symlinks", "exif_transpose", "max_pixels", "image_column", "label_column",
     )}
+    if options.resize:  # only with --resize does --fit change a byte (and older journals keep their fingerprint)
+        opts["fit"] = options.fit
     splits = {
         k: {"content": _content_hash(p.split), "shards": [(s.file, s.start, s.stop) for s in p.shards]}
         for k, p in plans.items()
@@ -489,24 +529,32 @@ def read_options_source(src: str | Sequence[str], options: ConvertOptions) -> So
     """The source, read with the options that concern it (close it when done)."""
     user_schema = load_schema(options.schema) if options.schema else None
     return read_source(src, options.format, SourceOptions(
-        resize=options.resize, encode=options.encode, quality=options.quality, on_error=options.on_error,
+        resize=options.resize, fit=options.fit, encode=options.encode, quality=options.quality, on_error=options.on_error,
         follow_symlinks=options.follow_symlinks, exif_transpose=options.exif_transpose,
         max_pixels=options.max_pixels, schema=user_schema, subset=options.subset, image_column=options.image_column,
         label_column=options.label_column,
     ))
 
 
+def default_name(source: SourceData) -> str:
+    """The dataset's name without --name: the source's own (an image folder's name, in TFDS snake_case:
+    'My Photos' -> 'my_photos'), else its format's ('mnist', 'cifar10')."""
+    return plan.dataset_name(source.name, source.kind) if source.name else source.kind
+
+
 def prepare(source: SourceData, out: str, options: ConvertOptions, per_shard_journal: bool = False,
             shown: tuple[str, str] = ("", "")) -> Prepared:
     """Plans every split (once, from the seed) and prepares OUT; nothing is written yet."""
     splits = resolve_splits(source, dict(options.split) if options.split else None, options.seed)
-    name = options.name or source.kind
+    name = options.name or default_name(source)
     plans = plan_splits(source, splits, name, options)
     journal = Journal(out, run_fingerprint(source, plans, options), per_shard_journal)
     if options.resume and fs.exists(fs.join(out, MANIFEST)):
         from ..io.manifest import read_manifest
 
-        done = {**read_manifest(out), "out": out, "seconds": 0.0, "reused_shards": "all (already complete)"}
+        manifest = read_manifest(out)
+        done = {**manifest, "out": out, "seconds": 0.0, "reused_shards": "all (already complete)",
+                "notes": conversion_notes(plans, manifest["splits"])}
         return Prepared(out, source, name, plans, journal, {}, done, shown)
     reuse = journal.reusable(out) if options.resume and fs.isdir(out) else {}
     prepare_output(out, options, journal, set(reuse))
@@ -525,7 +573,8 @@ def convert(src: str | Sequence[str], out: str, options: ConvertOptions | None =
         options: see ConvertOptions; options.runner='beam' runs the shards as an Apache Beam pipeline.
 
     Returns:
-        The manifest written to OUT/dataset.json, plus `out`, `seconds` and `reused_shards`.
+        The manifest written to OUT/dataset.json, plus `out`, `seconds`, `reused_shards` and `notes`
+        (e.g. --shards cut to a split's record count; see conversion_notes).
 
     Raises:
         SourceError: the source is malformed (or, with on_error='fail', one image is bad).
@@ -570,7 +619,8 @@ def _convert_source(source: SourceData, out: str, options: ConvertOptions, start
             "run the same command with --resume to finish"
         ) from None
     manifest, tfds = prep.publish(options, written, run.skipped)
-    result = {**manifest, "out": out, "seconds": round(time.perf_counter() - start, 3), "reused_shards": len(prep.reuse)}
+    result = {**manifest, "out": out, "seconds": round(time.perf_counter() - start, 3), "reused_shards": len(prep.reuse),
+              "notes": conversion_notes(prep.plans, written)}
     return {**result, "tfds": tfds} if tfds is not None else result
 
 
@@ -608,5 +658,7 @@ def _manifest(name: str, source: SourceData, options: ConvertOptions, written: d
         "splits": written,
         "skipped": skipped,
         "warnings": list(source.warnings),
-        "ignored_files": source.ignored,
+        "resize": {"width": options.resize[0], "height": options.resize[1], "fit": options.fit} if options.resize else None,
+        "ignored_files": source.ignored,  # how many files were passed over as no image
+        "ignored": list(source.ignored_names),  # which: the first MAX_LISTED_IGNORED of them
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,6 +110,41 @@ class ShardSpec:
     @property
     def records(self) -> int:
         return self.stop - self.start
+
+
+# A dataset name as TensorFlow Datasets spells one (tfds.core.naming: a letter, then word characters),
+# kept to lowercase ASCII snake_case so that `{name}-{split}.tfrecord-...` shard names stay parseable.
+DATASET_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def dataset_name(text: str, fallback: str) -> str:
+    """`text` (a folder name) as a TFDS-style snake_case dataset name: 'My Photos-2024' -> 'my_photos_2024'.
+
+    Accents are dropped ('Día' -> 'dia'), every other character outside a-z, 0-9 and `_` becomes `_`
+    (runs of them one, none at the ends); a name that starts with a digit gets `fallback` and `_`
+    before it, and one that is left empty is `fallback` (the source format).
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    name = re.sub(r"_+", "_", re.sub(r"[^a-z0-9_]", "_", ascii_text)).strip("_")
+    if not name:
+        return fallback
+    return name if DATASET_NAME.fullmatch(name) else f"{fallback}_{name}"
+
+
+def check_dataset_name(name: object, where: str = "--name") -> str:
+    """`name` if it is a dataset name (lowercase letters, digits and `_`, starting with a letter).
+
+    Raises:
+        TfrecError: "--name 'my-data': not a dataset name ...", with the name it could be instead.
+    """
+    if isinstance(name, str) and DATASET_NAME.fullmatch(name):
+        return name
+    hint = dataset_name(name, "") if isinstance(name, str) else ""
+    like = f"; e.g. {hint!r}" if hint and DATASET_NAME.fullmatch(hint) else ""
+    raise TfrecError(
+        f"{where} {name!r}: not a dataset name: use lowercase letters, digits and '_', starting with a letter "
+        f"(shard files are NAME-SPLIT.tfrecord-...){like}"
+    )
 
 
 def shard_name(name: str, split: str, index: int, num_shards: int) -> str:
