@@ -162,7 +162,7 @@ def test_a_compressed_shard_reads_and_counts_as_the_salvaging_reader_does(tmp_pa
 
 
 def _damaged_dataset(src: str, dst, compression: str = "none") -> list[str]:
-    """A copy of a dataset: shard 0 with a bad record, shard 1 clean, shard 2 missing (plain: shard 0 also cut short)."""
+    """A copy of a dataset: shard 0 with a bad record (plain: and cut short), shard 1 clean, shard 2 missing."""
     shutil.copytree(src, dst)
     shards = shard_paths(str(dst), read_manifest(str(dst)), "train")
     if compression == "none":
@@ -176,7 +176,8 @@ def _damaged_dataset(src: str, dst, compression: str = "none") -> list[str]:
 
 
 def _records(ds) -> Counter:
-    return Counter((int(lab), img.tobytes()) for images, labels in ds for img, lab in zip(images.numpy(), labels.numpy()))
+    return Counter((int(lab), img.tobytes()) for images, labels in ds
+                   for img, lab in zip(images.numpy(), labels.numpy()))
 
 
 @pytest.fixture(scope="module")
@@ -267,8 +268,9 @@ def test_checks_are_kept_per_file_version(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("salvage_all", [False, True], ids=["checked", "salvaged"])
+@pytest.mark.parametrize("shuffle", [False, True], ids=["in-order", "shuffled"])
 @pytest.mark.parametrize("epochs", [2, 3])
-def test_skips_are_counted_once_per_epoch_delivered(datasets, tmp_path, monkeypatch, epochs, salvage_all):
+def test_skips_are_counted_once_per_epoch_delivered(datasets, tmp_path, monkeypatch, epochs, shuffle, salvage_all):
     # With tf.data's warm start, TF 2.21 opened every file once more than repeat(n) asks in about half
     # the runs (interleave then repeat, no shuffle between): its skips were counted for an epoch never read.
     _damaged_dataset(datasets["cifar10"], tmp_path / "bad")
@@ -279,6 +281,6 @@ def test_skips_are_counted_once_per_epoch_delivered(datasets, tmp_path, monkeypa
     missing = sum(d["records"] for d in one.read_stats.damaged.values() if "missing" in d["reason"])
     per_epoch = one.read_stats.records_skipped - missing
     for _ in range(4):
-        ds = P.make_dataset(str(tmp_path / "bad"), batch_size=8, skip_corrupt=True, shuffle=False, repeat=epochs)
+        ds = P.make_dataset(str(tmp_path / "bad"), batch_size=8, skip_corrupt=True, shuffle=shuffle, repeat=epochs)
         _records(ds)
         assert ds.read_stats.records_skipped == missing + epochs * per_epoch

@@ -222,12 +222,12 @@ def build_stages(source: Source, options: ReadOptions, stats: ReadStats,
     # branches more); warm start reads records and fills the shuffle buffer meanwhile. The imagenet
     # preset's one-pass ratio to its limit went from 0.84x and 0.88x to 0.91x and 0.93x in two 16-round
     # probes, from 0.86x to 0.895x in benchmarks/read_startup.py (start-up 151 ms to 123).
-    # Except where skip_corrupt counts over a fixed number of epochs: with warm start, TF 2.21 opens every
-    # file once more than repeat(n) (n >= 2) asks, in about half the runs when no shuffle buffer follows
-    # the interleave, and the skips the salvaging reader meets there would be counted for an epoch that
-    # is never delivered.
+    # Except where skip_corrupt counts over a fixed number of epochs in file order: with warm start, TF
+    # 2.21 opened files for one epoch more than repeat(n) (n >= 2) asks, in 2 to 13 of 20 runs when no
+    # shuffle buffer sits between the interleave and the repeat (none did in 20 with one), and the skips
+    # the salvaging reader met there were counted for an epoch never delivered.
     epochs = 0 if isinstance(options.repeat, bool) else options.repeat
-    dopt.experimental_warm_start = not (options.skip_corrupt and epochs >= 2)
+    dopt.experimental_warm_start = not (options.skip_corrupt and epochs >= 2 and not options.shuffle)
     if options.num_shards > 1:  # sharded here by file: stop tf.distribute from sharding again
         dopt.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return [(name, d.with_options(dopt)) for name, d in stages]
