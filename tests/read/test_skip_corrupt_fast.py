@@ -284,3 +284,44 @@ def test_skips_are_counted_once_per_epoch_delivered(datasets, tmp_path, monkeypa
         ds = P.make_dataset(str(tmp_path / "bad"), batch_size=8, skip_corrupt=True, shuffle=shuffle, repeat=epochs)
         _records(ds)
         assert ds.read_stats.records_skipped == missing + epochs * per_epoch
+
+
+@pytest.fixture
+def generators(monkeypatch):
+    """How many from_generator datasets (the salvaging branch) pipelines are built with."""
+    made = []
+    real = tf.data.Dataset.from_generator
+
+    def counting(*args, **kwargs):
+        made.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tf.data.Dataset, "from_generator", staticmethod(counting))
+    return made
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_shards_found_intact_before_are_read_without_the_salvaging_branch(datasets, gzip_cifar, generators,
+                                                                         compressed):
+    path = gzip_cifar if compressed else datasets["cifar10"]
+    first = P.make_dataset(path, "train", 8, dtype="uint8", skip_corrupt=True)
+    assert generators  # nothing known yet: each shard is checked as it is opened
+    records = _records(first)
+    generators.clear()
+    again = P.make_dataset(path, "train", 8, dtype="uint8", skip_corrupt=True)
+    assert generators == [] and _records(again) == records and again.read_stats.records_skipped == 0
+
+
+def test_a_shard_damaged_after_a_dataset_without_the_salvaging_branch_was_made_fails_naming_it(datasets, tmp_path):
+    shutil.copytree(datasets["cifar10"], tmp_path / "ds")
+    shard = shard_paths(str(tmp_path / "ds"), read_manifest(str(tmp_path / "ds")), "train")[2]
+    _records(P.make_dataset(str(tmp_path / "ds"), batch_size=8, dtype="uint8", skip_corrupt=True))
+    ds = P.make_dataset(str(tmp_path / "ds"), batch_size=8, dtype="uint8", skip_corrupt=True, shuffle=False)
+    flip(shard, int(read_index(shard + ".idx")[1, 0]) + 100)
+    with pytest.raises(tf.errors.OpError, match=f"{shard}: changed since make_dataset found it intact, and is now "
+                                                "damaged; .* call make_dataset again"):
+        _records(ds)
+    assert ds.read_stats.records_skipped == 0
+    again = P.make_dataset(str(tmp_path / "ds"), batch_size=8, dtype="uint8", skip_corrupt=True)
+    _records(again)
+    assert again.read_stats.records_skipped == 1

@@ -187,6 +187,11 @@ def _version(path: str) -> tuple | None:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
+def _key(path: str, compression: str, expected: dict | None) -> tuple:
+    entry = expected or {}
+    return path, compression, entry.get("checksum"), entry.get("records"), _version(path), _version(path + ".idx")
+
+
 def check_shard(path: str, compression: str, expected: dict | None = None) -> ShardPlan:
     """Which records of a shard tf.data's own reader can read, and where the salvaging reader must take over.
 
@@ -205,21 +210,27 @@ def check_shard(path: str, compression: str, expected: dict | None = None) -> Sh
     fails the pass with tf.errors.DataLossError (that reader checks every CRC too): never a
     damaged record, never a wrong count.
     """
-    entry = expected or {}
-    key = (path, compression, entry.get("checksum"), entry.get("records"), _version(path), _version(path + ".idx"))
+    key = _key(path, compression, expected)
     if key[4] is None:
         return SALVAGE_ALL
     with _checks_lock:
         plan = _checks.get(key)
     if plan is not None:
         return plan
-    plan = _check(path, compression, entry)
+    plan = _check(path, compression, expected or {})
     if key[4:] == (_version(path), _version(path + ".idx")):  # not rewritten while it was checked
         with _checks_lock:
             if len(_checks) >= MAX_CHECKS:
                 _checks.clear()
             _checks[key] = plan
     return plan
+
+
+def known_intact(path: str, compression: str, expected: dict | None = None) -> bool:
+    """Whether check_shard already found this version of the shard intact in this process (reads nothing)."""
+    key = _key(path, compression, expected)
+    with _checks_lock:
+        return key[4] is not None and _checks.get(key) == INTACT
 
 
 def forget_checks() -> None:
