@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import click
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON result on stdout.")
-quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars (the result is still printed).")
 
 
 def existing_paths(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -27,11 +27,14 @@ def existing_paths(ctx: click.Context, param: click.Parameter, value: tuple[str,
 
 
 def emit(result: Any, as_json: bool, human: str) -> None:
-    """Prints the JSON result on stdout with --json, else the human summary on stderr."""
+    """Prints the result on stdout: JSON with --json, else the human summary (so `> file`, `| grep` work).
+
+    Progress bars, logs and warnings go to stderr; --quiet silences those, never the result.
+    """
     if as_json:
         click.echo(json.dumps(result, indent=None, default=str))
     elif human:
-        click.echo(human, err=True)
+        click.echo(human)
 
 
 @contextlib.contextmanager

@@ -103,7 +103,7 @@ def read(path, split, schema, batch_size, batches, augment, image_size, fit, dty
         augment=augment, image_size=image_size and image_size[::-1], fit=fit, dtype=dtype, shuffle=shuffle, seed=seed, cache=cache,
         skip_corrupt=skip_corrupt,
     )
-    emit(result, as_json, "" if quiet else read_summary(result))
+    emit(result, as_json, read_summary(result))
 
 
 MODE_LABELS = {"synthetic": "synthetic (one batch, again and again)", "tfrec": "tfrec (from storage)",
@@ -261,15 +261,15 @@ def train(path, model, batch_size, steps, rounds, augment, image_size, paralleli
 
     with sigterm_as_interrupt():
         result = benchmark_train(path, options)
-        human = "" if quiet else train_bench_summary(result)
+        human = train_bench_summary(result)
         if sweep:
             from tfrec.bench.sweep import sweep_train
 
             result["sweep"] = sweep_train(path, options)
-            human += "" if quiet else "\n" + sweep_summary(result["sweep"])
+            human += "\n" + sweep_summary(result["sweep"])
     if chart:
         from tfrec.bench.chart import modes_chart, sweep_chart
 
         result["chart"] = sweep_chart(result["sweep"], chart) if sweep else modes_chart(result, chart)
-        human += "" if quiet else f"\n  chart: {chart}"
+        human += f"\n  chart: {chart}"
     emit(result, as_json, human)

@@ -54,7 +54,7 @@ def verify(ctx, paths, level, deep, schema, compression, no_dataset, no_checksum
         progress=not (quiet or as_json), runner=runner, beam_options=beam_options,
     )
     report = run(paths, options)
-    emit(report.to_json(), as_json, "" if quiet and report.ok else report.summary())
+    emit(report.to_json(), as_json, report.summary())
     if not report.ok:
         ctx.exit(1)
 
@@ -121,6 +121,6 @@ def inspect(ctx, paths, samples, grid, grid_images, augment, seed, split, catalo
         written = write_html_report(report, html)
         result["written"]["html"] = written.to_json()
         human += f"\nwrote html: {written.path} ({written.images} images, {written.bytes / 1e3:,.0f} KB)"
-    emit(result, as_json, "" if quiet else human)
+    emit(result, as_json, human)
     if report.problems:
         ctx.exit(1)

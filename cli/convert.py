@@ -216,7 +216,7 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
         result = run(src[0] if len(src) == 1 else list(src), out, options)
     if fetched:
         result["fetched"] = fetched
-    emit(result, as_json, "" if quiet else convert_summary(result))
+    emit(result, as_json, convert_summary(result))
 
 
 @click.command()
@@ -234,4 +234,4 @@ def demo(directory, as_json, quiet):
 
     import_tensorflow_quietly()  # the demo ends with a short training run
     result = run_demo(directory, progress=not (quiet or as_json))
-    emit(result, as_json, "" if quiet else result["summary"])
+    emit(result, as_json, result["summary"])

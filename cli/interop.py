@@ -51,7 +51,7 @@ def fetch(name, directory, mirrors, retries, as_json, quiet):
                  progress=not (quiet or as_json))
     lines = [f"fetched {name} into {result['dir']} in {result['seconds']:.2f} s"]
     lines += [f"  {os.path.basename(f['file'])}: {f['bytes']:,} bytes, sha256 ok ({f['status']})" for f in result["files"]]
-    emit(result, as_json, "" if quiet else "\n".join(lines))
+    emit(result, as_json, "\n".join(lines))
 
 
 @click.command("export-tfds")
@@ -76,4 +76,4 @@ def export_tfds(dataset, as_json, quiet):
     human = f"wrote {', '.join(result['files'])} into {dataset}"
     if result["left_out"]:
         human += f"\n  left out of features.json (variable length): {', '.join(result['left_out'])}"
-    emit(result, as_json, "" if quiet else human)
+    emit(result, as_json, human)

@@ -58,7 +58,7 @@ def serve_data(dispatcher_port, worker, dispatcher_address, port, host, worker_t
         server = service.start_dispatcher(dispatcher_port, worker_timeout, work_dir)
         bound = server.target.rsplit(":", 1)[-1]
         result = {"role": "dispatcher", "port": int(bound), "address": f"grpc://{_hostname()}:{bound}"}
-    emit(result, as_json, "" if quiet else f"tf.data service {result['role']} serving on port {result['port']} "
+    emit(result, as_json, f"tf.data service {result['role']} serving on port {result['port']} "
                                            f"({result['address']}); Ctrl-C to stop")
     with sigterm_as_interrupt():
         try:

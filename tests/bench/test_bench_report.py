@@ -214,11 +214,11 @@ def test_cli_progress_warnings_and_quiet(scripted, datasets, tmp_path):
     shown = CliRunner().invoke(cli, args)
     assert shown.exit_code == 0, shown.output
     assert "round 2/2: tutorial" in shown.stderr
-    assert "warning: tfrec / synthetic = " in shown.stderr and "above 1" in shown.stderr
-    assert "add up to the whole pipeline's 36.7" in shown.stderr and "(within noise)" in shown.stderr
+    assert "warning: tfrec / synthetic = " in shown.stdout and "above 1" in shown.stdout
+    assert "add up to the whole pipeline's 36.7" in shown.stdout and "(within noise)" in shown.stdout
     _script(scripted, NOISY)
     quiet = CliRunner().invoke(cli, [*args, "-q"])
-    assert quiet.exit_code == 0 and "round 1/2" not in quiet.stderr
+    assert quiet.exit_code == 0 and "round 1/2" not in quiet.stderr and "tfrec / synthetic" in quiet.stdout
     _script(scripted, NOISY)
     as_json = CliRunner().invoke(cli, [*args, "--json"])
     r = json.loads(as_json.stdout)

@@ -80,7 +80,7 @@ def test_flipped_data_byte(datasets, tmp_path):
     assert any(f[0] == name and "checksum" in f[4] for f in found)  # the dataset level agrees
     result = cli_verify(d)
     assert result.exit_code == 1
-    assert f"{name}: record 3 at byte {at}: data CRC mismatch" in result.stderr
+    assert f"{name}: record 3 at byte {at}: data CRC mismatch" in result.stdout
 
 
 def test_flipped_length_field_resyncs_and_keeps_going(datasets, tmp_path):
@@ -201,7 +201,7 @@ def test_undecodable_image_found_by_deep_verify(datasets, tmp_path):
     assert len(found) == 1 and found[0][:4] == (os.path.basename(path), 2, at, "decode")
     assert "image 'image': does not decode" in found[0][4]
     result = cli_verify(d, "--deep", "--no-dataset")
-    assert result.exit_code == 1 and f"record 2 at byte {at}: image 'image': does not decode" in result.stderr
+    assert result.exit_code == 1 and f"record 2 at byte {at}: image 'image': does not decode" in result.stdout
 
 
 def test_label_out_of_range_and_wrong_image_size(datasets, tmp_path):

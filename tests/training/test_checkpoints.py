@@ -45,6 +45,11 @@ def _state(complete, name):
     }[name]
 
 
+def _ckpt(notes: list[str]) -> list[str]:
+    """The run's notes about checkpoints (a run this short also gets the too-few-steps note)."""
+    return [n for n in notes if "checkpoint" in n]
+
+
 @pytest.mark.parametrize("name,files", [
     ("writing the data", [TEMP.format(n=1)]),
     ("data merged, no index yet", [DATA]),
@@ -58,7 +63,7 @@ def test_a_first_checkpoint_cut_short_is_named_and_training_starts_over(datasets
         (directory / rel).write_bytes(data)
     result = train(datasets["mnist"], epochs=1, checkpoint_dir=str(directory), **RUN)
     assert result.resumed_from is None
-    assert result.notes == [f"incomplete checkpoint ckpt-1 in {directory} ignored (a run stopped while writing it "
+    assert _ckpt(result.notes) == [f"incomplete checkpoint ckpt-1 in {directory} ignored (a run stopped while writing it "
                             f"left {', '.join(sorted(files))}): training starts from the beginning"]
 
 
@@ -72,9 +77,10 @@ def test_a_later_checkpoint_cut_short_resumes_from_the_last_complete_one(dataset
     result = train(datasets["mnist"], epochs=2, checkpoint_dir=str(directory), **RUN)
     assert result.resumed_from["checkpoint"] == str(directory / "ckpt-1") and result.resumed_from["epoch"] == 1
     assert [e["epoch"] for e in result.epochs] == [2]
-    assert len(result.notes) == 1 and re.fullmatch(
+    notes = _ckpt(result.notes)
+    assert len(notes) == 1 and re.fullmatch(
         rf"incomplete checkpoint ckpt-2 in {re.escape(str(directory))} ignored \(.*{re.escape(found)}.*\): "
-        r"resuming from ckpt-1, the last complete one", result.notes[0]), result.notes
+        r"resuming from ckpt-1, the last complete one", notes[0]), notes
 
 
 def test_leftovers_older_than_the_checkpoint_restored_are_not_reported(datasets, complete, tmp_path):
@@ -85,7 +91,7 @@ def test_leftovers_older_than_the_checkpoint_restored_are_not_reported(datasets,
     for rel in (DATA, INDEX, "checkpoint"):
         (directory / rel).write_bytes(complete[rel])
     result = train(datasets["mnist"], epochs=2, checkpoint_dir=str(directory), **RUN)
-    assert result.resumed_from["epoch"] == 1 and result.notes == []
+    assert result.resumed_from["epoch"] == 1 and _ckpt(result.notes) == []
 
 
 def test_the_cli_says_so_on_stderr_and_in_json(datasets, complete, tmp_path):
@@ -99,7 +105,7 @@ def test_the_cli_says_so_on_stderr_and_in_json(datasets, complete, tmp_path):
     note = f"incomplete checkpoint ckpt-1 in {directory} ignored (a run stopped while writing it left {DATA}): " \
            "training starts from the beginning"
     assert f"warning: {note}" in result.stderr.splitlines()
-    assert json.loads(result.stdout)["notes"] == [note]
+    assert _ckpt(json.loads(result.stdout)["notes"]) == [note]
 
 
 @pytest.mark.slow
@@ -121,6 +127,6 @@ def test_killed_while_recording_its_first_checkpoint_then_rerun(datasets, tmp_pa
     result = json.loads(rerun.stdout)
     note = (f"incomplete checkpoint ckpt-1 in {directory} ignored (a run stopped while writing it left "
             f"{DATA}, {INDEX}): training starts from the beginning")
-    assert result["resumed_from"] is None and result["notes"] == [note]
+    assert result["resumed_from"] is None and _ckpt(result["notes"]) == [note]
     assert f"warning: {note}" in rerun.stderr.splitlines()
     assert [e["epoch"] for e in result["epochs"]] == [1, 2]
