@@ -12,7 +12,7 @@ from ..errors import TfrecError
 from ..io import fs
 from ..io.manifest import MANIFEST, MISSING_SHARD, read_manifest, shard_paths
 from ..io.records import FRAMING_BYTES, detect_compression
-from ..io.index import read_index
+from ..io.index import check_index, read_index
 from ..io.salvage import ReadStats, iter_intact_records
 from ..codec.schema import Schema, load_schema, schema_from_json
 
@@ -52,9 +52,14 @@ def _list_files(path: str | Sequence[str]) -> list[str]:
 
 def _mean_record_bytes(path: str, compression: str) -> float:
     """Mean framed record size of a shard: from its .idx index, else from its first 256 records."""
+    lengths = None
     if os.path.exists(path + ".idx"):
-        lengths = read_index(path + ".idx")[:, 1]
-    else:  # damaged records are for the reader to report, not this estimate
+        try:  # a line that cannot be a record (a lying index) is not trusted: the records are walked instead
+            size = os.path.getsize(path) if compression == "none" else None
+            lengths = check_index(read_index(path + ".idx"), path + ".idx", size)[:, 1]
+        except TfrecError:
+            pass
+    if lengths is None:  # damaged records are for the reader to report, not this estimate
         records = iter_intact_records(path, compression, ReadStats())
         lengths = [len(r) + FRAMING_BYTES for _, r in zip(range(256), records)]
     return float(np.mean(lengths)) if len(lengths) else 1.0
