@@ -176,6 +176,18 @@ def test_damaged_record_names_the_shard(digits, tmp_path):
     assert result.read_stats["damaged"][0]["path"] == shard
 
 
+def test_damage_met_under_skip_corrupt_does_not_advise_skip_corrupt(digits, tmp_path):
+    # Under skip_corrupt, TensorFlow's DataLossError only comes from a shard damaged while it was read.
+    import tensorflow as tf
+
+    from tfrec.training.data import damaged_record_error
+
+    shard = _damage(digits, tmp_path)
+    error = damaged_record_error(os.path.dirname(shard), "train", tf.errors.DataLossError(None, None, "x"), True)
+    assert str(error).startswith(f"damaged record in {shard}: record ") and "--skip-corrupt" not in str(error)
+    assert "run the same command again to skip it" in str(error)
+
+
 def test_usage_errors_before_training(digits, tmp_path):
     with pytest.raises(TrainUsageError, match="unknown model 'lenet6'; models: lenet5, cifar_cnn"):
         train(digits, model="lenet6")

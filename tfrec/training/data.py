@@ -118,9 +118,10 @@ def steps_in_epoch(plan: DataPlan, options: TrainOptions) -> int | None:
     return plan.train_records // options.batch_size
 
 
-def damaged_record_error(path: str, split: str, error: Exception) -> TfrecError:
+def damaged_record_error(path: str, split: str, error: Exception, skip_corrupt: bool = False) -> TfrecError:
     """A one-line error for a damaged record met while training: the shard, record and offset (found by
-    a framing check of the split's shards, since TensorFlow's message names no file)."""
+    a framing check of the split's shards, since TensorFlow's message names no file). Under skip_corrupt
+    only a shard damaged while it was being read gets here: rerunning skips it."""
     from ..check.verify import VerifyOptions, verify
     from ..io.manifest import shard_paths
 
@@ -129,8 +130,9 @@ def damaged_record_error(path: str, split: str, error: Exception) -> TfrecError:
                                          progress=False))
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     where = str(report.problems[0]) if report.problems else f"a shard of split {split!r} ({first})"
-    return TfrecError(f"damaged record in {where}; check with `tfrec verify {path}`, or pass "
-                      "--skip-corrupt to skip damaged records")
+    advice = ("it was damaged while being read; run the same command again to skip it" if skip_corrupt
+              else "or pass --skip-corrupt to skip damaged records")
+    return TfrecError(f"damaged record in {where}; check with `tfrec verify {path}`, {advice}")
 
 
 LOCATE_BYTES = 1 << 30  # a label error's record is looked for in this much of the split (a second or so)

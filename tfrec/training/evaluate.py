@@ -135,7 +135,7 @@ def evaluate(path: str, model_path: str, split: str | None = None, batch_size: i
     try:
         out = evaluate_model(model, ds, meta["num_classes"], names)
     except tf.errors.DataLossError as e:
-        raise damaged_record_error(path, split, e) from None
+        raise damaged_record_error(path, split, e, skip_corrupt) from None
     except LabelOutsideClasses as e:
         raise label_range_error(path, split, e.num_classes, e.label, "the model's",
                                 "evaluate it with a model trained on this dataset's classes") from None

@@ -295,7 +295,7 @@ class _Run:
             except StopIteration:
                 break
             except tf.errors.DataLossError as e:
-                raise damaged_record_error(self.plan.path, self.plan.train_split, e) from None
+                raise damaged_record_error(self.plan.path, self.plan.train_split, e, self.options.skip_corrupt) from None
             t1 = time.perf_counter()
             loss, right, n = self.run_step(images, labels)
             t2 = time.perf_counter()
@@ -389,7 +389,7 @@ class _Run:
         try:
             m = evaluate_model(self.model, ds, self.plan.num_classes, step=self.step)
         except tf.errors.DataLossError as e:
-            raise damaged_record_error(self.plan.path, self.plan.val_split, e) from None
+            raise damaged_record_error(self.plan.path, self.plan.val_split, e, self.options.skip_corrupt) from None
         except LabelOutsideClasses as e:
             raise self.label_error(self.plan.val_split, e.label) from None
         return {"val_loss": round(m["loss"], 5), "val_accuracy": round(m["accuracy"], 5)}
