@@ -58,20 +58,13 @@ def sigterm_as_interrupt() -> Iterator[None]:
 def import_tensorflow_quietly() -> None:
     """Imports TensorFlow with its start-up banner (oneDNN, CPU-feature lines) kept off the terminal.
 
-    Those lines come from C++ before logging is set up, so TF_CPP_MIN_LOG_LEVEL alone cannot hide
-    them; stderr is pointed at /dev/null for the import only. An import error still propagates.
+    tfrec._tfimport does it (the library's own quiet import); a command hides C++ warnings too
+    (TF_CPP_MIN_LOG_LEVEL 2, unless set), as its output is the point. An import error still propagates.
     """
-    if "tensorflow" in sys.modules:
-        return
+    from tfrec._tfimport import import_tensorflow_quietly as quietly
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    quietly()
 
 
 def parse_wxh(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> tuple[int, int] | None:

@@ -24,6 +24,8 @@ _EXPORTS = {
     "DatasetView": "view.source", "write_html_report": "view.report",
 }
 _RENAMED = {"make_view_server": ("view.server", "make_server")}
+# Modules that import TensorFlow at their top: it is imported quietly (tfrec._tfimport) before them.
+_TENSORFLOW_MODULES = ("read.", "training.loop", "training.evaluate", "training.export", "bench.train")
 
 
 def __getattr__(name: str):
@@ -35,6 +37,10 @@ def __getattr__(name: str):
         module, attr = _RENAMED[name]
     else:
         raise AttributeError(f"module 'tfrec' has no attribute {name!r}")
+    if module.startswith(_TENSORFLOW_MODULES):
+        from ._tfimport import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     value = getattr(importlib.import_module(f".{module}", __name__), attr)
     globals()[name] = value  # looked up once
     return value

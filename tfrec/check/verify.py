@@ -342,8 +342,9 @@ def tf_decoded_size(value: bytes, channels: int) -> tuple[int, int]:
     Raises:
         ValueError: TensorFlow rejects it; the message is TensorFlow's, without its op decorations.
     """
-    import tensorflow as tf
+    from .._tfimport import import_tensorflow_quietly
 
+    tf = import_tensorflow_quietly()  # in a worker process too: without TensorFlow's start-up banner
     from ..read.decode import decode_any
 
     try:

@@ -16,9 +16,9 @@ DEFAULT_CROP_SIZE = 224  # random resized crop output when no image_size is give
 
 
 def _tf():
-    import tensorflow as tf
+    from .._tfimport import import_tensorflow_quietly
 
-    return tf
+    return import_tensorflow_quietly()
 
 
 def split_seed(seed: Any, n: int) -> Any:

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import tensorflow as tf
+from .._tfimport import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # before TensorFlow's first import: without its C++ start-up banner
+import tensorflow as tf  # noqa: E402
 
 from ..codec.schema import FeatureSpec
 from .augment import RandomResizedCrop

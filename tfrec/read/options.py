@@ -19,6 +19,9 @@ MAX_SHUFFLE_RECORDS = 10_000  # with file-level shuffling this mixes well; more 
 # A chunk holds at most INTERLEAVE_CHUNK_BYTES, so that the interleave's buffers (a few chunks per open
 # file) stay small for large records too: 64 CIFAR records, 9 ImageNet JPEGs.
 READ_CHUNK_RECORDS = 64
+# TFRecordDataset's read buffer per open file: TensorFlow's own default (256 KiB), given explicitly
+# because TF 2.21 logs "TFRecordDataset `buffer_size` is unspecified" for every file opened without one.
+TFRECORD_BUFFER_BYTES = 256 << 10
 INTERLEAVE_CHUNK_BYTES = 1 << 20
 # By default (num_parallel_calls=None) the per-image decode map runs DECODE_CALLS_PER_CORE x the
 # cores in parallel and every other stage is AUTOTUNE. tf.data's autotuner splits one CPU budget

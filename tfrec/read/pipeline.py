@@ -7,7 +7,10 @@ from dataclasses import replace
 from typing import Mapping, Sequence
 
 import numpy as np
-import tensorflow as tf
+from .._tfimport import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # before TensorFlow's first import: without its C++ start-up banner
+import tensorflow as tf  # noqa: E402
 
 from ..codec.schema import FeatureSpec, Schema
 from ..errors import TfrecError
@@ -23,6 +26,7 @@ from .options import (
     MAX_SHUFFLE_RECORDS,
     READ_CHUNK_RECORDS,
     SHUFFLE_BUFFER_BYTES,
+    TFRECORD_BUFFER_BYTES,
     ReadOptions,
     usable_cores,
 )
@@ -76,7 +80,7 @@ def read_records(files: Sequence[str], compression: str, options: ReadOptions, s
         # tf.data's reader stops a file at its first bad record: it reads the records check_shard found
         # intact (all, in a clean shard), the salvaging reader the rest (in Python, per record).
         fast, index, offset = tf.unstack(tf.ensure_shape(tf.numpy_function(plan, [path], tf.int64), [3]))
-        head = tf.data.TFRecordDataset(path, compression_type=ctype).take(fast).batch(chunk)
+        head = tf.data.TFRecordDataset(path, ctype, TFRECORD_BUFFER_BYTES).take(fast).batch(chunk)
         spec = tf.TensorSpec([None], tf.string)
         rest = tf.data.Dataset.from_generator(chunks, args=(path, index, offset), output_signature=spec)
         return head.concatenate(rest.take(tf.where(index < 0, tf.constant(0, tf.int64), -1)))
@@ -91,7 +95,7 @@ def read_records(files: Sequence[str], compression: str, options: ReadOptions, s
         # from_generator dataset alone made creating an iterator about 10 ms slower (a 5% of one pass
         # over 50,000 CIFAR records). A shard that changes and turns out damaged after this fails the pass.
         confirmed = tf.ensure_shape(tf.numpy_function(confirm, [path], tf.int64), [])
-        return tf.data.TFRecordDataset(path, compression_type=ctype).take(confirmed).batch(chunk)
+        return tf.data.TFRecordDataset(path, ctype, TFRECORD_BUFFER_BYTES).take(confirmed).batch(chunk)
 
     fast_only = options.skip_corrupt and all(known_intact(f, compression, expected.get(f)) for f in files)
 
@@ -99,7 +103,7 @@ def read_records(files: Sequence[str], compression: str, options: ReadOptions, s
         if options.skip_corrupt:
             return known(path) if fast_only else checked(path)
         # TFRecordDataset streams (a GZIP shard is inflated block by block, never held whole).
-        return tf.data.TFRecordDataset(path, compression_type=ctype).batch(chunk)
+        return tf.data.TFRecordDataset(path, ctype, TFRECORD_BUFFER_BYTES).batch(chunk)
 
     cycle = min(len(files), max(2, usable_cores()))
     # TensorFlow refuses more parallel calls than a fixed cycle_length: a file is read by one call at a time

@@ -6,7 +6,10 @@ import re
 import socket
 import threading
 
-import tensorflow as tf
+from .._tfimport import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # before TensorFlow's first import: without its C++ start-up banner
+import tensorflow as tf  # noqa: E402
 
 from ..errors import TfrecError
 
