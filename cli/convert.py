@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from tfrec.io.records import COMPRESSIONS
-from tfrec.sources import FITS, FORMATS, SourceOptions
+from tfrec.sources import FITS, FORMATS, LABEL_MODES, SourceOptions
 from tfrec.sources.fetch import DATASETS
 
 from ._common import emit, import_tensorflow_quietly, json_option, parse_wxh, quiet_option, runner_options, sigterm_as_interrupt, SCHEMA_RULE
@@ -148,6 +148,10 @@ def convert_summary(result: dict) -> str:
               help="How --resize treats another aspect ratio (default: crop): crop keeps the largest centred part "
                    "of WIDTHxHEIGHT's aspect ratio (Keras' crop_to_aspect_ratio), stretch scales each side on its "
                    "own, pad fits the whole picture inside and fills the rest with black (the reader's fit names).")
+@click.option("--labels", type=click.Choice(LABEL_MODES), default="inferred", show_default=True,
+              help="Image folders, as Keras' labels=: inferred from the class folders (images directly in SRC beside "
+                   "them are left out and listed), or none: every image under SRC, recursively, without labels "
+                   "(labels=None). A folder of images with no class folders is read unlabelled either way.")
 @click.option("--encode", type=click.Choice(["jpeg", "png"]), help="Re-encode images in this format.")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality when re-encoding.")
 @click.option("--on-error", type=click.Choice(["skip", "fail"]), default="skip", show_default=True,
@@ -168,7 +172,7 @@ def convert_summary(result: dict) -> str:
 @json_option
 @quiet_option
 def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle, seed, workers, overwrite, resume,
-            resize, fit, encode, quality, on_error, follow_symlinks, exif_transpose, max_pixels, schema, subset, image_column,
+            resize, fit, labels, encode, quality, on_error, follow_symlinks, exif_transpose, max_pixels, schema, subset, image_column,
             label_column, tfds, runner, beam_options, as_json, quiet):
     """Convert SRC into sharded TFRecords in OUT.
 
@@ -209,7 +213,7 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
         shuffle=shuffle, seed=seed, workers=workers, overwrite=overwrite, resume=resume, resize=resize,
         fit=fit or "crop", encode=encode, quality=quality, on_error=on_error, follow_symlinks=follow_symlinks,
         exif_transpose=exif_transpose, max_pixels=max_pixels, schema=schema, subset=subset, image_column=image_column,
-        label_column=label_column, tfds_metadata=tfds, progress=not (quiet or as_json),
+        label_column=label_column, labels=labels, tfds_metadata=tfds, progress=not (quiet or as_json),
         runner=runner, beam_options=beam_options,
     )
     with sigterm_as_interrupt():

@@ -9,12 +9,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import SourceError
+from ..errors import SourceError, UsageError
 from ..codec.schema import Schema
 
 # How --resize reaches WIDTHxHEIGHT, with the reader's names and meanings (tfrec.read's `fit`): stretch
 # to it, centre-crop to its aspect ratio first, or fit inside it and pad with black.
 FITS = ("stretch", "crop", "pad")
+# How an image folder labels its images, with Keras' `labels=` names: 'inferred' from the class folders
+# (images directly in the folder beside them are left out), or 'none' (every image under it, no labels).
+LABEL_MODES = ("inferred", "none")
 # Files a source passed over (no image extension) listed by name in dataset.json: the first ones, then a count.
 MAX_LISTED_IGNORED = 100
 
@@ -66,6 +69,8 @@ class SourceData:
     ignored_names: tuple[str, ...] = ()  # the first MAX_LISTED_IGNORED of them, relative to the source
     name: str = ""  # the name the source suggests for the dataset (an image folder's), '' for the format's
     warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what the result says besides its counts (not a problem: e.g. "unlabelled")
+    labels: str = ""  # image folders: how records got their labels (one of LABEL_MODES); '' where the files hold them
     cleanup: Callable[[], None] | None = None  # removes temporary files the reader made (called by convert)
 
     def close(self) -> None:
@@ -90,8 +95,11 @@ class SourceOptions:
     image_column: str | None = None  # Parquet: the image column (default: found by name or type)
     label_column: str | None = None  # Parquet: the label column (default: found by name)
     subset: str | None = None  # which IDX set of a folder holding several (EMNIST: 'digits', 'letters', ...)
+    labels: str = "inferred"  # image folders: one of LABEL_MODES (Keras' labels="inferred" or None)
 
     def __post_init__(self):
+        if self.labels not in LABEL_MODES:
+            raise SourceError(f"labels must be 'inferred' or 'none', not {self.labels!r}")
         if self.on_error not in ("skip", "fail"):
             raise SourceError(f"on_error must be 'skip' or 'fail', not {self.on_error!r}")
         if self.encode not in (None, "jpeg", "png"):
@@ -190,13 +198,21 @@ def detect_format(path: str | Sequence[str]) -> str:
             return "cifar10"
     if any(os.path.isdir(os.path.join(path, d)) for d in os.listdir(path)):
         return "imagefolder"
+    if any(n.lower().endswith(_image_extensions()) for n in os.listdir(path)):
+        return "imagefolder"  # a flat folder of images: an unlabelled image folder
     npz = [n for n in os.listdir(path) if n.endswith(".npz")]
     if len(npz) == 1:
         raise SourceError(f"{path}: holds {npz[0]}; give the .npz file itself")
     raise SourceError(
         f"{path}: cannot tell the format: no IDX files (*-idx3-ubyte), CIFAR binaries (*.bin), .parquet files "
-        "or class subfolders; pass --format"
+        "class subfolders or image files; pass --format"
     )
+
+
+def _image_extensions() -> tuple[str, ...]:
+    from .imagefolder import IMAGE_EXTENSIONS
+
+    return IMAGE_EXTENSIONS
 
 
 def read_source(path: str | Sequence[str], fmt: str = "auto", options: SourceOptions | None = None) -> SourceData:
@@ -209,6 +225,7 @@ def read_source(path: str | Sequence[str], fmt: str = "auto", options: SourceOpt
 
     Raises:
         SourceError: unknown format (lists the supported ones) or a malformed source.
+        UsageError: options.labels 'none' for a format other than an image folder.
     """
     options = options or SourceOptions()
     if isinstance(path, (str, os.PathLike)) and glob.has_magic(str(path)) and not os.path.exists(path):
@@ -217,6 +234,8 @@ def read_source(path: str | Sequence[str], fmt: str = "auto", options: SourceOpt
     readers = _readers()
     if fmt not in readers:
         raise SourceError(f"unknown format {fmt!r}; supported: auto, {', '.join(readers)}")
+    if options.labels != "inferred" and fmt != "imagefolder":
+        raise UsageError(f"--labels {options.labels} reads image folders; {fmt} keeps its labels in its files")
     if not isinstance(path, (str, os.PathLike)):
         paths = [str(p) for p in path]
         if fmt != "parquet" and len(paths) != 1:

@@ -1,4 +1,4 @@
-"""Image folders: one subfolder per class (optionally under train/val/test), kept as encoded bytes."""
+"""Image folders: one subfolder per class (optionally under train/val/test), or unlabelled; kept as encoded bytes."""
 from __future__ import annotations
 
 import functools
@@ -7,6 +7,7 @@ import os
 import re
 import stat
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
@@ -22,6 +23,12 @@ _NOT_REGULAR = "not a regular file ({}); only regular files are read"
 # TIFFs are stored re-encoded as PNG (TensorFlow has no TIFF decoder), as odd GIFs and BMPs are.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+LOOSE_SHOWN = 5  # loose images named in the warning that leaves them out (then a count)
+FLAT_NOTE = ("no class folders: an unlabelled dataset (images only, as Keras' labels=None); tfrec train and "
+             "evaluate need a folder of class subfolders (SRC/<class>/<images>)")
+LABELS_NONE_NOTE = "--labels none: every image under SRC (recursively), without labels, as Keras' labels=None"
+UNLABELLED_DESCRIPTION = ("images without labels (an unlabelled image folder, Keras' labels=None); kept as their "
+                          "original encoded bytes unless re-encoded")
 
 
 def _subdirs(path: str, outputs: dict[str, str] | None = None) -> list[str]:
@@ -44,11 +51,10 @@ def _output_warnings(outputs: dict[str, str]) -> list[str]:
             for name, marker in outputs.items()]
 
 
-def _list_class(root: str, class_dir: str, label: int, options: SourceOptions, items: list, skipped: list,
+def _list_class(root: str, class_dir: str, label: int | None, options: SourceOptions, items: list, skipped: list,
                 ignored: list) -> None:
     """Appends (path, relative name, label, size) for each image under class_dir, and to `ignored` the
-    relative names of the other files."""
-    real_root = os.path.realpath(root)
+    relative names of the other files (label None: an unlabelled folder)."""
     seen: set[tuple[int, int]] = set()  # (device, inode) of folders walked: symlink loops end here
 
     def unlistable(e: OSError) -> None:  # without it os.walk drops the folder and its images silently
@@ -68,35 +74,76 @@ def _list_class(root: str, class_dir: str, label: int, options: SourceOptions, i
             continue
         seen.add((st.st_dev, st.st_ino))
         dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, root)
-            shown = text_name(rel)
-            if not name.lower().endswith(IMAGE_EXTENSIONS):
-                ignored.append(shown)
+        _list_files(root, dirpath, files, label, options, items, skipped, ignored)
+
+
+def _list_files(root: str, dirpath: str, files: list[str], label: int | None, options: SourceOptions, items: list,
+                skipped: list, ignored: list) -> None:
+    """_list_class for the files (names) of one folder, not below it."""
+    real_root = os.path.realpath(root)
+    for name in sorted(files):
+        full = os.path.join(dirpath, name)
+        rel = os.path.relpath(full, root)
+        shown = text_name(rel)
+        if not name.lower().endswith(IMAGE_EXTENSIONS):
+            ignored.append(shown)
+            continue
+        if os.path.islink(full) and not options.follow_symlinks:
+            target = os.path.realpath(full)
+            if os.path.commonpath([target, real_root]) != real_root:
+                skipped.append({"path": shown, "reason": "symlink to outside the source tree (pass --follow-symlinks)"})
                 continue
-            if os.path.islink(full) and not options.follow_symlinks:
-                target = os.path.realpath(full)
-                if os.path.commonpath([target, real_root]) != real_root:
-                    skipped.append({"path": shown, "reason": "symlink to outside the source tree (pass --follow-symlinks)"})
-                    continue
-            try:
-                st = os.stat(full)
-            except OSError as e:
-                skipped.append({"path": shown, "reason": f"cannot stat: {e.strerror}"})
-                continue
-            if not stat.S_ISREG(st.st_mode):  # a FIFO would block open(), a device never end
-                skipped.append({"path": shown, "reason": _NOT_REGULAR.format(file_kind(st.st_mode))})
-                continue
-            size = st.st_size
-            items.append((full, shown, label, size))  # shown: the name as stored (UTF-8 text)
+        try:
+            st = os.stat(full)
+        except OSError as e:
+            skipped.append({"path": shown, "reason": f"cannot stat: {e.strerror}"})
+            continue
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block open(), a device never end
+            skipped.append({"path": shown, "reason": _NOT_REGULAR.format(file_kind(st.st_mode))})
+            continue
+        items.append((full, shown, label, st.st_size))  # shown: the name as stored (UTF-8 text)
+
+
+def _loose(folder: str) -> list[str]:
+    """The names of what sits directly in folder and is no folder (files, and links to no folder)."""
+    try:
+        return sorted(n for n in os.listdir(folder) if not os.path.isdir(os.path.join(folder, n)))
+    except OSError:
+        return []  # unlistable: reported where the folder is walked
+
+
+def _loose_images(folder: str) -> list[str]:
+    return [n for n in _loose(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
+
+
+def _loose_warnings(path: str, folders: dict[str, str]) -> tuple[str, ...]:
+    """Why images directly in these folders (folder -> what they are not in) were left out, naming them."""
+    out = []
+    for folder, outside in folders.items():
+        loose = _loose_images(folder)
+        if not loose:
+            continue
+        rel = os.path.relpath(folder, path)
+        where = "the source folder" if rel == "." else f"{text_name(rel)}/"
+        names = [text_name(os.path.normpath(os.path.join(rel, n))) for n in loose[:LOOSE_SHOWN]]
+        more = f" and {len(loose) - LOOSE_SHOWN:,} more" if len(loose) > LOOSE_SHOWN else ""
+        advice = ("as Keras' labels='inferred' does: {}; pass --labels none to read every image without labels"
+                  if outside == "a class folder" else "{}; move them into a split folder to convert them")
+        out.append(f"left out {len(loose):,} image{'s' if len(loose) != 1 else ''} directly in {where} "
+                   f"(not in {outside}), " + advice.format(", ".join(names) + more))
+    return tuple(out)
 
 
 def read_image_folder(path: str, options: SourceOptions) -> SourceData:
     """Lists an image folder: class ids are the sorted class folder names; train/val/test kept.
 
+    As Keras' image_dataset_from_directory: with labels 'inferred' (the default), images directly in
+    a folder that has class folders are left out (and named in a warning); with labels 'none' every image
+    under each split's folder is read, recursively, without labels. A folder with images directly in it
+    and no class folders is read as with 'none' (Keras finds no images there), and the notes say so.
+
     Raises:
-        SourceError: no class folders, or no images in any of them.
+        SourceError: no class folders and no images, or no images in any of the class folders.
     """
     outputs: dict[str, str] = {}  # earlier outputs inside SRC: never classes
     top = _subdirs(path, outputs)
@@ -108,8 +155,13 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
             _subdirs(os.path.join(path, split_dir), inner)
             outputs.update({f"{split_dir}/{k}": v for k, v in inner.items()})
     classes = sorted({c for r in split_roots.values() for c in _subdirs(r)})
+    if options.labels == "none":
+        return _read_unlabelled(path, split_roots, outputs, options, LABELS_NONE_NOTE)
     if not classes:
-        raise SourceError(f"{path}: no class subfolders (expected {path}/<class>/<image files>)")
+        if any(_loose_images(r) for r in split_roots.values()):
+            return _read_unlabelled(path, split_roots, outputs, options, FLAT_NOTE)
+        raise SourceError(f"{path}: no class subfolders and no image files (expected {path}/<class>/<image files>, "
+                          "or images directly in it for an unlabelled dataset)")
     splits, skipped, ignored = {}, [], []
     for split, root in split_roots.items():
         items: list = []
@@ -121,7 +173,9 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
             splits[split] = SplitData(split, labels, items=items, source_bytes=sum(it[3] for it in items))
     if not splits:
         raise SourceError(f"{path}: class folders {classes[:5]} hold no image files ({', '.join(IMAGE_EXTENSIONS)})")
-    class_warnings = tuple(_output_warnings(outputs)) + _class_warnings(classes, splits)
+    loose = {**({path: "a train, val or test folder"} if split_layout else {}),
+             **{root: "a class folder" for root in split_roots.values()}}
+    class_warnings = tuple(_output_warnings(outputs)) + _loose_warnings(path, loose) + _class_warnings(classes, splits)
     schema = reencoded_schema((options.schema or load_schema("imagefolder")).with_class_names(classes), options)
     return SourceData(
         kind="imagefolder",
@@ -134,7 +188,58 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
         ignored_names=tuple(ignored[:MAX_LISTED_IGNORED]),
         name=os.path.basename(os.path.abspath(path)),
         warnings=class_warnings,
+        labels="inferred",
     )
+
+
+def _read_unlabelled(path: str, split_roots: dict[str, str], outputs: dict[str, str], options: SourceOptions,
+                     note: str) -> SourceData:
+    """Every image under each split's folder (Keras' labels=None), with a schema that has no class label."""
+    splits, skipped, ignored = {}, [], []
+    for split, root in split_roots.items():
+        items: list = []
+        _list_files(path, root, _loose(root), None, options, items, skipped, ignored)
+        for sub in _subdirs(root):
+            _list_class(path, os.path.join(root, sub), None, options, items, skipped, ignored)
+        if items:  # labels: placeholders (all 0), so --split splits at random as one class
+            splits[split] = SplitData(split, np.zeros(len(items), np.int64), items=items,
+                                      source_bytes=sum(it[3] for it in items))
+    if not splits:
+        raise SourceError(f"{path}: no image files ({', '.join(IMAGE_EXTENSIONS)}) under it")
+    schema = reencoded_schema(_unlabelled_schema(options), options)
+    split_layout = list(split_roots.values()) != [path]
+    loose = {path: "a train, val or test folder"} if split_layout else {}
+    return SourceData(
+        kind="imagefolder",
+        description=f"image folder {os.path.abspath(path)} (unlabelled)",
+        schema=schema,
+        splits=splits,
+        make_record=functools.partial(make_image_record, options=_WorkerOptions.of(options, schema)),
+        skipped=skipped,
+        ignored=len(ignored),
+        ignored_names=tuple(ignored[:MAX_LISTED_IGNORED]),
+        name=os.path.basename(os.path.abspath(path)),
+        warnings=tuple(_output_warnings(outputs)) + _loose_warnings(path, loose),
+        notes=(note,),
+        labels="none",
+    )
+
+
+def _unlabelled_schema(options: SourceOptions):
+    """The image folder schema without its class label; a user's schema must declare none.
+
+    Raises:
+        SourceError: the user's schema declares a class label, which an unlabelled folder cannot fill.
+    """
+    schema = options.schema or load_schema("imagefolder")
+    labels = [f.name for f in schema.features if f.kind == "class_label"]
+    if labels and options.schema is not None:
+        raise SourceError(f"schema {schema.name!r} declares class label {labels[0]!r}, but the image folder is "
+                          "unlabelled (no class folders, or --labels none): give a schema without it")
+    if not labels:
+        return schema
+    return replace(schema, features=tuple(f for f in schema.features if f.kind != "class_label"),
+                   description=UNLABELLED_DESCRIPTION)
 
 
 def reencoded_schema(schema, options: SourceOptions):

@@ -46,6 +46,7 @@ def plan_data(path: str, options: TrainOptions) -> DataPlan:
     if not os.path.isfile(os.path.join(path, MANIFEST)):
         raise TfrecError(f"{path}: no {MANIFEST}: the trainer reads datasets written by `tfrec convert`")
     manifest = read_manifest(path)
+    require_labels(path, "train", manifest)
     splits = manifest.get("splits", {})
     if options.train_split not in splits:
         raise TrainUsageError(f"{path}: no split {options.train_split!r}; splits: {', '.join(splits)}")
@@ -61,9 +62,9 @@ def plan_data(path: str, options: TrainOptions) -> DataPlan:
     label = next((f for f in schema.features if f.kind == "class_label"), None)
     if image is None:
         raise TrainUsageError(f"{path}: schema {schema.name!r} has no image feature to train on")
-    if label is None or not label.num_classes:
+    if label is None or not label.num_classes:  # require_labels read the same schema: only a changed file gets here
         raise TrainUsageError(f"{path}: schema {schema.name!r} has no class labels (with a number of classes): "
-                              "the trainer learns to classify, it needs labels")
+                              "train needs a class_label feature")
     stored, channels = stored_shape(image)
     model = options.model or choose_model(*(stored or (None, None)), channels)
     size = options.image_size or stored or (get_model_info(model).default_size,) * 2
@@ -71,6 +72,39 @@ def plan_data(path: str, options: TrainOptions) -> DataPlan:
     return DataPlan(path, model, tuple(size), None if stored == tuple(size) else tuple(size), channels,
                     int(label.num_classes), tuple(label.names) if label.names else None, options.train_split, val,
                     splits[options.train_split].get("records"), splits[val].get("records") if val else None)
+
+
+# What a command that needs labels suggests doing with an unlabelled dataset instead.
+UNLABELLED_USES = {
+    "train": "read its images without labels with tfrec.make_dataset (it yields images only)",
+    "evaluate": "run `tfrec predict --model MODEL` on the source images to see what the model makes of them",
+}
+
+
+def require_labels(path: str, command: str, manifest: dict | None = None) -> None:
+    """Refuses a dataset whose schema has no class_label feature (with a number of classes), saying why.
+
+    Args:
+        command: what needs the labels, as the message names it ('train', 'evaluate').
+        manifest: the dataset's dataset.json, when the caller has read it.
+
+    Raises:
+        TrainUsageError (exit code 2): converted from an unlabelled image folder (its dataset.json's
+            source says labels 'none'), or a schema without class labels.
+    """
+    manifest = manifest if manifest is not None else read_manifest(path)
+    schema = manifest.get("schema") if isinstance(manifest.get("schema"), dict) else {}
+    features = schema.get("features") if isinstance(schema.get("features"), dict) else {}
+    if any(isinstance(f, dict) and f.get("kind") == "class_label" and f.get("num_classes") for f in features.values()):
+        return
+    source = manifest.get("source") if isinstance(manifest.get("source"), dict) else {}
+    if source.get("labels") == "none":
+        raise TrainUsageError(
+            f"{path} has no labels (converted from an unlabelled image folder); {command} needs a class_label "
+            f"feature: convert a folder of class subfolders (SRC/<class>/<images>) without --labels none, or "
+            f"{UNLABELLED_USES.get(command, 'read its images without labels')}")
+    raise TrainUsageError(f"{path}: schema {schema.get('name')!r} has no class labels (with a number of classes): "
+                          f"{command} needs a class_label feature")
 
 
 def stored_shape(image) -> tuple[tuple[int, int] | None, int]:
@@ -101,7 +135,12 @@ def epoch_dataset(plan: DataPlan, options: TrainOptions, epoch: int, stats=None,
 def eval_dataset(path: str, split: str, batch_size: int, resize: tuple[int, int] | None,
                  skip_corrupt: bool = False, stats=None, to_rgb: bool = False) -> tf.data.Dataset:
     """A split in file order, without augmentation: what evaluation and validation read. `to_rgb` repeats
-    greyscale images into 3 channels (for a colour model: export.check_model_input)."""
+    greyscale images into 3 channels (for a colour model: export.check_model_input).
+
+    Raises:
+        TrainUsageError: the dataset has no labels to score against (require_labels).
+    """
+    require_labels(path, "evaluate")
     ds = make_dataset(path, split, batch_size, image_size=resize, shuffle=False, skip_corrupt=skip_corrupt,
                       stats=stats)
     return ds.map(lambda x, y: (tf.image.grayscale_to_rgb(x), y)) if to_rgb else ds

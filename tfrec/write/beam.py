@@ -182,7 +182,7 @@ def convert_on_beam(source: SourceData, out: str, options: ConvertOptions,
         raise _worker_error(e) from e
     manifest = read_manifest(out)
     result = {**manifest, "out": out, "seconds": round(time.perf_counter() - start, 3), "reused_shards": len(prep.reuse),
-              "notes": conversion_notes(prep.plans, manifest["splits"])}
+              "notes": conversion_notes(prep.plans, manifest["splits"], source.notes)}
     return {**result, "tfds": tfds_summary(manifest)} if options.tfds_metadata else result
 
 

@@ -27,7 +27,7 @@ from ..io.records import (
     normalize_compression,
 )
 from ..codec.schema import Schema, load_schema
-from ..sources import FITS, FORMATS, SourceData, SourceOptions, SplitData, read_source
+from ..sources import FITS, FORMATS, LABEL_MODES, SourceData, SourceOptions, SplitData, read_source
 from .tfds import remove_tfds_metadata, tfds_summary, write_tfds_metadata
 
 # Records per bulk-encoding step: bounds memory to a few MB per step; larger chunks gained < 5%.
@@ -66,6 +66,7 @@ class ConvertOptions:
     label_column: str | None = None
     tfds_metadata: bool = True  # also write dataset_info.json and features.json for tfds.builder_from_directory
     subset: str | None = None  # which IDX set, when the folder holds several (EMNIST)
+    labels: str = "inferred"  # image folders: 'inferred' from class folders, or 'none' (Keras' labels=None)
     progress: bool = True
     runner: str = "local"  # 'local' (a process pool) or 'beam' (an Apache Beam pipeline: write/beam.py)
     beam_options: tuple[str, ...] = ()  # Beam pipeline flags, e.g. ('--runner=DataflowRunner', ...)
@@ -77,6 +78,8 @@ class ConvertOptions:
             plan.check_dataset_name(self.name, "--name")
         if self.fit not in FITS:
             raise TfrecError(f"unknown fit {self.fit!r}; supported: {', '.join(FITS)}")
+        if self.labels not in LABEL_MODES:
+            raise TfrecError(f"unknown labels {self.labels!r}; supported: {', '.join(LABEL_MODES)}")
         if self.format not in ("auto",) + FORMATS:
             raise TfrecError(f"unknown format {self.format!r}; supported: auto, {', '.join(FORMATS)}")
         if self.shards is not None and self.shards < 1:
@@ -363,10 +366,12 @@ def counted(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
-def conversion_notes(plans: dict[str, SplitPlan], written: dict[str, dict]) -> list[str]:
-    """What the result says besides its counts: --shards cut to a split's records, and shards that came
-    out empty because every file planned for them was skipped as bad."""
-    notes = [
+def conversion_notes(plans: dict[str, SplitPlan], written: dict[str, dict], source_notes: Sequence[str] = ()) -> list[str]:
+    """What the result says besides its counts: the source's notes (e.g. an unlabelled image folder),
+    --shards cut to a split's records, and shards that came out empty because every file planned for
+    them was skipped as bad."""
+    notes = list(source_notes)
+    notes += [
         f"--shards {p.requested}: split {name!r} has {counted(len(p.split), 'record')}, "
         f"so {counted(len(p.shards), 'shard')} (one record each)"
         for name, p in plans.items() if p.requested
@@ -532,7 +537,7 @@ def read_options_source(src: str | Sequence[str], options: ConvertOptions) -> So
         resize=options.resize, fit=options.fit, encode=options.encode, quality=options.quality, on_error=options.on_error,
         follow_symlinks=options.follow_symlinks, exif_transpose=options.exif_transpose,
         max_pixels=options.max_pixels, schema=user_schema, subset=options.subset, image_column=options.image_column,
-        label_column=options.label_column,
+        label_column=options.label_column, labels=options.labels,
     ))
 
 
@@ -554,7 +559,7 @@ def prepare(source: SourceData, out: str, options: ConvertOptions, per_shard_jou
 
         manifest = read_manifest(out)
         done = {**manifest, "out": out, "seconds": 0.0, "reused_shards": "all (already complete)",
-                "notes": conversion_notes(plans, manifest["splits"])}
+                "notes": conversion_notes(plans, manifest["splits"], source.notes)}
         return Prepared(out, source, name, plans, journal, {}, done, shown)
     reuse = journal.reusable(out) if options.resume and fs.isdir(out) else {}
     prepare_output(out, options, journal, set(reuse))
@@ -620,7 +625,7 @@ def _convert_source(source: SourceData, out: str, options: ConvertOptions, start
         ) from None
     manifest, tfds = prep.publish(options, written, run.skipped)
     result = {**manifest, "out": out, "seconds": round(time.perf_counter() - start, 3), "reused_shards": len(prep.reuse),
-              "notes": conversion_notes(prep.plans, written)}
+              "notes": conversion_notes(prep.plans, written, source.notes)}
     return {**result, "tfds": tfds} if tfds is not None else result
 
 
@@ -649,7 +654,9 @@ def _manifest(name: str, source: SourceData, options: ConvertOptions, written: d
         "format_version": FORMAT_VERSION,
         "tfrec_version": __version__,
         "runner": options.runner,
-        "source": {"format": source.kind, "description": source.description},
+        # image folders: 'inferred' (from class folders) or 'none' (unlabelled: the schema has no class label)
+        "source": {"format": source.kind, "description": source.description,
+                   **({"labels": source.labels} if source.labels else {})},
         "schema": stored_schema(source.schema, written).to_json(),
         "label_names": list(label.names) if label is not None and label.names else None,
         "compression": normalize_compression(options.compression),
