@@ -1,4 +1,4 @@
-"""Image folders without labels (Keras' labels=None): a flat folder, --labels none, and loose images beside class folders."""
+"""Image folders without labels (Keras' labels=None): a flat folder, --labels none, loose images beside class folders."""
 from __future__ import annotations
 
 import os
@@ -89,6 +89,16 @@ def test_loose_images_in_a_split_folder_are_left_out_and_listed(tmp_path):
     assert len(source.splits["test"]) == 6
     assert any(w.startswith("left out 1 image directly in test/ (not in a class folder)") and "test/loose_0.png" in w
                for w in source.warnings)
+
+
+@pytest.mark.parametrize("labels", ["inferred", "none"])
+def test_loose_images_beside_split_folders_are_left_out_and_listed(tmp_path, labels):
+    _classes(tmp_path / "src", splits=("train", "test"))
+    write_flat(tmp_path / "src", 2, prefix="loose")
+    source = read_source(str(tmp_path / "src"), options=SourceOptions(labels=labels))
+    assert {k: len(v) for k, v in source.splits.items()} == {"train": 6, "test": 6}
+    assert ("left out 2 images directly in the source folder (not in a train, val or test folder): loose_0.png, "
+            "loose_1.png; move them into one to convert them") in source.warnings
 
 
 def test_inferred_labels_match_keras_and_labels_none_matches_keras(tmp_path):

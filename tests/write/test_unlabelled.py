@@ -165,7 +165,8 @@ def test_labels_option_in_help_and_checked():
 def test_labels_none_on_another_format_is_a_usage_error(tmp_path):
     synth.write_mnist(tmp_path / "mnist", n_train=10, n_test=5, seed=0)
     result = CliRunner().invoke(cli, ["convert", str(tmp_path / "mnist"), str(tmp_path / "o"), "--labels", "none"])
-    assert result.exit_code == 2 and "--labels none reads image folders; mnist keeps its labels in its files" in result.output
+    assert result.exit_code == 2
+    assert "--labels none reads image folders; mnist keeps its labels in its files" in result.output
     assert not (tmp_path / "o" / "dataset.json").exists()
 
 

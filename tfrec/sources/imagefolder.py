@@ -127,10 +127,11 @@ def _loose_warnings(path: str, folders: dict[str, str]) -> tuple[str, ...]:
         where = "the source folder" if rel == "." else f"{text_name(rel)}/"
         names = [text_name(os.path.normpath(os.path.join(rel, n))) for n in loose[:LOOSE_SHOWN]]
         more = f" and {len(loose) - LOOSE_SHOWN:,} more" if len(loose) > LOOSE_SHOWN else ""
-        advice = ("as Keras' labels='inferred' does: {}; pass --labels none to read every image without labels"
-                  if outside == "a class folder" else "{}; move them into a split folder to convert them")
+        shown = ", ".join(names) + more
+        said = (f", as Keras' labels='inferred' does: {shown}; pass --labels none to read every image without labels"
+                if outside == "a class folder" else f": {shown}; move them into one to convert them")
         out.append(f"left out {len(loose):,} image{'s' if len(loose) != 1 else ''} directly in {where} "
-                   f"(not in {outside}), " + advice.format(", ".join(names) + more))
+                   f"(not in {outside}){said}")
     return tuple(out)
 
 
