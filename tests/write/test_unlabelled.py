@@ -110,6 +110,11 @@ def test_train_and_evaluate_are_usage_errors_that_say_why(unlabelled, tmp_path):
     assert result.exit_code == 2, result.output
     assert f"{out} {NO_LABELS}; evaluate needs a class_label feature" in result.output
     assert "tfrec predict" in result.output and "Traceback" not in result.output
+    # refused before the model is opened: a model file that is not there is not what it complains of
+    garbage = tmp_path / "not-a-model.keras"
+    garbage.write_bytes(b"x")
+    result = CliRunner().invoke(cli, ["evaluate", out, "--model", str(garbage)])
+    assert result.exit_code == 2 and f"{NO_LABELS}; evaluate needs" in result.output, result.output
 
 
 def test_train_in_python_raises_the_usage_error(unlabelled):

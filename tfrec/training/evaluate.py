@@ -118,12 +118,14 @@ def evaluate(path: str, model_path: str, split: str | None = None, batch_size: i
     """
     from ..io.salvage import ReadStats
     from ..read.inputs import resolve_source
-    from .data import damaged_record_error, eval_dataset, label_range_error, stored_shape
+    from .data import damaged_record_error, eval_dataset, label_range_error, require_labels, stored_shape
     from .export import load_model
 
     if not os.path.isfile(os.path.join(path, MANIFEST)):
         raise TfrecError(f"{path}: no {MANIFEST}: evaluate reads datasets written by `tfrec convert`")
-    split, note = choose_split(path, read_manifest(path)["splits"], split)
+    manifest = read_manifest(path)
+    require_labels(path, "evaluate", manifest)  # before the model is loaded: nothing to score against
+    split, note = choose_split(path, manifest["splits"], split)
     model, meta = load_model(model_path)
     image = resolve_source(path, split).schema.image
     if image is None:
