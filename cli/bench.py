@@ -6,13 +6,12 @@ import os
 
 import click
 
-from tfrec.read.augment import PRESETS
 from tfrec.read.options import DTYPES, FITS
 
-from tfrec.training.zoo import MODELS
-
-from ._common import (SCHEMA_RULE, emit, import_tensorflow_quietly, json_option, parse_wxh, quiet_option,
-                      sigterm_as_interrupt)
+from ._common import (augment_option, batch_size_option, deprecated_alias, emit, image_size_option,
+                      import_tensorflow_quietly, json_option, mixed_precision_option, quiet_option, schema_option,
+                      seed_option, sigterm_as_interrupt, skip_corrupt_option, split_option, steps_per_epoch_option,
+                      zoo_model_option)
 
 
 def stage_lines(name: str, stages: list[dict], rounds: int) -> list[str]:
@@ -59,22 +58,20 @@ def bench() -> None:
 
 @bench.command("read")
 @click.argument("path")
-@click.option("--split", default="train", show_default=True, help="Split of a tfrec dataset.")
-@click.option("--schema", help="Schema for TFRecords without dataset.json: a JSON file or a built-in name. " + SCHEMA_RULE)
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@split_option("train", "Split of a tfrec dataset.")
+@schema_option("Schema for TFRecords without dataset.json: a JSON file or a built-in name.")
+@batch_size_option(256)
 @click.option("--batches", type=click.IntRange(min=1),
               help="Batches to time, repeating the data if needed [default: one epoch].")
-@click.option("--augment", type=click.Choice(list(PRESETS)), default="none", show_default=True,
-              help="Augmentation preset.")
-@click.option("--image-size", callback=parse_wxh,
-              help="Resize to N or WIDTHxHEIGHT (needed for images of varying size).")
+@augment_option()
+@image_size_option("Resize to", "the stored size; needed for images of varying size")
 @click.option("--fit", type=click.Choice(FITS), default="stretch", show_default=True,
               help="How --image-size is reached.")
 @click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True)
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True)
-@click.option("--seed", type=int, help="Seed: shuffling and augmentation repeat exactly.")
+@seed_option("Seed: shuffling and augmentation repeat exactly.")
 @click.option("--cache", is_flag=True, help="Cache the serialized records in memory.")
-@click.option("--skip-corrupt", is_flag=True, help="Skip damaged records and count them instead of failing.")
+@skip_corrupt_option()
 @click.option("--stages/--no-stages", default=True, show_default=True, help="Also time each cumulative stage.")
 @click.option("--stage-rounds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Rounds of the stage timings, interleaved; with 2 or more a stage whose cost is within the "
@@ -200,17 +197,19 @@ QUICK = {"steps": 8, "warmup_steps": 2, "rounds": 1, "stage_batches": 5}
 
 @bench.command("train")
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
-@click.option("--model", type=click.Choice(list(MODELS)), help="Zoo model [default: chosen from the image size].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--steps", type=click.IntRange(min=2), help="Timed steps per mode and round [default: 30; 8 with --quick].")
+@zoo_model_option()
+@batch_size_option(128)
+@steps_per_epoch_option("Steps of each mode's timed epoch, per round (after the warm-up) [default: 30; 8 with "
+                        "--quick].", min=2)
+@deprecated_alias("--steps", "--steps-per-epoch", "steps_per_epoch", type=click.IntRange(min=2))
 @click.option("--rounds", type=click.IntRange(min=1), help="Alternating rounds of the modes [default: 3; 1 with --quick].")
-@click.option("--augment", type=click.Choice(list(PRESETS)), default="none", show_default=True)
-@click.option("--image-size", callback=parse_wxh, help="Train at N or WIDTHxHEIGHT [default: the stored size].")
+@augment_option()
+@image_size_option("Train at")
 @click.option("--parallelism", type=click.IntRange(min=1),
               help="The reader's num_parallel_calls for every stage [default: the per-image decode at 2x the cores, "
                    "the other stages AUTOTUNE].")
-@click.option("--split", default="train", show_default=True)
-@click.option("--mixed-precision", is_flag=True, help="float16 compute on a GPU (ignored on CPU).")
+@split_option("train", "Split to train on.")
+@mixed_precision_option()
 @click.option("--drop-cache/--no-drop-cache", default=True, show_default=True,
               help="Evict the shards from the page cache before each timed tfrec epoch (posix_fadvise).")
 @click.option("--quick", is_flag=True,
@@ -219,8 +218,8 @@ QUICK = {"steps": 8, "warmup_steps": 2, "rounds": 1, "stage_batches": 5}
 @click.option("--chart", type=click.Path(dir_okay=False), help="Write a PNG chart: the sweep's, or the modes'.")
 @json_option
 @quiet_option
-def train(path, model, batch_size, steps, rounds, augment, image_size, parallelism, split, mixed_precision, drop_cache,
-          quick, sweep, chart, as_json, quiet):
+def train(path, model, batch_size, steps_per_epoch, rounds, augment, image_size, parallelism, split, mixed_precision,
+          drop_cache, quick, sweep, chart, as_json, quiet):
     """Train a zoo model on PATH from four inputs and say how much the input holds it back.
 
     \b
@@ -251,7 +250,7 @@ def train(path, model, batch_size, steps, rounds, augment, image_size, paralleli
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tfrec.bench.options import TrainBenchOptions
 
-    given = {k: v for k, v in (("steps", steps), ("rounds", rounds)) if v is not None}
+    given = {k: v for k, v in (("steps", steps_per_epoch), ("rounds", rounds)) if v is not None}
     options = TrainBenchOptions(model=model, batch_size=batch_size, augment=augment, split=split,
                                 image_size=image_size and image_size[::-1], num_parallel_calls=parallelism,
                                 mixed_precision=mixed_precision, drop_cache=drop_cache,

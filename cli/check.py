@@ -4,12 +4,10 @@ from __future__ import annotations
 import click
 
 from tfrec.check.verify import LEVELS
-from tfrec.io.records import COMPRESSIONS
-from tfrec.read.augment import PRESETS
 
-from ._common import SCHEMA_RULE, emit, existing_paths, import_tensorflow_quietly, json_option, quiet_option, runner_options
-
-_COMPRESSION = click.Choice(("auto",) + COMPRESSIONS)
+from ._common import (augment_option, emit, existing_paths, import_tensorflow_quietly, json_option, quiet_option,
+                      read_compression_option, runner_options, schema_option, seed_option, split_option,
+                      workers_option)
 
 
 @click.command()
@@ -18,14 +16,13 @@ _COMPRESSION = click.Choice(("auto",) + COMPRESSIONS)
               help="framing: both CRCs of every record, truncation, trailing bytes. parse: also every record "
                    "is a tf.train.Example matching the schema. decode: also images decode and labels are in range.")
 @click.option("--deep", is_flag=True, help="Same as --level decode.")
-@click.option("--schema", help="Check foreign files against this schema: a built-in name or a JSON file. " + SCHEMA_RULE)
-@click.option("--compression", type=_COMPRESSION, default="auto", show_default=True,
-              help="auto: dataset.json's, or detected per file.")
+@schema_option("Check foreign files against this schema: a built-in name or a JSON file.")
+@read_compression_option()
 @click.option("--no-dataset", is_flag=True, help="Check the records only, not their agreement with dataset.json and .idx files.")
 @click.option("--no-checksums", is_flag=True, help="Skip the whole-file checksums (the slowest dataset check).")
 @click.option("--max-errors", type=click.IntRange(min=1), default=100, show_default=True,
               help="Stop listing (and checking a file) after this many problems.")
-@click.option("--workers", type=click.IntRange(min=0), default=0, help="Processes checking shards in parallel (0: automatic).")
+@workers_option("Processes checking shards in parallel (0: automatic).")
 @runner_options
 @json_option
 @quiet_option
@@ -65,10 +62,9 @@ def verify(ctx, paths, level, deep, schema, compression, no_dataset, no_checksum
               help="Print the first N records readably (long bytes summarised).")
 @click.option("--grid", type=click.Path(dir_okay=False), help="Write a contact sheet PNG of images with their labels.")
 @click.option("--grid-images", type=click.IntRange(min=1), default=36, show_default=True, help="Images on the contact sheet.")
-@click.option("--augment", type=click.Choice(list(PRESETS)),
-              help="Show the contact sheet's images as this augmentation preset makes them (needs TensorFlow).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --augment.")
-@click.option("--split", default="train", show_default=True, help="Split to draw --augment samples from.")
+@augment_option("Show the contact sheet's images as this augmentation preset makes them (needs TensorFlow).", None)
+@seed_option("Seed for --augment.", default=0)
+@split_option("train", "Split to draw --augment samples from.")
 @click.option("--catalog", type=click.Path(dir_okay=False),
               help="Write one Parquet row per record (shard, index, offset, length, label, height, width, format, bytes).")
 @click.option("--html", type=click.Path(dir_okay=False),
@@ -77,9 +73,8 @@ def verify(ctx, paths, level, deep, schema, compression, no_dataset, no_checksum
               help="Write the schema (inferred, for foreign files) in the schemas/ JSON format.")
 @click.option("--sample-records", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Records read to infer the schema of foreign files.")
-@click.option("--compression", type=_COMPRESSION, default="auto", show_default=True,
-              help="auto: dataset.json's, or detected per file.")
-@click.option("--workers", type=click.IntRange(min=0), default=0, help="Processes reading shards in parallel (0: automatic).")
+@read_compression_option()
+@workers_option("Processes reading shards in parallel (0: automatic).")
 @json_option
 @quiet_option
 @click.pass_context

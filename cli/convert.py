@@ -7,7 +7,8 @@ from tfrec.io.records import COMPRESSIONS
 from tfrec.sources import FITS, FORMATS, LABEL_MODES, SourceOptions
 from tfrec.sources.fetch import DATASETS
 
-from ._common import emit, import_tensorflow_quietly, json_option, parse_wxh, quiet_option, runner_options, sigterm_as_interrupt, SCHEMA_RULE
+from ._common import (SCHEMA_RULE, counted, emit, import_tensorflow_quietly, json_option, parse_wxh, quiet_option,
+                      runner_options, seed_option, sigterm_as_interrupt, workers_option)
 
 
 def _split_spec(ctx, param, value):
@@ -78,11 +79,7 @@ def fetch_named_source(src: tuple[str, ...], quiet: bool) -> tuple[tuple[str, ..
     return (dest,), fetched
 
 
-def _counted(n: int, noun: str, width: int = 0) -> str:
-    """'1 file', '2 files' (the count right-aligned in `width`, the noun padded to its plural's length)."""
-    word = noun if n == 1 else noun + "s"
-    return f"{n:>{width},} {word:<{len(noun) + 1}}" if width else f"{n:,} {word}"
-
+_counted = counted
 
 # Names of ignored files shown in the summary; dataset.json lists the first 100 (and the count).
 SUMMARY_IGNORED = 5
@@ -139,8 +136,8 @@ def convert_summary(result: dict) -> str:
 @click.option("--compression", type=click.Choice(COMPRESSIONS), default="none", show_default=True)
 @click.option("--split", "split", callback=_split_spec, help="Re-split the train split, e.g. train=0.9,val=0.1 (stratified by class).")
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True, help="Write records in a seeded random order.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for shuffling and splitting: same seed, same bytes.")
-@click.option("--workers", type=click.IntRange(min=0), default=0, help="Processes for image folders (0: one per core when re-encoding, else 1).")
+@seed_option("Seed for shuffling and splitting: same seed, same bytes.", default=0)
+@workers_option("Processes for image folders (0: one per core when re-encoding, else 1).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty OUT.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted conversion into OUT, reusing its complete shards.")
 @click.option("--resize", callback=parse_wxh, help="Re-encode images at WIDTHxHEIGHT (or N for NxN), e.g. 224x224; see --fit.")

@@ -72,7 +72,9 @@ def cli() -> None:
                  tfrec convert SRC OUT (MNIST IDX, CIFAR-10/100 binary, an image folder, Parquet, .npz,
                                         or a dataset name such as mnist: fetched first)
                  tfrec train OUT       (a bundled model, fed by the streaming reader)
-    Every command takes --json. Exit codes: 0 ok, 1 a data problem, 2 a usage error.
+    Every command takes --json (only JSON on stdout) and -q (no progress; the result still prints).
+    Sizes are WIDTHxHEIGHT (or N); --split names the split a command reads; --model a zoo
+    architecture, --model-file a .keras file. Exit codes: 0 ok, 1 a data problem, 2 a usage error.
     """
 
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import click
 
-from tfrec.read.augment import PRESETS
 from tfrec.training.options import LR_SCHEDULES, OPTIMIZERS, STRATEGIES
-from tfrec.training.zoo import MODELS
 
-from ._common import emit, import_tensorflow_quietly, json_option, parse_wxh, quiet_option, sigterm_as_interrupt
+from ._common import (augment_option, batch_size_option, counted, emit, image_size_option, import_tensorflow_quietly,
+                      json_option, mixed_precision_option, model_file_option, quiet_option, seed_option,
+                      sigterm_as_interrupt, skip_corrupt_option, split_option, steps_per_epoch_option,
+                      zoo_model_option)
 
 
 def _pct(v) -> str:
@@ -24,9 +25,10 @@ def train_summary(r: dict) -> str:
     The run's first step (compiled on its first call) is start-up, not in the figures; '-' where an epoch
     has no timed step."""
     d, o = r["data"], r["overall"]
-    size = "x".join(map(str, d["image_size"][::-1]))
-    lines = [f"trained {r['model']} on {d['path']} ({d['train_split']}, {d['train_records'] or '?'} records, {size}"
-             f"x{d['channels']}, {d['num_classes']} classes) in {r['seconds']:.1f} s"]
+    size = "x".join(map(str, d["image_size"][::-1]))  # WIDTHxHEIGHT, as the command line takes it
+    lines = [f"trained {r['model']} on {d['path']} ({d['train_split']}, {d['train_records'] or '?'} records, {size} "
+             f"images with {d['channels']} channel{'' if d['channels'] == 1 else 's'}, {d['num_classes']} classes) "
+             f"in {r['seconds']:.1f} s"]
     if r["resumed_from"]:
         lines.append(f"  resumed from {r['resumed_from']['checkpoint']} (epoch {r['resumed_from']['epoch']}, "
                      f"step {r['resumed_from']['step']})")
@@ -67,12 +69,12 @@ def train_summary(r: dict) -> str:
 
 @click.command()
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
-@click.option("--model", type=click.Choice(list(MODELS)), help="Zoo model [default: chosen from the image size].")
+@zoo_model_option()
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--steps-per-epoch", type=click.IntRange(min=1), help="Batches per epoch [default: one pass].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--image-size", callback=parse_wxh, help="Train at N or WIDTHxHEIGHT [default: the stored size].")
-@click.option("--augment", type=click.Choice(list(PRESETS)), default="none", show_default=True)
+@steps_per_epoch_option("Batches per epoch [default: one pass].")
+@batch_size_option(64)
+@image_size_option("Train at")
+@augment_option()
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate [default: 0.05 sgd, 0.001 adam/adamw].")
 @click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant", show_default=True)
@@ -80,9 +82,9 @@ def train_summary(r: dict) -> str:
               help="Linear learning-rate warm-up.")
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
 @click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
-@click.option("--train-split", default="train", show_default=True)
+@click.option("--train-split", default="train", show_default=True, help="Split to train on.")
 @click.option("--val-split", help="Validation split [default: val or test when the dataset has one]; '' for none.")
-@click.option("--skip-corrupt", is_flag=True, help="Skip damaged records (counted in the summary) instead of stopping.")
+@skip_corrupt_option()
 @click.option("--logdir", type=click.Path(file_okay=False), help="Write TensorBoard logs here.")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False),
               help="Checkpoint every epoch here; a later run resumes from the latest one.")
@@ -93,11 +95,11 @@ def train_summary(r: dict) -> str:
               help="Local weights file (mobilenet_v2/resnet50: the base's no-top weights). Nothing is downloaded.")
 @click.option("--freeze-base", is_flag=True, help="Train only the new head (mobilenet_v2, resnet50).")
 @click.option("--fine-tune-at", type=click.IntRange(min=0), help="Unfreeze the base from this layer on.")
-@click.option("--mixed-precision", is_flag=True, help="float16 compute on a GPU (ignored on CPU).")
+@mixed_precision_option()
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
               help="tf.distribute: auto uses all local GPUs (mirrored) when there are several; multi_worker "
                    "trains across machines (the cluster from TF_CONFIG), each worker reading its own files.")
-@click.option("--seed", type=int, help="Seed weights, order and augmentation.")
+@seed_option("Seed weights, order and augmentation.")
 @click.option("--deterministic", is_flag=True, help="With --seed: identical weights run after run (slower ops).")
 @json_option
 @quiet_option
@@ -156,16 +158,15 @@ def evaluate_summary(r: dict) -> str:
 
 @click.command()
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
-@click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="A .keras file from tfrec train --export.")
-@click.option("--split", help="Split to evaluate [default: test, else val, else the dataset's only split, "
-                              "saying so: it may be the training data].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@model_file_option()
+@split_option(None, "Split to evaluate [default: test, else val, else the dataset's only split, saying so: it may "
+                    "be the training data].")
+@batch_size_option(256)
 @click.option("--confusion", type=click.Path(dir_okay=False), help="Write a confusion-matrix picture (PNG) here.")
-@click.option("--skip-corrupt", is_flag=True, help="Skip damaged records instead of stopping.")
+@skip_corrupt_option()
 @json_option
 @quiet_option
-def evaluate(path, model_path, split, batch_size, confusion, skip_corrupt, as_json, quiet):
+def evaluate(path, model_file, split, batch_size, confusion, skip_corrupt, as_json, quiet):
     """Evaluate an exported model on a split of PATH: loss, accuracy, top-5, per-class accuracy.
 
     Images are resized to the model's size as in training; greyscale goes into a colour model as 3 equal
@@ -173,37 +174,75 @@ def evaluate(path, model_path, split, batch_size, confusion, skip_corrupt, as_js
 
     \b
     Example:
-      tfrec evaluate out/cifar10 --model c10.keras --confusion confusion.png
+      tfrec evaluate out/cifar10 --model-file c10.keras --confusion confusion.png
     """
     import_tensorflow_quietly()
     from tfrec.training.evaluate import evaluate as run
 
-    result = run(path, model_path, split, batch_size, confusion, skip_corrupt)
+    result = run(path, model_file, split, batch_size, confusion, skip_corrupt)
     emit(result, as_json, evaluate_summary(result))  # --quiet: no progress; the result is the summary
 
 
+def predict_summary(r: dict, csv_path: str | None = None) -> str:
+    """A line per image (its top classes), then the files skipped and ignored, as convert lists them."""
+    lines = [f"{p['file']}: " + ", ".join(f"{t['name']} {100 * t['probability']:.1f}%" for t in p["top"])
+             for p in r["predictions"]]
+    if not r["predictions"]:
+        lines.append("no image could be read: nothing predicted")
+    if r["skipped"]:
+        lines.append(f"skipped {counted(len(r['skipped']), 'bad file')}:")
+        lines += [f"  {s['path']}: {s['reason']}" for s in r["skipped"][:SHOWN_SKIPPED]]
+        if len(r["skipped"]) > SHOWN_SKIPPED:
+            lines.append(f"  ... and {len(r['skipped']) - SHOWN_SKIPPED:,} more (all listed with --json)")
+    if r["ignored_files"]:
+        shown = ", ".join(r["ignored"][:5])
+        more = r["ignored_files"] - min(len(r["ignored"]), 5)
+        lines.append(f"ignored {counted(r['ignored_files'], 'file')} without an image extension: {shown}"
+                     + (f" and {more:,} more" if more else ""))
+    if csv_path:
+        lines.append(f"wrote {csv_path} ({counted(len(r['predictions']), 'row')})")
+    return "\n".join(lines)
+
+
+SHOWN_SKIPPED = 20  # skipped files named in the summary; --json lists them all
+
+
 @click.command()
-@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="A .keras file from tfrec train --export.")
-@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True), metavar="PATH...")
+@model_file_option()
+@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Classes shown per image.")
+@batch_size_option(32)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write a CSV: file, class, name, probability of the top class, then class_2, name_2, "
+                   "probability_2 ... for the rest of the top-k.")
+@click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that lead out of a folder given.")
 @json_option
 @quiet_option
-def predict(images, model_path, top_k, as_json, quiet):
-    """Top-k classes for IMAGE files, prepared exactly as in training (the settings are stored in the model).
+@click.pass_context
+def predict(ctx, paths, model_file, top_k, batch_size, csv_path, follow_symlinks, as_json, quiet):
+    """Top-k classes for image files, and for every image under folders (recursively), prepared exactly
+    as in training (the settings are stored in the model).
 
     Each file is read as `tfrec convert` reads one in an image folder (the same checks and messages,
-    EXIF rotation); greyscale goes into a colour model as 3 equal channels; a colour image into a
-    greyscale model is refused (exit code 2), as `evaluate` refuses such a dataset.
+    EXIF rotation). A file named that cannot be read is an error (exit code 1); one found in a folder
+    is skipped and listed with convert's reason, and files without an image extension are ignored,
+    as convert does. Greyscale goes into a colour model as 3 equal channels; a colour image into a
+    greyscale model is refused (exit code 2), as `evaluate` refuses such a dataset. With --json, one
+    JSON document: {"predictions": [{"file", "top": [{"class", "name", "probability"}]}], "skipped":
+    [{"path", "reason"}], "ignored", "ignored_files"}. Exit code 1 when no image could be read.
 
     \b
-    Example:
-      tfrec predict --model c10.keras cat.png dog.jpg
+    Examples:
+      tfrec predict --model-file c10.keras cat.png dog.jpg
+      tfrec predict --model-file photos.keras ~/Pictures --csv predictions.csv -q
     """
     import_tensorflow_quietly()
-    from tfrec.training.export import predict as run
+    from tfrec.training.export import predict_paths, write_predictions_csv
 
-    result = run(model_path, list(images), top_k)
-    human = "\n".join(f"{p['file']}: " + ", ".join(f"{t['name']} {100 * t['probability']:.1f}%" for t in p["top"])
-                      for p in result)
-    emit(result, as_json, human)
+    result = predict_paths(model_file, list(paths), top_k, batch_size, follow_symlinks, progress=not (quiet or as_json))
+    as_dict = result.to_json()
+    if csv_path:
+        as_dict["csv"] = write_predictions_csv(result, csv_path)
+    emit(as_dict, as_json, predict_summary(as_dict, csv_path))
+    if not result.predictions:
+        ctx.exit(1)

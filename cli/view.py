@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import click
 
-from tfrec.io.records import COMPRESSIONS
-
-from ._common import emit, existing_paths, json_option, sigterm_as_interrupt
+from ._common import (emit, existing_paths, json_option, quiet_option, read_compression_option, schema_option,
+                      sigterm_as_interrupt)
 
 
 @click.command()
@@ -15,14 +14,14 @@ from ._common import emit, existing_paths, json_option, sigterm_as_interrupt
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but loopback shows your data to the network: a warning is printed.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the gallery in a web browser.")
-@click.option("--schema", help="Schema of foreign files (a schemas/ name or a JSON file); default: inferred.")
-@click.option("--compression", type=click.Choice(("auto",) + COMPRESSIONS), default="auto", show_default=True,
-              help="auto: dataset.json's, or detected per file.")
+@schema_option("Schema of foreign files: a built-in name or a JSON file [default: inferred].")
+@read_compression_option()
 @click.option("--verify", "run_verify", is_flag=True,
               help="Run `tfrec verify` in the background and show its result on the dataset page.")
 @click.option("--log", is_flag=True, help="Log every request on stderr.")
 @json_option
-def view(paths, port, host, open_browser, schema, compression, run_verify, log, as_json):
+@quiet_option
+def view(paths, port, host, open_browser, schema, compression, run_verify, log, as_json, quiet):
     """Browse a TFRecord dataset in your web browser: gallery, records, summary.
 
     PATH is a tfrec output directory (with dataset.json), or TFRecord files tfrec did not write
@@ -53,7 +52,7 @@ def view(paths, port, host, open_browser, schema, compression, run_verify, log, 
     what = f"{len(dataset.shards)} shard(s)" + (f", {records:,} records" if dataset.is_dataset else "")
     emit({"url": server.url, "host": host, "port": server.port, "shards": len(dataset.shards)}, as_json,
          f"viewing {dataset.name} ({what}) at {server.url}  (Ctrl-C to stop)")
-    if port and server.port != port:
+    if port and server.port != port and not quiet:
         click.echo(f"note: port {port} was taken; using {server.port}", err=True)
     if open_browser:
         import webbrowser
@@ -63,6 +62,7 @@ def view(paths, port, host, open_browser, schema, compression, run_verify, log, 
         with sigterm_as_interrupt():
             server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
-        click.echo("stopped", err=True)
+        if not quiet:
+            click.echo("stopped", err=True)
     finally:
         server.server_close()

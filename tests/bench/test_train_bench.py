@@ -14,7 +14,7 @@ from tfrec.cli.bench import train_bench_summary
 from tfrec.cli.main import cli
 from tfrec.training.zoo import TrainUsageError
 
-SMALLEST = ["--model", "cifar_cnn", "--batch-size", "8", "--steps", "2", "--rounds", "1", "--augment", "cifar"]
+SMALLEST = ["--model", "cifar_cnn", "--batch-size", "8", "--steps-per-epoch", "2", "--rounds", "1", "--augment", "cifar"]
 
 
 def test_options_check_themselves():

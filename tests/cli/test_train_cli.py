@@ -39,7 +39,7 @@ def test_train_evaluate_predict(small, tmp_path):
     assert data["model"] == "lenet5" and data["gpu"] is None and data["val_accuracy"] is None
     assert data["epochs"][0]["steps"] == 3 and data["overall"]["input_stall_pct"] is not None
     png = str(tmp_path / "confusion.png")
-    result = CliRunner().invoke(cli, ["evaluate", small, "--model", model, "--json", "--confusion", png])
+    result = CliRunner().invoke(cli, ["evaluate", small, "--model-file", model, "--json", "--confusion", png])
     assert result.exit_code == 0, result.output
     ev = json.loads(result.stdout)
     assert ev["split"] == "test" and ev["records"] == 10 and len(ev["per_class"]) == 10
@@ -48,9 +48,9 @@ def test_train_evaluate_predict(small, tmp_path):
 
     image = str(tmp_path / "digit.png")
     Image.new("L", (28, 28)).save(image)
-    result = CliRunner().invoke(cli, ["predict", "--model", model, image, "--top-k", "2", "--json"])
+    result = CliRunner().invoke(cli, ["predict", "--model-file", model, image, "--top-k", "2", "--json"])
     assert result.exit_code == 0, result.output
-    assert len(json.loads(result.stdout)[0]["top"]) == 2
+    assert len(json.loads(result.stdout)["predictions"][0]["top"]) == 2
 
 
 def test_usage_errors_exit_2(small, tmp_path):
@@ -145,29 +145,11 @@ def test_evaluate_label_outside_the_models_classes(small, tmp_path):
     model = str(tmp_path / "two.keras")
     export_model(build_model("lenet5", (28, 28, 1), 2), model, plan)
     shard, index, offset, label = _first_label_at_or_above(small, "test", 2)
-    result = CliRunner().invoke(cli, ["evaluate", small, "--model", model, "--quiet"])
+    result = CliRunner().invoke(cli, ["evaluate", small, "--model-file", model, "--quiet"])
     assert result.exit_code == 1, result.output
     assert result.output.strip() == (
         f"error: label {label} in {shard}: record {index} at byte {offset} is outside the model's 2 classes "
         f"(0-1); evaluate it with a model trained on this dataset's classes")
-
-
-@pytest.fixture(scope="module")
-def models(datasets, tmp_path_factory):
-    """Untrained exports: 'grey' takes 28x28x1 (planned on the MNIST fixture), 'colour' 32x32x3 (CIFAR-10)."""
-    pytest.importorskip("tensorflow")
-    from tfrec.training.data import plan_data
-    from tfrec.training.export import export_model
-    from tfrec.training.models import build_model
-    from tfrec.training.options import TrainOptions
-
-    root = tmp_path_factory.mktemp("models")
-    out = {}
-    for name, fmt, model, shape in (("grey", "mnist", "lenet5", (28, 28, 1)),
-                                    ("colour", "cifar10", "cifar_cnn", (32, 32, 3))):
-        out[name] = str(root / f"{name}.keras")
-        export_model(build_model(model, shape, 10), out[name], plan_data(datasets[fmt], TrainOptions()))
-    return out
 
 
 def _one_error_line(result) -> str:
@@ -177,7 +159,7 @@ def _one_error_line(result) -> str:
 
 def test_evaluate_refuses_a_model_of_other_channels(datasets, models):
     # Issue 24 item 1: 3-channel data into a 1-channel model was ~60 lines of Keras traceback.
-    result = CliRunner().invoke(cli, ["evaluate", datasets["cifar10"], "--model", models["grey"]])
+    result = CliRunner().invoke(cli, ["evaluate", datasets["cifar10"], "--model-file", models["grey"]])
     assert result.exit_code == 2, result.output
     assert _one_error_line(result) == (
         f"error: split 'test' of {datasets['cifar10']} holds 32x32 images with 3 channels (colour), but model "
@@ -192,7 +174,7 @@ def test_predict_refuses_a_colour_image_for_a_greyscale_model(models, tmp_path, 
 
     image = str(tmp_path / ("photo.jpg" if mode == "CMYK" else "photo.png"))
     Image.new(mode, (40, 30)).save(image)
-    result = CliRunner().invoke(cli, ["predict", "--model", models["grey"], image])
+    result = CliRunner().invoke(cli, ["predict", "--model-file", models["grey"], image])
     assert result.exit_code == 2, result.output
     assert _one_error_line(result) == (
         f"error: {image} is a 40x30 image with 3 channels (colour), but model {models['grey']} takes 28x28 "
@@ -207,11 +189,11 @@ def test_greyscale_goes_into_a_colour_model_as_image_folders_do(datasets, models
 
     image = str(tmp_path / "grey.png")
     Image.new(mode, (20, 20)).save(image)
-    result = CliRunner().invoke(cli, ["predict", "--model", models["colour"], image, "--json"])
+    result = CliRunner().invoke(cli, ["predict", "--model-file", models["colour"], image, "--json"])
     assert result.exit_code == 0, result.output
-    assert len(json.loads(result.stdout)[0]["top"]) == 3
+    assert len(json.loads(result.stdout)["predictions"][0]["top"]) == 3
     if mode == "L":
-        result = CliRunner().invoke(cli, ["evaluate", datasets["mnist"], "--model", models["colour"], "--json"])
+        result = CliRunner().invoke(cli, ["evaluate", datasets["mnist"], "--model-file", models["colour"], "--json"])
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["records"] == 10
 
@@ -235,26 +217,26 @@ def _only_splits(dataset, tmp_path, keep: dict[str, str]) -> str:
 def test_evaluate_the_only_split_saying_so(small, models, tmp_path):
     # Issue 24 item 1: a dataset with only a train split said "no split None; splits: train".
     only = _only_splits(small, tmp_path, {"train": "train"})
-    result = CliRunner().invoke(cli, ["evaluate", only, "--model", models["grey"]])
+    result = CliRunner().invoke(cli, ["evaluate", only, "--model-file", models["grey"]])
     assert result.exit_code == 0, result.output
     note = ("note: no test or val split: evaluated 'train', the only split (the data the model may have been "
             "trained on: its accuracy is optimistic)")
     assert note in result.output and "(train, 60 records)" in result.output
-    result = CliRunner().invoke(cli, ["evaluate", only, "--model", models["grey"], "--json"])
+    result = CliRunner().invoke(cli, ["evaluate", only, "--model-file", models["grey"], "--json"])
     data = json.loads(result.stdout)
     assert data["split"] == "train" and data["notes"] == [note[len("note: "):]]
 
 
 def test_evaluate_without_a_test_split_names_what_it_looked_for(small, models, tmp_path):
     several = _only_splits(small, tmp_path, {"train": "train", "extra": "test"})
-    result = CliRunner().invoke(cli, ["evaluate", several, "--model", models["grey"]])
+    result = CliRunner().invoke(cli, ["evaluate", several, "--model-file", models["grey"]])
     assert result.exit_code == 2, result.output
     assert _one_error_line(result) == (f"error: {several}: no split test, val or validation to evaluate; splits: "
                                        "train, extra; choose one with --split")
-    result = CliRunner().invoke(cli, ["evaluate", several, "--model", models["grey"], "--split", "nope"])
+    result = CliRunner().invoke(cli, ["evaluate", several, "--model-file", models["grey"], "--split", "nope"])
     assert result.exit_code == 2 and _one_error_line(result) == (
         f"error: {several}: no split 'nope'; splits: train, extra")
-    result = CliRunner().invoke(cli, ["evaluate", several, "--model", models["grey"], "--split", "extra"])
+    result = CliRunner().invoke(cli, ["evaluate", several, "--model-file", models["grey"], "--split", "extra"])
     assert result.exit_code == 0, result.output
 
 
@@ -290,7 +272,7 @@ def test_predict_says_what_convert_says_of_a_bad_image(models, tmp_path, name, d
 
     path = tmp_path / name
     path.write_bytes(data)
-    result = CliRunner().invoke(cli, ["predict", "--model", models["grey"], str(path)])
+    result = CliRunner().invoke(cli, ["predict", "--model-file", models["grey"], str(path)])
     assert result.exit_code == 1, result.output
     assert _one_error_line(result) == f"error: {path}: {reason}"
     assert "function_node" not in result.output and "Op:" not in result.output
@@ -304,13 +286,13 @@ def test_predict_says_what_convert_says_of_a_bad_image(models, tmp_path, name, d
 
 def test_quiet_silences_progress_not_the_result(small, models, tmp_path):
     # Issue 24 item 5: evaluate -q printed nothing; -q means no progress, the result still shows.
-    result = CliRunner().invoke(cli, ["evaluate", small, "--model", models["grey"], "-q"])
+    result = CliRunner().invoke(cli, ["evaluate", small, "--model-file", models["grey"], "-q"])
     assert result.exit_code == 0 and "accuracy" in result.output and "class" in result.output, result.output
     from PIL import Image
 
     image = str(tmp_path / "digit.png")
     Image.new("L", (28, 28)).save(image)
-    result = CliRunner().invoke(cli, ["predict", "--model", models["grey"], image, "-q"])
+    result = CliRunner().invoke(cli, ["predict", "--model-file", models["grey"], image, "-q"])
     assert result.exit_code == 0 and result.output.startswith(f"{image}: "), result.output
     result = CliRunner().invoke(cli, ["train", small, "--epochs", "1", "--batch-size", "16", "-q"])
     assert result.exit_code == 0, result.output

@@ -648,7 +648,7 @@ def _render_files(section: dict) -> list[str]:
         lo, hi = f["values_per_record"]
         what = f.get("looks_like", "")
         if f.get("image_shapes"):
-            what += " " + ", ".join("x".join(map(str, s)) for s in f["image_shapes"][:3])
+            what += " " + ", ".join("x".join(map(str, s)) for s in f["image_shapes"][:3]) + " (HxWxC)"
         if "value_range" in f:
             what += f"range {f['value_range'][0]}..{f['value_range'][1]}"
         lines.append(f"  {f['name']:<16} {f['kind']:<6} {str(lo) if lo == hi else f'{lo}..{hi}':<14} {what}")

@@ -1,10 +1,13 @@
 """Exported models: a `.keras` file that carries tfrec's preprocessing with it, a SavedModel, and prediction."""
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
+import sys
 import zipfile
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -16,8 +19,8 @@ from ..codec.example import decode_example
 from ..codec.schema import FeatureSpec, load_schema
 from ..read.decode import image_decoder
 from ..read.options import ReadOptions
-from ..sources import SourceOptions
-from ..sources.imagefolder import _WorkerOptions, make_image_record
+from ..sources import MAX_LISTED_IGNORED, SourceOptions
+from ..sources.imagefolder import IMAGE_EXTENSIONS, _list_class, _WorkerOptions, make_image_record, text_name
 
 META_NAME = "tfrec.json"  # inside the .keras zip (Keras ignores members it does not know), and in a SavedModel
 _IMAGE_SCHEMA = load_schema("imagefolder")  # predict reads a file as convert reads one in an image folder
@@ -118,6 +121,20 @@ def check_model_input(meta: dict, model_path: str, data: str, size: tuple[int, i
                              f"{_describe(model_size, want)}: {how}; use a model trained on {channels}-channel images")
 
 
+def _read_image(path: str) -> tuple[tuple[bytes, tuple[int, int], int] | None, str]:
+    """(read_image_file's result, '') or (None, the converter's reason for skipping the file)."""
+    from PIL import Image, ImageMode
+
+    record, reason, _ = make_image_record((path, path, 0, 0), _WorkerOptions.of(SourceOptions(), _IMAGE_SCHEMA))
+    if record is None:
+        return None, reason
+    example = decode_example(record)
+    data = example["image"][1][0]
+    with Image.open(io.BytesIO(data)) as img:  # reads the header only
+        grey = ImageMode.getmode(img.mode).basemode == "L"
+    return (data, (example["height"][1][0], example["width"][1][0]), 1 if grey else 3), ""
+
+
 def read_image_file(path: str) -> tuple[bytes, tuple[int, int], int]:
     """An image file as `tfrec convert` would store it from an image folder: the same checks and words
     (empty, not an image, truncated, too many pixels), EXIF rotation and re-encoding of what TensorFlow
@@ -127,54 +144,184 @@ def read_image_file(path: str) -> tuple[bytes, tuple[int, int], int]:
     Raises:
         TfrecError: "PATH: REASON", in the converter's words for a skipped file.
     """
-    from PIL import Image, ImageMode
-
-    record, reason, _ = make_image_record((path, path, 0, 0), _WorkerOptions.of(SourceOptions(), _IMAGE_SCHEMA))
-    if record is None:
+    image, reason = _read_image(path)
+    if image is None:
         raise TfrecError(f"{path}: {reason}")
-    example = decode_example(record)
-    data = example["image"][1][0]
-    with Image.open(io.BytesIO(data)) as img:  # reads the header only
-        grey = ImageMode.getmode(img.mode).basemode == "L"
-    return data, (example["height"][1][0], example["width"][1][0]), 1 if grey else 3
+    return image
+
+
+def _decoder(meta: dict):
+    feature = FeatureSpec(name="image", kind="image", shape=(None, None, meta["channels"]), encoding="encoded")
+    options = ReadOptions(image_size=tuple(meta["image_size"]), fit=meta.get("fit", "stretch"))
+    return image_decoder(feature, options, None, ())
+
+
+def _prepared(path: str, meta: dict, model_path: str, decode) -> tuple[np.ndarray | None, str]:
+    """One file read, checked against the model and decoded as in training: (image, '') or (None, why not)."""
+    image, reason = _read_image(path)
+    if image is None:
+        return None, reason
+    data, size, channels = image
+    check_model_input(meta, model_path, f"{path} is", size, channels, one=True)
+    try:
+        return decode(tf.constant(data)).numpy(), ""
+    except tf.errors.InvalidArgumentError:
+        return None, "not a valid image: TensorFlow cannot decode it"
 
 
 def preprocess_files(files: list[str], meta: dict, model_path: str = "the model") -> np.ndarray:
     """Reads image files as the converter does (read_image_file), checks each against the model
     (check_model_input), then decodes and resizes them with the reader's own decoder and the model's
     stored settings, so prediction cannot drift from training."""
-    feature = FeatureSpec(name="image", kind="image", shape=(None, None, meta["channels"]), encoding="encoded")
-    options = ReadOptions(image_size=tuple(meta["image_size"]), fit=meta.get("fit", "stretch"))
-    decode = image_decoder(feature, options, None, ())
+    decode = _decoder(meta)
     images = []
     for f in files:
-        data, size, channels = read_image_file(f)
-        check_model_input(meta, model_path, f"{f} is", size, channels, one=True)
-        try:
-            images.append(decode(tf.constant(data)).numpy())
-        except tf.errors.InvalidArgumentError:
-            raise TfrecError(f"{f}: not a valid image: TensorFlow cannot decode it") from None
+        image, reason = _prepared(f, meta, model_path, decode)
+        if image is None:
+            raise TfrecError(f"{f}: {reason}")
+        images.append(image)
     return np.stack(images)
 
 
+@dataclass(frozen=True)
+class ImageFiles:
+    """The files to predict: those named, and those found in the folders named, as convert lists a class folder."""
+
+    files: tuple[tuple[str, bool], ...]  # (path, named: a file given by name, so a bad one is an error)
+    skipped: tuple[dict, ...] = ()  # {"path", "reason"}: found in a folder, not read (symlinks out, not regular)
+    ignored: tuple[str, ...] = ()  # files in the folders without an image extension: the first MAX_LISTED_IGNORED
+    ignored_files: int = 0
+
+
+def list_image_files(paths: list[str], follow_symlinks: bool = False) -> ImageFiles:
+    """Files are taken as named; a folder is walked recursively by the rules and with the words of
+    `tfrec convert` (image extensions, symlinks that lead out, files that are not regular, loops).
+
+    Raises:
+        TfrecError: a folder holds no image file at all.
+    """
+    files, skipped, ignored = [], [], []
+    options = SourceOptions(follow_symlinks=follow_symlinks)
+    for path in paths:
+        if not os.path.isdir(path):
+            files.append((path, True))
+            continue
+        items, left, other = [], [], []
+        _list_class(path, path, 0, options, items, left, other)
+        if not items and not left:
+            raise TfrecError(f"{path}: no image files in this folder or below ({', '.join(IMAGE_EXTENSIONS)})"
+                             + (f"; {len(other)} other file{'' if len(other) == 1 else 's'}" if other else ""))
+        files += [(item[0], False) for item in items]
+        skipped += [{"path": os.path.join(path, s["path"]), "reason": s["reason"]} for s in left]
+        ignored += [os.path.join(path, name) for name in other]
+    return ImageFiles(tuple(files), tuple(skipped), tuple(ignored[:MAX_LISTED_IGNORED]), len(ignored))
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What `predict_paths` found: the top classes of each image, and the files it left out, as convert does."""
+
+    model: str
+    predictions: tuple[dict, ...]  # {"file", "top": [{"class", "name", "probability"}]}, in the files' order
+    skipped: tuple[dict, ...]  # {"path", "reason"}: image files in the folders that could not be read
+    ignored: tuple[str, ...]  # files in the folders without an image extension (the first MAX_LISTED_IGNORED)
+    ignored_files: int
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "predictions": list(self.predictions), "skipped": list(self.skipped),
+                "ignored": list(self.ignored), "ignored_files": self.ignored_files}
+
+
+def _top(probs: np.ndarray, names: list[str], k: int) -> list[dict]:
+    return [{"class": int(c), "name": names[c], "probability": round(float(probs[c]), 5)} for c in np.argsort(-probs)[:k]]
+
+
+def _predict_batch(model, meta: dict, model_path: str, decode, chunk, names: list[str], top_k: int,
+                   skipped: list) -> list[dict]:
+    """Predictions for a batch of (path, named) files; appends to `skipped` those found in a folder that
+    cannot be read."""
+    paths, images = [], []
+    for path, named in chunk:
+        image, reason = _prepared(path, meta, model_path, decode)
+        if image is None and named:
+            raise TfrecError(f"{path}: {reason}")
+        if image is None:
+            skipped.append({"path": text_name(path), "reason": reason})
+        else:
+            paths.append(path)
+            images.append(image)
+    if not images:
+        return []
+    probs = tf.nn.softmax(tf.cast(model(np.stack(images), training=False), tf.float32)).numpy()
+    k = min(top_k, probs.shape[1])
+    return [{"file": text_name(f), "top": _top(p, names, k)} for f, p in zip(paths, probs)]
+
+
+def predict_paths(model_path: str, paths: list[str], top_k: int = 5, batch_size: int = 32,
+                  follow_symlinks: bool = False, progress: bool = False) -> Predictions:
+    """The top-k classes (with names and probabilities) of image files, and of every image under folders.
+
+    A file named that cannot be read is an error; one found in a folder is skipped and listed, with the
+    converter's reason, as `tfrec convert` skips it; files without an image extension are ignored and
+    counted. Images are read as convert reads them and prepared as in training, `batch_size` at a time.
+
+    Raises:
+        ModelInputMismatch: an image of channels the model cannot take (check_model_input).
+        TfrecError: a named file convert would skip ("PATH: empty file (0 bytes)"); a folder without images.
+    """
+    model, meta = load_model(model_path)
+    listed = list_image_files(paths, follow_symlinks)
+    names = meta.get("class_names") or [str(c) for c in range(meta["num_classes"])]
+    decode = _decoder(meta)
+    bar = None
+    if progress and len(listed.files) > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(listed.files), unit="image", desc="predict", file=sys.stderr, leave=False)
+    out, skipped = [], list(listed.skipped)
+    try:
+        for start in range(0, len(listed.files), batch_size):
+            chunk = listed.files[start:start + batch_size]
+            out += _predict_batch(model, meta, model_path, decode, chunk, names, top_k, skipped)
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    return Predictions(model_path, tuple(out), tuple(skipped), listed.ignored, listed.ignored_files)
+
+
 def predict(model_path: str, files: list[str], top_k: int = 5) -> list[dict]:
-    """The top-k classes (with names and probabilities) for each image file.
+    """The top-k classes (with names and probabilities) for each image file (a folder: each image in it).
 
     Returns:
-        One {"file", "top": [{"class", "name", "probability"}]} per file.
+        One {"file", "top": [{"class", "name", "probability"}]} per image (predict_paths also lists the
+        files of a folder it skipped).
 
     Raises:
         ModelInputMismatch: a colour image for a greyscale model (check_model_input).
         TfrecError: a file convert would skip, in convert's words ("PATH: empty file (0 bytes)").
     """
-    model, meta = load_model(model_path)
-    images = preprocess_files(files, meta, model_path)
-    probs = tf.nn.softmax(tf.cast(model(images, training=False), tf.float32)).numpy()
-    names = meta.get("class_names") or [str(c) for c in range(meta["num_classes"])]
-    k = min(top_k, probs.shape[1])
-    out = []
-    for f, p in zip(files, probs):
-        top = np.argsort(-p)[:k]
-        out.append({"file": f, "top": [{"class": int(c), "name": names[c], "probability": round(float(p[c]), 5)}
-                                       for c in top]})
-    return out
+    return list(predict_paths(model_path, files, top_k).predictions)
+
+
+CSV_COLUMNS = ("file", "class", "name", "probability")
+
+
+def write_predictions_csv(result: Predictions, path: str) -> str:
+    """Writes one row per image: file, then class, name, probability of the top class, then class_2,
+    name_2, probability_2 ... for the other top-k (atomically: a temporary name, then renamed). Returns `path`."""
+    k = max((len(p["top"]) for p in result.predictions), default=1)
+    header = list(CSV_COLUMNS) + [f"{c}_{r}" for r in range(2, k + 1) for c in CSV_COLUMNS[1:]]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for p in result.predictions:
+            row = [p["file"]]
+            for t in p["top"]:
+                row += [t["class"], t["name"], t["probability"]]
+            writer.writerow(row + [""] * (len(header) - len(row)))
+    os.replace(tmp, path)
+    return path

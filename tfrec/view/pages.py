@@ -296,7 +296,7 @@ def section_html(section: dict) -> str:
         inferred = section["inferred"]
         rows = [[f["name"], f["kind"], "..".join(map(str, sorted(set(f["values_per_record"])))),
                  f.get("looks_like", "") + (" " + ", ".join("x".join(map(str, s)) for s in f.get("image_shapes", [])[:3])
-                                            if f.get("image_shapes") else "")]
+                                            + " (HxWxC)" if f.get("image_shapes") else "")]
                 for f in inferred["features"]]
         out.append(f"<h3>inferred from {inferred['sampled_records']:,} sampled records</h3>")
         out.append(_table(["key", "kind", "values/record", "looks like"], rows))
