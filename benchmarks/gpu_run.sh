@@ -40,11 +40,11 @@ if not os.path.exists(f"{data}/jpeg/dataset.json"):
     convert(f"{data}/jpeg-src", f"{data}/jpeg", ConvertOptions(shards=64, progress=False, overwrite=True))
 PYEOF
 for model in cifar_cnn resnet20; do
-  tfrec bench train "$DATA/cifar" --model "$model" --augment cifar --batch-size 256 --steps 50 --rounds 3 \
+  tfrec bench train "$DATA/cifar" --model "$model" --augment cifar --batch-size 256 --steps-per-epoch 50 --rounds 3 \
     --json > "$OUT/train_cifar_$model.json"
 done
 tfrec bench train "$DATA/jpeg" --model resnet50 --image-size 224 --augment imagenet --batch-size 256 \
-  --mixed-precision --steps 40 --rounds 2 --json > "$OUT/train_jpeg_resnet50.json"
+  --mixed-precision --steps-per-epoch 40 --rounds 2 --json > "$OUT/train_jpeg_resnet50.json"
 tfrec bench train "$DATA/jpeg" --model resnet50 --image-size 224 --augment imagenet --batch-size 256 \
   --mixed-precision --quick --sweep --chart "$OUT/sweep_resnet50.png" --json > "$OUT/sweep_jpeg_resnet50.json"
 "$PY" benchmarks/gpu_rate.py --model resnet50 --batch-size 256 > "$OUT/gpu_rate_resnet50.json" 2>/dev/null || true
