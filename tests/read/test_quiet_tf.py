@@ -71,8 +71,8 @@ def test_a_failed_import_shows_what_it_printed(tmp_path):
     # A broken 'tensorflow' on the path: its output and its error reach the user.
     (tmp_path / "tensorflow.py").write_text("import sys\nprint('loading failed here', file=sys.stderr)\n"
                                             "raise ImportError('broken tensorflow')\n")
-    code = f"import sys; sys.path.insert(0, {str(tmp_path)!r})\nfrom tfrec._tfimport import import_tensorflow_quietly\n" \
-           "import_tensorflow_quietly()"
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+            "from tfrec._tfimport import import_tensorflow_quietly\nimport_tensorflow_quietly()")
     out = _run(code)
     assert out.returncode == 1
     assert "loading failed here" in out.stderr and "ImportError: broken tensorflow" in out.stderr

@@ -53,12 +53,30 @@ def center_window(shape: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     return tf.stack([(h - crop_h) // 2, (w - crop_w) // 2, crop_h, crop_w])
 
 
+def with_alpha(images: tf.Tensor) -> tf.Tensor:
+    """uint8 RGB image(s) with an opaque alpha channel added."""
+    return tf.concat([images, tf.fill(tf.concat([tf.shape(images)[:-1], [1]], 0), tf.constant(255, tf.uint8))], -1)
+
+
+def convert_channels(images: tf.Tensor, channels: int) -> tf.Tensor:
+    """uint8 image(s) with 1, 3 or 4 channels to `channels`: grey repeated into RGB,
+    tf.image.rgb_to_grayscale (alpha dropped), an opaque alpha added."""
+    have = images.shape[-1]
+    if have == channels:
+        return images
+    rgb = tf.image.grayscale_to_rgb(images) if have == 1 else images[..., :3]
+    if channels == 1:
+        return tf.image.rgb_to_grayscale(rgb)
+    return rgb if channels == 3 else with_alpha(rgb)
+
+
 def decode_raw_batches(ds: tf.data.Dataset, feature: FeatureSpec, options: ReadOptions) -> tf.data.Dataset:
     """Decodes a whole batch of raw uint8 images with one decode_raw and a reshape (and resizes it if asked)."""
     key, shape = feature.name, list(feature.shape)
+    channels = options.channels(shape[2])
 
     def decode(d):
-        images = tf.reshape(tf.io.decode_raw(d[key], tf.uint8), [-1] + shape)
+        images = convert_channels(tf.reshape(tf.io.decode_raw(d[key], tf.uint8), [-1] + shape), channels)
         if options.image_size and tuple(shape[:2]) != options.image_size:
             images = resize_images(images, options.image_size, options.fit)
         return {**d, key: images}
@@ -105,8 +123,22 @@ def decode_jpeg_window(encoded: tf.Tensor, window: tf.Tensor, target: tuple[int,
 
 
 def decode_any(encoded: tf.Tensor, channels: int) -> tf.Tensor:
-    """Any format TensorFlow decodes (JPEG, PNG, BMP, GIF's first frame) to uint8 H x W x C."""
-    return tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+    """Any format TensorFlow decodes (JPEG, PNG, BMP, GIF's first frame) to uint8 H x W x C.
+
+    1 or 4 channels come from the decoder where it gives them (JPEG/PNG grey, PNG/BMP alpha: as
+    Keras' loaders decode), else are converted from RGB (convert_channels).
+    """
+    def decode(c):
+        return lambda: tf.io.decode_image(encoded, channels=c, expand_animations=False)
+
+    if channels not in (1, 4):
+        return decode(channels)()
+    head = tf.strings.substr(encoded, 0, 4)
+    if channels == 1:
+        native = tf.io.is_jpeg(encoded) | tf.equal(head, b"\x89PNG")
+        return tf.cond(native, decode(1), lambda: tf.image.rgb_to_grayscale(decode(3)()))
+    native = tf.equal(head, b"\x89PNG") | tf.equal(tf.strings.substr(head, 0, 2), b"BM")
+    return tf.cond(native, decode(4), lambda: with_alpha(decode(3)()))
 
 
 def image_window(shape: tf.Tensor, seed: tf.Tensor | None, crop: RandomResizedCrop | None, fit: str,
@@ -138,7 +170,9 @@ def decode_resized(encoded: tf.Tensor, feature: FeatureSpec, target: tuple[int, 
 
     def jpeg():
         win = image_window(tf.io.extract_jpeg_shape(encoded), seed, crop, fit, target)
-        img = decode_jpeg_window(encoded, win, target, channels, crop is None and fit == "stretch", feature.shape)
+        img = decode_jpeg_window(encoded, win, target, min(channels, 3), crop is None and fit == "stretch",
+                                 feature.shape)
+        img = with_alpha(img) if channels == 4 else img  # JPEG has no alpha (Keras' rgba fails on it)
         return _scaled(tf.image.resize(tf.cast(img, tf.float32), target), unit)
 
     def other():

@@ -40,6 +40,10 @@ DECODE_INFLIGHT_BYTES = 256 << 20
 FITS = ("stretch", "crop", "pad")
 DTYPES = ("float32", "uint8")
 NORMALIZATIONS = ("unit", "standardize")
+# Keras' image_dataset_from_directory options, with its meanings.
+LABEL_MODES = ("int", "categorical", "binary")  # or None: images only
+COLOR_MODES = {"grayscale": 1, "rgb": 3, "rgba": 4}  # -> channels
+SUBSETS = ("training", "validation", "both")
 IMAGE_SEED_SALT, BATCH_SEED_SALT = 0x1A6E, 0xBA7C  # keep per-image and per-batch random streams apart
 
 
@@ -65,6 +69,10 @@ class ReadOptions:
     num_shards: int = 1
     shard_index: int = 0
     features: tuple[str, ...] | None = None
+    label_mode: str | None = "int"  # None: images only; "int": the stored int64 ids (Keras: int32)
+    color_mode: str | None = None  # None: the schema's channels
+    validation_split: float | None = None
+    subset: str | None = None
 
     def __post_init__(self):
         size = self.image_size
@@ -91,10 +99,28 @@ class ReadOptions:
              "repeat", "True, False or a positive number of epochs", self.repeat),
             (self.num_parallel_calls is None or self.num_parallel_calls == AUTOTUNE or self.num_parallel_calls >= 1,
              "num_parallel_calls", "None (the default), -1 (AUTOTUNE) or a positive integer", self.num_parallel_calls),
+            (self.label_mode is None or self.label_mode in LABEL_MODES, "label_mode",
+             f"None or one of {', '.join(LABEL_MODES)}", self.label_mode),
+            (self.color_mode is None or self.color_mode in COLOR_MODES, "color_mode",
+             f"None or one of {', '.join(COLOR_MODES)}", self.color_mode),
+            (self.validation_split is None or (isinstance(self.validation_split, (int, float))
+                                               and 0 < self.validation_split < 1),
+             "validation_split", "a fraction between 0 and 1 (exclusive)", self.validation_split),
+            (self.subset is None or self.subset in SUBSETS, "subset", f"one of {', '.join(SUBSETS)}", self.subset),
         ]
         for ok, name, expected, found in checks:
             if not ok:
                 raise TfrecError(f"{name}: expected {expected}, found {found!r}")
+        self._check_split()
+
+    def _check_split(self) -> None:
+        """validation_split and subset come together; shuffled, the split needs a seed (as in Keras)."""
+        if (self.validation_split is None) != (self.subset is None):
+            raise TfrecError(f"validation_split and subset: give both or neither, found validation_split="
+                             f"{self.validation_split!r}, subset={self.subset!r}")
+        if self.validation_split is not None and self.shuffle and self.seed is None:
+            raise TfrecError("validation_split with shuffle needs a seed: the training and the validation dataset "
+                             "must draw the same split (pass seed=N to both), or pass shuffle=False")
 
     @property
     def parallel(self) -> int:
@@ -108,6 +134,10 @@ class ReadOptions:
         cores = usable_cores()
         calls = DECODE_CALLS_PER_CORE * cores
         return max(cores, min(calls, DECODE_INFLIGHT_BYTES // image_bytes)) if image_bytes else calls
+
+    def channels(self, stored: int) -> int:
+        """The output's channels: color_mode's, else the `stored` ones."""
+        return COLOR_MODES[self.color_mode] if self.color_mode else stored
 
     @property
     def is_deterministic(self) -> bool:

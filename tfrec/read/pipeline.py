@@ -18,6 +18,7 @@ from ..io.salvage import ReadStats, check_shard, iter_intact_records, known_inta
 from .augment import Augmentation, to_float
 from .decode import decode_encoded, decode_raw_batches, image_seeder
 from .inputs import Source, resolve_source, shard_files
+from .subsets import RecordPlan, plan_records
 from .service import DATA_SERVICE_TIMEOUT_S
 from .options import (
     BATCH_SEED_SALT,
@@ -45,8 +46,16 @@ CHANGED_SINCE_CHECKED = ("changed since make_dataset found it intact, and is now
 
 def read_records(files: Sequence[str], compression: str, options: ReadOptions, stats: ReadStats,
                  record_bytes: float = 0.0, shuffle_files: bool = True,
-                 expected: Mapping[str, dict] | None = None) -> tf.data.Dataset:
+                 expected: Mapping[str, dict] | None = None, plan: RecordPlan | None = None,
+                 count: bool = False) -> tf.data.Dataset:
     """Serialized records from all files: shuffled file order, files read in parallel, interleaved.
+
+    With a `plan` that keeps only some records (a validation_split subset), each file's records are
+    numbered from plan.starts and a chunk at a time masked by plan.keep (every shard must then be
+    intact: the salvaging reader, which skips, does not number its records). With `count`, each
+    file must hold plan.sizes' records (dataset.json's count), or the pass fails saying both numbers:
+    asserted per file, inside the parallel interleave (about 0.1 us per record, as much as on the
+    interleave's single output thread, where it would have slowed every record).
 
     shuffle_files=False keeps the files in the order given: under the tf.data service's
     distributed_epoch the files are its splits, and a shuffle buffer of them would let the first
@@ -55,11 +64,23 @@ def read_records(files: Sequence[str], compression: str, options: ReadOptions, s
     its checksum), and only what is damaged goes through the salvaging reader.
     """
     chunk = int(min(READ_CHUNK_RECORDS, max(1, INTERLEAVE_CHUNK_BYTES // max(record_bytes, 1))))
-    ds = tf.data.Dataset.from_tensor_slices(list(files))
+    starts = list(plan.starts) if plan is not None else [0] * len(files)
+    sizes = list(plan.sizes) if count and plan is not None and plan.sizes is not None else [-1] * len(files)
+    count = count and sizes[:1] != [-1]
+    ds = tf.data.Dataset.from_tensor_slices((list(files), tf.constant(starts, tf.int64), tf.constant(sizes, tf.int64)))
     if options.shuffle and shuffle_files:
         ds = ds.shuffle(len(files), seed=options.seed, reshuffle_each_iteration=True)
     ctype = {"none": "", "gzip": "GZIP", "zlib": "ZLIB"}[compression]
     expected = expected or {}
+    keep = tf.constant(plan.keep) if plan is not None and plan.keep is not None else None
+
+    def records_of(path, start, size, take=None):
+        ds = tf.data.TFRecordDataset(path, ctype, TFRECORD_BUFFER_BYTES)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(size)) if count else ds
+        ds = ds if take is None else ds.take(take)
+        if keep is None:
+            return ds.batch(chunk)
+        return ds.enumerate(start).batch(chunk).map(lambda i, r: tf.boolean_mask(r, tf.gather(keep, i)))
 
     def chunks(path, index, offset):
         batch = []
@@ -76,11 +97,11 @@ def read_records(files: Sequence[str], compression: str, options: ReadOptions, s
         # (records for tf.data's reader: -1 all, where the salvaging reader starts: -1 nowhere, its offset)
         return np.array([-1, -1, 0] if p.intact else [p.index, p.index, p.offset], np.int64)
 
-    def checked(path):
+    def checked(path, start, size):
         # tf.data's reader stops a file at its first bad record: it reads the records check_shard found
         # intact (all, in a clean shard), the salvaging reader the rest (in Python, per record).
         fast, index, offset = tf.unstack(tf.ensure_shape(tf.numpy_function(plan, [path], tf.int64), [3]))
-        head = tf.data.TFRecordDataset(path, ctype, TFRECORD_BUFFER_BYTES).take(fast).batch(chunk)
+        head = records_of(path, start, size, fast)
         spec = tf.TensorSpec([None], tf.string)
         rest = tf.data.Dataset.from_generator(chunks, args=(path, index, offset), output_signature=spec)
         return head.concatenate(rest.take(tf.where(index < 0, tf.constant(0, tf.int64), -1)))
@@ -90,20 +111,20 @@ def read_records(files: Sequence[str], compression: str, options: ReadOptions, s
             raise TfrecError(f"{path.decode()}: {CHANGED_SINCE_CHECKED}")
         return np.int64(-1)
 
-    def known(path):
+    def known(path, start, size):
         # Every shard was found intact earlier in this process, as it is now: no salvaging branch, whose
         # from_generator dataset alone made creating an iterator about 10 ms slower (a 5% of one pass
         # over 50,000 CIFAR records). A shard that changes and turns out damaged after this fails the pass.
         confirmed = tf.ensure_shape(tf.numpy_function(confirm, [path], tf.int64), [])
-        return tf.data.TFRecordDataset(path, ctype, TFRECORD_BUFFER_BYTES).take(confirmed).batch(chunk)
+        return records_of(path, start, size, confirmed)
 
     fast_only = options.skip_corrupt and all(known_intact(f, compression, expected.get(f)) for f in files)
 
-    def open_file(path):
+    def open_file(path, start, size):
         if options.skip_corrupt:
-            return known(path) if fast_only else checked(path)
+            return known(path, start, size) if fast_only else checked(path, start, size)
         # TFRecordDataset streams (a GZIP shard is inflated block by block, never held whole).
-        return tf.data.TFRecordDataset(path, ctype, TFRECORD_BUFFER_BYTES).batch(chunk)
+        return records_of(path, start, size)
 
     cycle = min(len(files), max(2, usable_cores()))
     # TensorFlow refuses more parallel calls than a fixed cycle_length: a file is read by one call at a time
@@ -155,9 +176,22 @@ def augment_batches(ds: tf.data.Dataset, image_key: str, label_key: str | None, 
                               deterministic=options.is_deterministic)
 
 
+def encode_labels(labels: tf.Tensor, label_mode: str, num_classes: int | None) -> tf.Tensor:
+    """A batch of class ids as Keras' label_mode encodes them: 'int' as they are, 'categorical' one-hot
+    float32, 'binary' float32 of shape (batch, 1). Mixup's soft labels (batch, classes) stay soft."""
+    if label_mode == "categorical":
+        if labels.shape.rank == 2:
+            return tf.cast(labels, tf.float32)
+        return tf.one_hot(labels, num_classes, dtype=tf.float32)
+    if label_mode == "binary":
+        return labels[:, 1:2] if labels.shape.rank == 2 else tf.cast(labels, tf.float32)[:, None]
+    return labels
+
+
 def finish_batches(ds: tf.data.Dataset, image_key: str | None, label_key: str | None,
-                   options: ReadOptions) -> tf.data.Dataset:
-    """Converts images to the output dtype and normalisation; yields (images, labels), images, or a dict."""
+                   options: ReadOptions, num_classes: int | None = None) -> tf.data.Dataset:
+    """Converts images to the output dtype and normalisation, labels to options.label_mode; yields
+    (images, labels), images, or a dict."""
 
     def finish(d):
         if image_key in d:
@@ -169,6 +203,8 @@ def finish_batches(ds: tf.data.Dataset, image_key: str | None, label_key: str | 
                 if options.normalize == "standardize":
                     img = tf.image.per_image_standardization(img)
             d = {**d, image_key: img}
+        if label_key in d and options.label_mode not in (None, "int"):
+            d = {**d, label_key: encode_labels(d[label_key], options.label_mode, num_classes)}
         if options.drop_remainder:  # every batch is full: say so in the static shapes
             d = {k: tf.ensure_shape(v, [options.batch_size] + [None] * (v.shape.rank - 1))
                  if isinstance(v, tf.Tensor) else v for k, v in d.items()}
@@ -191,6 +227,9 @@ def _pick(schema: Schema, kind: str, preferred: str) -> FeatureSpec | None:
 def _select_features(schema: Schema, options: ReadOptions) -> tuple[FeatureSpec | None, FeatureSpec | None, tuple]:
     """(the image feature, the label feature, the keys to parse): None where the output has none."""
     image, label = _pick(schema, "image", "image"), _pick(schema, "class_label", "label")
+    if options.label_mode is None and options.features is not None:
+        raise TfrecError("label_mode=None yields images only, features= the features named: pass one of them")
+    label = None if options.label_mode is None else label
     keys = options.features or tuple(f.name for f in (image, label) if f is not None)
     unknown = [k for k in keys if k not in schema]
     if unknown or image is None and options.features is None:
@@ -200,23 +239,77 @@ def _select_features(schema: Schema, options: ReadOptions) -> tuple[FeatureSpec 
             label if label is not None and label.name in keys else None, keys)
 
 
-def build_stages(source: Source, options: ReadOptions, stats: ReadStats,
-                 shuffle_files: bool = True) -> list[tuple[str, tf.data.Dataset]]:
-    """The pipeline as named cumulative stages (read, parse, decode, augment, output); the last is the whole.
+def _check_label_mode(schema: Schema, label: FeatureSpec | None, options: ReadOptions) -> None:
+    if label is None or options.label_mode in (None, "int"):
+        return
+    names = f": {', '.join(label.names)}" if label.names else ""
+    if options.label_mode == "binary" and label.num_classes != 2:
+        raise TfrecError(f"label_mode='binary' needs exactly 2 classes (as Keras'); schema {schema.name!r} has "
+                         f"{label.num_classes or 'an unknown number of'} classes{names}: use 'categorical' or 'int'")
+    if options.label_mode == "categorical" and not label.num_classes:
+        raise TfrecError(f"label_mode='categorical' needs the number of classes; feature {label.name!r} of schema "
+                         f"{schema.name!r} has no num_classes (give a schema that says it)")
+
+
+def record_plan(source: Source, options: ReadOptions) -> tuple[list[str], RecordPlan, bool]:
+    """This reader's files, what it yields of them (subsets.plan_records), and whether that count is
+    certain: dataset.json gives it and no record can be skipped (skip_corrupt off, or every shard
+    already found intact in this process).
 
     Raises:
-        TfrecError: unknown features, variable-size images without image_size, too few files for the workers.
+        TfrecError: too few files for the workers, a validation split that cannot be made, or one
+            over a damaged shard with skip_corrupt (skipping would renumber the records it splits).
+    """
+    files = shard_files(source.files, options.num_shards, options.shard_index)
+    plan = plan_records(source.files, files, source.expected, options)
+    if plan.keep is not None and options.skip_corrupt:
+        for f in files:
+            found = check_shard(f, source.compression, source.expected.get(f))
+            if not found.intact:
+                raise TfrecError(f"{f}: damaged from record {found.index} (byte {found.offset}); validation_split "
+                                 "numbers the records to split them, and skipping damaged ones would renumber the "
+                                 f"rest: re-convert the shard (`tfrec verify {f}` names the damage), or read it "
+                                 "without validation_split")
+    certain = plan.records is not None and (not options.skip_corrupt or all(
+        known_intact(f, source.compression, source.expected.get(f)) for f in files))
+    return files, plan, certain
+
+
+def batch_count(records: int, options: ReadOptions) -> int:
+    """Batches of `records` per epoch over options.repeat's epochs (records repeat before batching)."""
+    if options.repeat is True:
+        return int(tf.data.INFINITE_CARDINALITY) if records else 0
+    total = records * (1 if options.repeat is False else options.repeat)
+    return total // options.batch_size if options.drop_remainder else -(-total // options.batch_size)
+
+
+def build_stages(source: Source, options: ReadOptions, stats: ReadStats,
+                 shuffle_files: bool = True, count: bool = True) -> list[tuple[str, tf.data.Dataset]]:
+    """The pipeline as named cumulative stages (read, parse, decode, augment, output); the last is the whole.
+
+    Where the count is certain (record_plan) and `count`, each file's records and the batches made
+    are asserted (tf.data.experimental.assert_cardinality), so that the dataset has a length (Keras
+    then knows an epoch's steps) and a dataset.json that miscounts fails the pass, naming both numbers.
+
+    Raises:
+        TfrecError: unknown features, variable-size images without image_size, too few files for the
+            workers, a label_mode the labels cannot take, a validation split that cannot be made.
     """
     schema = source.schema
     image, label, keys = _select_features(schema, options)
+    _check_label_mode(schema, label, options)
     label_key = label.name if label is not None else None
     augmentation = options.augment.bind(options.image_size, label.num_classes if label else None)
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
-    files = shard_files(source.files, options.num_shards, options.shard_index)
-    ds = read_records(files, source.compression, options, stats, source.record_bytes, shuffle_files, source.expected)
+    files, plan, certain = record_plan(source, options)
+    certain = certain and count
+    ds = read_records(files, source.compression, options, stats, source.record_bytes, shuffle_files, source.expected,
+                      plan, certain)
     stages = [("read", cache_shuffle_repeat(ds, shuffle_buffer_size(source.record_bytes, options), options))]
     spec = {k: v for k, v in schema.parse_spec().items() if k in keys}
     encoded = image is not None and image.encoding != "raw"
+    if encoded and options.color_mode:  # decoded straight to the channels asked for, as Keras does
+        image = replace(image, shape=(*image.shape[:2], options.channels(image.shape[2])))
     if encoded:
         crop, per_image, augmentation = augmentation.split_per_image()
         if crop is None and options.image_size is None and None in image.shape:
@@ -234,7 +327,10 @@ def build_stages(source: Source, options: ReadOptions, stats: ReadStats,
             stages.append(("augment", ds))
     elif augmentation.ops:
         raise TfrecError(f"augmentation {augmentation.name!r} needs the image feature in features=")
-    out = finish_batches(stages[-1][1], image.name if image else None, label_key, options)
+    out = finish_batches(stages[-1][1], image.name if image else None, label_key, options,
+                         label.num_classes if label else None)
+    if certain:
+        out = out.apply(tf.data.experimental.assert_cardinality(batch_count(plan.records, options)))
     stages.append(("output", out.prefetch(AUTOTUNE)))
     dopt = tf.data.Options()
     dopt.deterministic = options.is_deterministic
@@ -282,7 +378,11 @@ def make_dataset(
     data_service: str | None = None,
     processing_mode: str = "distributed_epoch",
     data_service_timeout: float = DATA_SERVICE_TIMEOUT_S,
-) -> tf.data.Dataset:
+    label_mode: str | None = "int",
+    color_mode: str | None = None,
+    validation_split: float | None = None,
+    subset: str | None = None,
+) -> tf.data.Dataset | tuple[tf.data.Dataset, tf.data.Dataset]:
     """A tf.data.Dataset of (images, labels) batches read from a tfrec dataset or foreign TFRecords.
 
     Files are shuffled and interleaved in parallel; records are shuffled in a bounded buffer,
@@ -336,14 +436,39 @@ def make_dataset(
             up short) or 'parallel_epochs' (each worker reads every file: an epoch per worker).
         data_service_timeout: seconds to wait for one batch from the service before failing the pass
             (the service itself waits forever for a lost worker).
+        label_mode: as in Keras' image_dataset_from_directory: 'int' (class ids; int64 as stored,
+            where Keras gives int32), 'categorical' (one-hot float32, (batch, classes)), 'binary'
+            (float32 (batch, 1); exactly 2 classes), or None (images only). Mixup's soft labels stay
+            soft ('binary': the second class's share).
+        color_mode: 'grayscale', 'rgb' or 'rgba' (1, 3 or 4 channels); None: the schema's. JPEG/PNG
+            are decoded to it as Keras decodes them (tf.io.decode_image's channels); a format that
+            cannot decode to it (JPEG to rgba, GIF or BMP to grayscale), and raw pixels, are
+            converted: grey repeated into RGB, tf.image.rgb_to_grayscale, an opaque alpha added.
+        validation_split: with subset, the fraction of the split's records held out for validation:
+            int(validation_split x records) of them, as Keras counts (an empty subset is refused).
+            Keras shuffles its file list with the seed (when shuffle is on) and takes the last files;
+            tfrec does the same with the records' indices (the shards in dataset.json's order, then
+            their records): a seeded permutation (np.random.RandomState(seed)) whenever a seed is
+            given, else the stored order (which convert shuffled). So the subsets are disjoint,
+            together complete, and the same for the same seed and dataset (and the shards present),
+            but hold other images than Keras' for that seed.
+            Needs dataset.json's record counts (not foreign files); with shuffle, a seed (as Keras).
+        subset: 'training', 'validation', or 'both' for (training, validation) datasets; the
+            validation one, like Keras', is read in stored order, without augmentation or repeat.
 
     Returns:
-        The dataset; its `read_stats` attribute is the ReadStats (keep a reference to it before
-        chaining more transformations, which return new datasets without it).
+        The dataset (with subset='both', two). Its `read_stats` attribute is the ReadStats, its
+        `class_names` the label feature's class names (None without them or without labels), as
+        Keras sets them (keep a reference before chaining transformations, which return datasets
+        without them). Where dataset.json's counts apply and no record can be skipped (skip_corrupt
+        off, or every shard already found intact in this process), its length is known (`len(ds)`:
+        batches over the epochs asked for; infinite with repeat=True) and checked as it is read;
+        foreign files, and skip_corrupt before its first pass, leave it unknown.
 
     Raises:
         TfrecError: bad options, a missing dataset.json or split, unknown features or preset;
-            skip_corrupt with data_service (its checking reader runs Python, which workers cannot).
+            skip_corrupt with data_service (its checking reader runs Python, which workers cannot);
+            a label_mode or validation split the dataset cannot give.
     """
     if data_service is not None and skip_corrupt:
         raise TfrecError("skip_corrupt cannot run on tf.data service workers (its checking reader is Python "
@@ -357,18 +482,34 @@ def make_dataset(
         batch_size=batch_size, shuffle=shuffle, shuffle_buffer=shuffle_buffer, seed=seed, deterministic=deterministic,
         repeat=repeat, drop_remainder=drop_remainder, cache=cache, image_size=image_size, fit=fit, dtype=dtype,
         normalize=normalize, augment=augment, num_parallel_calls=num_parallel_calls, skip_corrupt=skip_corrupt,
-        num_shards=num_shards, shard_index=shard_index, features=features,
+        num_shards=num_shards, shard_index=shard_index, features=features, label_mode=label_mode,
+        color_mode=color_mode, validation_split=validation_split, subset=subset,
     )
-    stats = stats if stats is not None else ReadStats()
+    stats = stats if stats is not None else ReadStats()  # with subset='both', the two datasets' sum
     source = resolve_source(path, split, schema, stats if skip_corrupt else None)
-    if features is None and _pick(source.schema, "class_label", "label") is None:
+    label = _pick(source.schema, "class_label", "label")
+    if features is None and label_mode is not None and label is None:
         warnings.warn(f"schema {source.schema.name!r} has no class_label feature: make_dataset yields images only, "
                       "not (images, labels) (pass features=[...] for dicts of named features)", stacklevel=2)
-    if data_service is None:
+    if subset != "both":
+        return _dataset(source, options, stats, data_service, processing_mode, data_service_timeout)
+    # As Keras' "both": the validation dataset is read in order, once, without augmentation.
+    held_out = replace(options, subset="validation", shuffle=False, repeat=False, augment=None)
+    return (_dataset(source, replace(options, subset="training"), stats, data_service, processing_mode,
+                     data_service_timeout),
+            _dataset(source, held_out, stats, data_service, processing_mode, data_service_timeout))
+
+
+def _dataset(source: Source, options: ReadOptions, stats: ReadStats, service: str | None, mode: str,
+             timeout_s: float) -> tf.data.Dataset:
+    """The whole pipeline (here, or on tf.data service workers), with read_stats and class_names set."""
+    if service is None:
         ds = build_stages(source, options, stats)[-1][1]
     else:
-        ds = _served(source, options, stats, data_service, processing_mode, data_service_timeout)
+        ds = _served(source, options, stats, service, mode, timeout_s)
+    label = _pick(source.schema, "class_label", "label") if options.label_mode is not None else None
     ds.read_stats = stats
+    ds.class_names = list(label.names) if label is not None and label.names else None
     return ds
 
 
@@ -385,10 +526,15 @@ def _served(source: Source, options: ReadOptions, stats: ReadStats, service: str
         random.Random(options.seed).shuffle(files) if options.seed is not None else random.SystemRandom().shuffle(files)
         source = replace(source, files=tuple(files))
     epochs = 1 if options.repeat is False else None if options.repeat is True else options.repeat
-    expected = (source.records * epochs if whole_epoch and epochs and source.records is not None
+    _, plan, certain = record_plan(source, options)
+    expected = (plan.records * epochs if whole_epoch and epochs and plan.records is not None
                 and options.num_shards == 1 else None)
-    return S.distribute(build_stages(source, on_workers, stats, not whole_epoch)[-1][1], service, mode, options.batch_size,
-                        options.drop_remainder, expected, timeout_s)
+    # The workers' pipelines go uncounted: under distributed_epoch each reads only the files it is handed.
+    ds = S.distribute(build_stages(source, on_workers, stats, not whole_epoch, count=False)[-1][1], service, mode,
+                      options.batch_size, options.drop_remainder, expected, timeout_s)
+    if expected is not None and certain:  # the client re-cut the batches: their number is known
+        ds = ds.apply(tf.data.experimental.assert_cardinality(batch_count(plan.records, options)))
+    return ds
 
 
 def augmented_samples(path: str, preset: str, n: int = 16, seed: int = 0,
