@@ -293,3 +293,43 @@ def test_fit_over_two_epochs_does_not_run_out_of_data(folders):
         history = model.fit(ds, epochs=2, verbose=0)
     assert [str(w.message) for w in caught if "ran out of data" in str(w.message)] == []
     assert len(history.history["loss"]) == 2
+
+
+# --------------------------------------------------------------------------- damaged shards, decoders
+
+
+def test_validation_split_with_skip_corrupt_reads_intact_shards_and_refuses_damaged_ones(folders, tmp_path):
+    import shutil
+
+    from tests.damage import flip, offsets
+    from tfrec.io.manifest import read_manifest, shard_paths
+
+    ds_dir = str(shutil.copytree(folders["three"][1], tmp_path / "ds"))
+    kw = dict(validation_split=0.4, subset="validation", seed=1)
+    assert _pairs(_tfrec(ds_dir, skip_corrupt=True, **kw)) == _pairs(_tfrec(ds_dir, **kw))
+    shard = shard_paths(ds_dir, read_manifest(ds_dir), "train")[1]
+    flip(shard, offsets(shard)[1] + 20)  # inside record 1's data: its data CRC fails
+    with pytest.raises(TfrecError, match=r"-00001-of-00003: damaged from record 1 \(byte \d+\); validation_split "
+                                         r"numbers the records"):
+        _tfrec(ds_dir, skip_corrupt=True, **kw)
+
+
+def test_label_mode_none_with_features_is_refused(folders):
+    with pytest.raises(TfrecError, match=r"label_mode=None yields images only, features= the features named"):
+        _tfrec(folders["three"][1], label_mode=None, features=["image", "label"])
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "BMP", "GIF"])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_decode_any_gives_every_format_the_channels_asked_for(fmt, channels):
+    import io
+
+    from tfrec.read.decode import decode_any
+
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, fmt)
+    img = decode_any(tf.constant(buf.getvalue()), channels).numpy()
+    assert img.shape == (5, 6, channels) and img.dtype == np.uint8
+    if channels == 4:
+        assert (img[..., 3] == 255).all()
