@@ -11,19 +11,25 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import TfrecError
-from .records import FRAMING_BYTES, HEADER_BYTES, READ_CHUNK_BYTES, file_checksum, masked_crc32c, open_stream
-from .index import read_index
-from .scan import scan_file
+from .records import FRAMING_BYTES, HEADER_BYTES, READ_CHUNK_BYTES, file_checksum, masked_crc32c
+from .index import check_index, read_index
+from .inflate import INFLATE_INPUT_BYTES, _inflate_to_error
+from .scan import MAX_RECORD_BYTES, FrameScanner, scan_file, valid_record_at
 
 # tf.data's reader stops at a file's first bad record (DataLossError, which does not name the
 # file; `tfrec verify` does), and ignore_errors() would silently drop the rest of that file. With
 # make_dataset(skip_corrupt=True) each shard is first checked (check_shard: the framing scan, every
 # CRC, or for a compressed shard its checksum in dataset.json), once per version of the file in a
 # process. An intact shard is read by tf.data's own reader; a damaged one by iter_intact_records,
-# which skips exactly the damaged records (resynchronising through the shard's .idx index) and
-# counts them in a ReadStats; of a plain shard, only from its first damaged record on. The
-# salvaging reader runs Python per record (0.45x the images/s of tf.data's on clean CIFAR, see
-# benchmarks/skip_corrupt.py), so the clean case costs only the check.
+# which skips exactly the damaged records and counts them in a ReadStats: through the shard's .idx
+# index where it can be trusted, else with the scanner's own walk (tfrec.io.scan: the records
+# `tfrec verify` finds intact, the damaged ones counted as it counts them); of a plain shard, only
+# from its first damaged record on. Neither allocates what a length field or an index line claims
+# beyond the stream: reads stop at the end of the file (or of the inflated stream) and ask for at
+# most READ_PIECE_BYTES at a time. The salvaging reader runs Python per record (0.45x the images/s of
+# tf.data's on clean CIFAR, see benchmarks/skip_corrupt.py), so the clean case costs only the check.
+
+READ_PIECE_BYTES = READ_CHUNK_BYTES  # the most one read asks of a stream, whatever a length or index line says
 
 
 class ReadStats:
@@ -54,80 +60,230 @@ class ReadStats:
         return f"ReadStats(records_skipped={self.records_skipped}, damaged={len(self.damaged)})"
 
 
-def _read_exact(stream, n: int) -> bytes:
-    out = stream.read(n)
-    while len(out) < n:
-        more = stream.read(n - len(out))
-        if not more:
-            break
-        out += more
-    return out
+class _Stream:
+    """A shard's record stream from some offset on, by offset, read forward in bounded pieces.
+
+    A plain file is read with pread, a block of READ_PIECE_BYTES ahead, never past its size. A GZIP
+    or ZLIB one is inflated here, into bytes [base, base + len(buf)) held until dropped; where it is
+    damaged, every byte zlib inflates before the bad one is kept (tfrec.io.inflate's search, as
+    `tfrec verify` does) before `error` says why it stopped. No read or inflate step yields more
+    than READ_PIECE_BYTES, so a length field or index line claiming 2**64 bytes costs what the
+    stream holds, never what it claims.
+    """
+
+    stopped = False  # (for inflate's search, which pushes what it inflates)
+
+    def __init__(self, path: str, compression: str, start: int):
+        self.compression = compression
+        self.size = os.path.getsize(path) if compression == "none" else None  # the stream's size, where known
+        self.error: Exception | None = None  # why inflating stopped early (a damaged stream)
+        self.eof = False
+        self.base, self.buf = 0, bytearray()
+        self._block, self._block_at = b"", 0  # a plain file's last read
+        self._file = open(path, "rb", buffering=0 if self.size is not None else -1)
+        self._inflater = zlib.decompressobj(31 if compression == "gzip" else 15)
+        self._input, self._compressed = b"", 0
+        self.drop(start)
+
+    def get(self, a: int, b: int) -> bytes:
+        """Bytes [a, b) of the stream (base <= a); fewer where it ends, or stops inflating, first."""
+        if self.size is not None:
+            return self._pread(a, min(b, self.size))
+        while not self.eof and self.base + len(self.buf) < b:
+            self._inflate()
+        with memoryview(self.buf) as view:
+            return bytes(view[a - self.base : b - self.base])
+
+    def ended(self, b: int) -> bool:
+        """Whether the stream ends at offset b or before (as far as it could be read)."""
+        if self.size is not None:
+            return b >= self.size
+        return self.eof and b >= self.base + len(self.buf)
+
+    def drop(self, a: int) -> None:
+        """Forgets the bytes before offset a (a compressed stream is inflated on to it)."""
+        while a > self.base:
+            if self.size is not None or (self.eof and not self.buf):
+                self.base = a
+            elif self.buf:
+                k = min(a - self.base, len(self.buf))
+                del self.buf[:k]
+                self.base += k
+            else:
+                self._inflate()
+
+    def push(self, data: bytes) -> None:
+        self.buf += data
+
+    def _pread(self, a: int, b: int) -> bytes:
+        at = self._block_at
+        if not (at <= a and b <= at + len(self._block)):
+            n = max(b - a, min(READ_PIECE_BYTES, self.size - a))
+            fd = self._file.fileno()
+            self._block = b"".join(os.pread(fd, min(READ_PIECE_BYTES, a + n - p), p)
+                                   for p in range(a, a + n, READ_PIECE_BYTES))
+            self._block_at = at = a
+        return self._block[a - at : b - at] if b > a else b""
+
+    def _inflate(self) -> None:
+        """Inflates the next piece onto buf; at the end of the stream sets eof, and error if it ends badly."""
+        if not self._input:
+            self._input = self._file.read(INFLATE_INPUT_BYTES)
+            self._compressed += len(self._input)
+            if not self._input:
+                self.eof = True
+                if not self._inflater.eof:
+                    self.error = EOFError(f"the {self.compression} stream ends early, after {self._compressed} "
+                                          "compressed bytes (truncated file?)")
+                return
+        if self._inflater.eof:  # bytes after the end of a stream: another gzip member, or garbage
+            if self.compression != "gzip" or self._input[:2] != b"\x1f\x8b":
+                at = self._compressed - len(self._input)
+                follow = os.fstat(self._file.fileno()).st_size - at
+                self.eof = True
+                self.error = ValueError(f"{follow} bytes follow the end of the {self.compression} stream "
+                                        f"(at compressed byte {at})")
+                return
+            self._inflater = zlib.decompressobj(31)
+        before = self._inflater.copy()
+        try:
+            self.buf += self._inflater.decompress(self._input, READ_PIECE_BYTES)
+        except zlib.error as e:
+            _inflate_to_error(before, self._input, self)  # what lies before the bad byte
+            self.eof, self.error = True, e
+            return
+        self._input = self._inflater.unused_data if self._inflater.eof else self._inflater.unconsumed_tail
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def _length_ok(header: bytes) -> bool:
     return struct.unpack_from("<I", header, 8)[0] == masked_crc32c(header[:8])
 
 
-def _check_framed(buf: bytes, expected_len: int) -> str | None:
-    """Why a framed record is damaged, or None if both CRCs hold."""
-    if not _length_ok(buf) or struct.unpack_from("<Q", buf)[0] != expected_len:
+def _data_ok(buf: bytes) -> bool:
+    return struct.unpack_from("<I", buf, len(buf) - 4)[0] == masked_crc32c(buf[HEADER_BYTES:-4])
+
+
+class _Walk(FrameScanner):
+    """The scanner's walk (tfrec.io.scan), its intact records kept to be yielded and its problems counted
+    in a ReadStats as skipped records: exactly the records `tfrec verify` finds intact and damaged."""
+
+    def __init__(self, path: str, stats: ReadStats, index: int, offset: int, size: int | None):
+        super().__init__(path, self._record, max_problems=1, on_records=self._records)
+        self.index, self.base, self.stream_bytes = index, offset, size
+        self.stats = stats
+        self.out: list[bytes] = []
+        self._open: tuple[int, int, str] | None = None  # the last problem, until where its bytes end is known
+
+    def _record(self, index: int, offset: int, data: bytes) -> None:
+        self._close(offset)
+        self.out.append(bytes(data))
+
+    def _records(self, first: int, base: int, buf: bytes, starts: np.ndarray, ends: np.ndarray, stride: int) -> None:
+        self._close(base + int(starts[0]) - HEADER_BYTES)
+        self.out.extend(buf[a:b] for a, b in zip(starts.tolist(), ends.tolist()))
+
+    def report(self, record: int | None, offset: int | None, reason: str, check: str = "framing") -> None:
+        self._close(offset)
+        self._open = (record, offset, reason.removesuffix(" (the record's bytes are damaged)"))
+
+    def _close(self, end: int) -> None:
+        if self._open is not None:
+            index, offset, reason = self._open
+            self._open = None
+            self.stats.skip(self.path, index, offset, reason, 1, max(0, end - offset))
+
+    def lost(self, error: BaseException) -> None:
+        """The stream stopped inflating: the record being read, and the rest of the file, are counted as one."""
+        index, offset = (self._bad[1], self._bad[0]) if self._bad is not None else (self.index, self.base)
+        self._close(offset)
+        self.stats.skip(self.path, index, offset, f"cannot decompress ({error}): the rest of the file is lost")
+
+    def finish(self) -> None:
+        """The walk reached the end of the stream: the last problem's bytes end there."""
+        self._close(self.base)
+
+    def take(self) -> list[bytes]:
+        out, self.out = self.out, []
+        return out
+
+
+def _walk(data: _Stream, path: str, stats: ReadStats, index: int, offset: int) -> Iterator[bytes]:
+    """The records from (index, offset) on, as the scanner finds them (resynchronising after damage)."""
+    walk = _Walk(path, stats, index, offset, data.size)
+    while True:
+        buf = data.get(walk.base, walk.base + walk.read_size())
+        ended = data.ended(walk.base + len(buf))
+        walk.scan(buf, ended and data.error is None)
+        yield from walk.take()
+        if ended:
+            break
+        data.drop(walk.base)
+    if data.error is not None:
+        walk.lost(data.error)
+    walk.finish()
+
+
+_LIES = "the index line lies"
+
+
+def _against_line(data: _Stream, offset: int, framed: int, head: bytes) -> str | None:
+    """Why the record an index line points at is damaged, judged by its header (None: not by it, or no
+    header there), or _LIES where a valid record of another length starts there: the line lies, not the record."""
+    if len(head) < HEADER_BYTES:
+        return None
+    if not _length_ok(head):
         return "length CRC mismatch"
-    if struct.unpack_from("<I", buf, len(buf) - 4)[0] != masked_crc32c(buf[HEADER_BYTES:-4]):
-        return "data CRC mismatch"
-    return None
+    (length,) = struct.unpack_from("<Q", head)
+    if length == framed - FRAMING_BYTES:
+        return None
+    end = offset + length + FRAMING_BYTES
+    if length < MAX_RECORD_BYTES and (data.size is None or end <= data.size) and valid_record_at(data.get(offset, end)):
+        return _LIES
+    return f"length field says {length} bytes, its index line {framed - FRAMING_BYTES}: a corrupt length field"
 
 
-_STREAM_ERRORS = (OSError, EOFError, zlib.error)  # what a damaged GZIP/ZLIB stream raises
-
-
-def _iter_indexed(stream, path: str, index: np.ndarray, stats: ReadStats, first: int = 0,
-                  pos: int = 0) -> Iterator[bytes]:
+def _iter_indexed(data: _Stream, path: str, index: np.ndarray, stats: ReadStats, first: int,
+                  pos: int) -> Iterator[bytes]:
+    """The records the index lists from line `first` (at `pos`) on, each damaged one skipped exactly; the
+    scanner's walk takes over where the index lies (a valid record where a line says otherwise) or ends early."""
+    n = len(index)
     for i, (offset, framed) in enumerate(index[first:].tolist(), first):
-        why = "truncated file"
-        try:
-            if offset > pos:
-                _read_exact(stream, offset - pos)
-            buf = _read_exact(stream, framed)
-        except _STREAM_ERRORS as e:
-            buf, why = b"", f"cannot decompress ({e})"
-        pos = offset + len(buf)
-        if len(buf) < framed:
-            stats.skip(path, i, offset, f"{why}: {len(index) - i} records lost", len(index) - i)
+        data.drop(offset)
+        buf = data.get(offset, offset + max(HEADER_BYTES, min(framed, READ_PIECE_BYTES)))  # a claim: a piece at a time
+        why = _against_line(data, offset, framed, buf[:HEADER_BYTES])
+        if why is _LIES:
+            yield from _walk(data, path, stats, i, offset)
             return
-        reason = _check_framed(buf, framed - FRAMING_BYTES)
-        if reason:
-            stats.skip(path, i, offset, reason, 1, framed)
+        if len(buf) < framed:
+            buf = data.get(offset, offset + framed)  # no more than the stream holds
+        if len(buf) < framed:
+            cause = f"cannot decompress ({data.error})" if data.error is not None else "truncated file"
+            stats.skip(path, i, offset, f"{cause}: {n - i} record{'s' if n - i > 1 else ''} lost", n - i)
+            return
+        if why is None and not _data_ok(buf):
+            why = "data CRC mismatch"
+        if why:
+            stats.skip(path, i, offset, why, 1, framed)
         else:
             yield buf[HEADER_BYTES:-4]
+        pos = offset + framed
+    if data.get(pos, pos + 1):  # records the index does not list
+        yield from _walk(data, path, stats, n, pos)
 
 
-def _iter_unindexed(stream, path: str, stats: ReadStats, i: int = 0, offset: int = 0) -> Iterator[bytes]:
+def _trusted_index(path: str) -> np.ndarray | None:
+    """The shard's .idx index where its lines can be records, one after another from byte 0 (check_index;
+    lines past a plain file's end are a truncated file's, checked as they are read); else None."""
+    if not os.path.exists(path + ".idx"):
+        return None
     try:
-        while header := _read_exact(stream, HEADER_BYTES):
-            if len(header) < HEADER_BYTES or not _length_ok(header):
-                stats.skip(path, i, offset, "damaged length field: without an .idx index the rest of the file is lost")
-                return
-            (length,) = struct.unpack_from("<Q", header)
-            buf = header + _read_exact(stream, length + 4)
-            if len(buf) < length + FRAMING_BYTES:
-                stats.skip(path, i, offset, "truncated record at the end of the file", 1, len(buf))
-                return
-            if _check_framed(buf, length):
-                stats.skip(path, i, offset, "data CRC mismatch", 1, len(buf))
-            else:
-                yield buf[HEADER_BYTES:-4]
-            i, offset = i + 1, offset + len(buf)
-    except _STREAM_ERRORS as e:
-        stats.skip(path, i, offset, f"cannot decompress ({e}): the rest of the file is lost")
-
-
-def _skip_to(stream, offset: int) -> None:
-    """Moves a fresh stream on to `offset` in the uncompressed bytes (a seek where it can)."""
-    if getattr(stream, "seekable", lambda: False)():
-        stream.seek(offset)
-        return
-    while offset > 0 and (got := len(stream.read(min(offset, READ_CHUNK_BYTES)))):
-        offset -= got
+        index = check_index(read_index(path + ".idx"), path + ".idx")
+    except (OSError, TfrecError):
+        return None
+    return index if _contiguous(index) else None
 
 
 def iter_intact_records(path: str, compression: str, stats: ReadStats,
@@ -136,26 +292,26 @@ def iter_intact_records(path: str, compression: str, stats: ReadStats,
 
     With the shard's .idx index (tfrec writes one per shard) a damaged record is skipped exactly,
     reading resumes at the next one, and a truncated or undecompressible tail is counted record by
-    record. Without it, a bad data CRC skips one record, but a damaged length field or stream
-    loses the rest of the file, counted as one.
+    record. Without one, or where the index lies (a line that cannot be a record, or a valid
+    record where a line says another length), the scanner's walk reads on: the records `tfrec
+    verify` finds intact, each damaged stretch counted as one record, after a corrupt or lying
+    length field too. Nothing a length field or index line claims is read past the stream's end.
 
     Args:
         start: (record index, stream offset) to begin at, where every record before is intact and
             ends (check_shard's ShardPlan): the records from there on are yielded and counted as a
             read from the start would yield and count them.
     """
-    index = read_index(path + ".idx") if os.path.exists(path + ".idx") else None
-    stream = open_stream(path, compression)
+    index = _trusted_index(path)
     first, offset = start
+    data = _Stream(path, compression, offset)
     try:
-        if offset:
-            _skip_to(stream, offset)
-        if index is not None:
-            yield from _iter_indexed(stream, path, index, stats, first, offset)
+        if index is not None and first <= len(index) and (first == len(index) or index[first, 0] == offset):
+            yield from _iter_indexed(data, path, index, stats, first, offset)
         else:
-            yield from _iter_unindexed(stream, path, stats, first, offset)
+            yield from _walk(data, path, stats, first, offset)
     finally:
-        stream.close()
+        data.close()
 
 
 # --------------------------------------------------------------------------- which part of a shard is intact
@@ -240,10 +396,7 @@ def forget_checks() -> None:
 
 
 def _check(path: str, compression: str, entry: dict) -> ShardPlan:
-    try:
-        index = read_index(path + ".idx") if os.path.exists(path + ".idx") else None
-    except (OSError, TfrecError):
-        return SALVAGE_ALL  # the salvaging reader reports it as it always did
+    index = _trusted_index(path)  # an index the salvaging reader does not trust, it does not follow
     if compression != "none":
         return _check_compressed(path, compression, entry, index)
     scan = scan_file(path, "none", max_problems=1)
@@ -253,30 +406,38 @@ def _check(path: str, compression: str, entry: dict) -> ShardPlan:
     good = scan.records if first is None else first.record  # records before the first problem
     offsets, lengths = scan.offsets[:good], scan.lengths[:good]
     if index is not None:
-        n = min(good, len(index))
-        same = (index[:n, 0] == offsets[:n]) & (index[:n, 1] == lengths[:n])
-        agreed = n if same.all() else int(np.argmin(same))
-        if first is None and agreed == good == len(index):
+        agreed = _agreed(index, offsets, lengths)
+        # Where the index misdescribes a record the scan found intact, the salvaging reader leaves it for
+        # the scanner's walk, as the scan went on; where it lists records past the scan's, it follows it.
+        if first is None and (agreed < good or agreed == good == len(index)):
             return INTACT
-        good = agreed  # where the index and the records part, the salvaging reader follows the index
+        good = agreed
     elif first is None:
         return INTACT
     return ShardPlan(False, good, int(offsets[good - 1] + lengths[good - 1]) if good else 0)
 
 
+def _agreed(index: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> int:
+    """How many of the index's first lines say what the scan found (offset and framed length)."""
+    n = min(len(offsets), len(index))
+    same = (index[:n, 0] == offsets[:n]) & (index[:n, 1] == lengths[:n])
+    return n if same.all() else int(np.argmin(same))
+
+
 def _check_compressed(path: str, compression: str, entry: dict, index: np.ndarray | None) -> ShardPlan:
+    # An intact stream is read as tf.data reads it unless its index lists more records than it holds
+    # (the salvaging reader would count those as a truncated file's): see _check.
     stored, records = entry.get("checksum"), entry.get("records")
     kind = str(stored).partition(":")[0]
     if kind in ("crc32c", "crc32"):
         if _file_checksum(path, kind) != stored:
             return SALVAGE_ALL
-        if index is None or (len(index) == records and _contiguous(index)):
+        if index is None or (isinstance(records, int) and len(index) <= records):
             return INTACT
     scan = scan_file(path, compression, max_problems=1)
     if scan.problems:
         return SALVAGE_ALL
-    if index is None or (len(index) == scan.records and np.array_equal(index[:, 0], scan.offsets)
-                         and np.array_equal(index[:, 1], scan.lengths)):
+    if index is None or _agreed(index, scan.offsets, scan.lengths) < scan.records or len(index) == scan.records:
         return INTACT
     return SALVAGE_ALL
 

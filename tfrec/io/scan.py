@@ -606,6 +606,13 @@ class FrameScanner:
         self.stride = 0
 
 
+def valid_record_at(buf: bytes, pos: int = 0) -> bool:
+    """Whether a record that the resync search would accept starts at buf[pos] and lies whole in buf: a length
+    under MAX_RECORD_BYTES and both CRCs holding (tfrec.io.salvage asks it where a length and an .idx line differ)."""
+    q, whole = FrameScanner._next_valid(buf, pos, pos + 1, True)
+    return q == pos and whole
+
+
 def _lying_length(length: int, offset: int, found: int) -> str:
     return (f"length field says {length} bytes (its CRC holds), but a valid record starts at byte {found}, "
             f"within them: a corrupt length field; skipped {found - offset} bytes to it")
