@@ -2,8 +2,10 @@
 and skips and counts exactly what the salvaging reader skips and counts."""
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
+import struct
 from collections import Counter
 
 import numpy as np
@@ -14,7 +16,8 @@ tf = pytest.importorskip("tensorflow")
 from tfrec.io import salvage as S  # noqa: E402
 from tfrec.io.index import read_index  # noqa: E402
 from tfrec.io.manifest import read_manifest, shard_paths  # noqa: E402
-from tfrec.io.records import write_records  # noqa: E402
+from tfrec.io.records import iter_records, masked_crc32c, write_records  # noqa: E402
+from tfrec.io.scan import scan_file  # noqa: E402
 from tfrec.read import pipeline as P  # noqa: E402
 from tfrec.read.options import ReadOptions  # noqa: E402
 from tfrec.write.convert import ConvertOptions, convert  # noqa: E402
@@ -63,7 +66,14 @@ def _damaged_json(stats) -> dict:
 # --------------------------------------------------------------------------- one shard, plain
 
 PLAIN_DAMAGE = ["clean", "data CRC", "length field", "length CRC", "two records", "first record", "last record",
-                "truncated", "trailing bytes", "index line missing", "index length wrong"]
+                "truncated", "trailing bytes", "index line missing", "index length wrong", "lying length 2**64-1",
+                "lying length 1000", "lying index line"]
+
+
+def _lie(data: bytes, offset: int, length: int) -> bytes:
+    """The record stream with the length field at `offset` saying `length`, under a length CRC that holds."""
+    head = struct.pack("<Q", length)
+    return data[:offset] + head + struct.pack("<I", masked_crc32c(head)) + data[offset + 12 :]
 
 
 def _damage_plain(shard: str, how: str) -> None:
@@ -93,6 +103,16 @@ def _damage_plain(shard: str, how: str) -> None:
     elif how == "index length wrong":
         index[k, 1] += 1
         np.savetxt(shard + ".idx", index, fmt="%d")
+    elif how.startswith("lying length"):
+        with open(shard, "rb") as f:
+            data = f.read()
+        with open(shard, "wb") as f:
+            f.write(_lie(data, at[k], (1 << 64) - 1 if how.endswith("2**64-1") else 1000))
+    elif how == "lying index line":  # contiguous, one line per record: only reading can tell
+        index[k, 1] += 8
+        index[k + 1, 0] += 8
+        index[k + 1, 1] -= 8
+        np.savetxt(shard + ".idx", index, fmt="%d")
 
 
 @pytest.mark.parametrize("with_index", [True, False], ids=["idx", "no-idx"])
@@ -102,7 +122,7 @@ def test_a_plain_shard_reads_and_counts_as_the_salvaging_reader_does(tmp_path, h
     shard = str(tmp_path / "s.tfrecord")
     write_records(shard, _payloads(kind))
     _damage_plain(shard, how)
-    if how.startswith("index") and not with_index:
+    if how.startswith(("index", "lying index")) and not with_index:
         pytest.skip("the damage is in the index")
     if not with_index:
         os.remove(shard + ".idx")
@@ -325,3 +345,41 @@ def test_a_shard_damaged_after_a_dataset_without_the_salvaging_branch_was_made_f
     again = P.make_dataset(str(tmp_path / "ds"), batch_size=8, dtype="uint8", skip_corrupt=True)
     _records(again)
     assert again.read_stats.records_skipped == 1
+
+
+# --------------------------------------------------------------------------- a lying length field, end to end
+
+
+@pytest.mark.parametrize("with_index", [True, False], ids=["idx", "no-idx"])
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+@pytest.mark.parametrize("lie", ["2**64-1", "inside a later record"])
+def test_make_dataset_reads_what_verify_finds_intact_after_a_lying_length(datasets, gzip_cifar, tmp_path, lie,
+                                                                          compression, with_index):
+    # a length field whose CRC holds but which lies (issue 23, item 16): skip_corrupt reads every record
+    # the scan (`tfrec verify`) finds intact, and skips and counts the one it reports
+    src = datasets["cifar10"] if compression == "none" else gzip_cifar
+    shutil.copytree(src, tmp_path / "bad")
+    shard = shard_paths(str(tmp_path / "bad"), read_manifest(str(tmp_path / "bad")), "train")[1]
+    at = read_index(shard + ".idx")[:, 0].tolist()
+    k = 2
+    length = (1 << 64) - 1 if lie == "2**64-1" else at[k + 2] + 10 - at[k] - 16
+    with open(shard, "rb") as f:
+        data = f.read()
+    data = _lie(gzip.decompress(data) if compression == "gzip" else data, at[k], length)
+    with open(shard, "wb") as f:
+        f.write(gzip.compress(data) if compression == "gzip" else data)
+    if not with_index:
+        os.remove(shard + ".idx")
+    clean = [r.data for r in iter_records(shard.replace(str(tmp_path / "bad"), src))]
+    intact = []
+    result = scan_file(shard, on_record=lambda i, o, d: intact.append(bytes(d)))
+    assert [(p.record, p.offset) for p in result.problems] == [(k, at[k])]
+    assert intact == clean[:k] + clean[k + 1 :]
+    stats = S.ReadStats()
+    assert _read_stage([shard], compression, stats) == intact  # the shard's serialized records
+    kw = dict(batch_size=8, dtype="uint8", skip_corrupt=True, shuffle=False)
+    ds = P.make_dataset(str(tmp_path / "bad"), **kw)
+    got, want = _records(ds), _records(P.make_dataset(src, **kw))
+    assert sum((want - got).values()) == 1 and not got - want  # all but the liar, from every shard
+    assert [(d["path"], d["index"], d["offset"]) for d in ds.read_stats.damaged.values()] == [(shard, k, at[k])]
+    assert ds.read_stats.records_skipped == 1
