@@ -235,3 +235,17 @@ def test_a_damaged_gzip_stream_yields_every_record_before_the_bad_byte_as_verify
     want, problems = _scanned(path)
     assert intact == want and problems  # every record the scan finds intact, none it does not
     assert (stats["records_skipped"] > 0) == (damaged != [])
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+@pytest.mark.parametrize("line", ["0 1099511627776", "0 3", "x y", "40 116"])
+def test_the_mean_record_size_is_not_taken_from_a_lying_index(tmp_path, compression, line):
+    from tfrec.io.records import write_records
+    from tfrec.read.inputs import _mean_record_bytes
+
+    path = str(tmp_path / "m.tfrecord")
+    write_records(path, [b"x" * 100] * 10, compression)
+    assert _mean_record_bytes(path, compression) == 116.0
+    with open(path + ".idx", "w") as f:
+        f.write(f"0 116\n{line}\n")  # a line that cannot be a record: the records are walked instead
+    assert _mean_record_bytes(path, compression) == 116.0
