@@ -132,7 +132,7 @@ def test_labels_none_is_for_image_folders_only(tmp_path):
     synth.write_mnist(tmp_path / "mnist", n_train=10, n_test=5, seed=0)
     with pytest.raises(UsageError, match="--labels none reads image folders; mnist"):
         read_source(str(tmp_path / "mnist"), options=SourceOptions(labels="none"))
-    with pytest.raises(SourceError, match="labels must be 'inferred' or 'none', not 'maybe'"):
+    with pytest.raises(SourceError, match="unknown labels 'maybe'; supported: inferred, none"):
         SourceOptions(labels="maybe")
 
 

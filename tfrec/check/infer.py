@@ -1,65 +1,20 @@
 """Schema inference: a tfrec Schema guessed from sample records of TFRecord files tfrec did not write."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
-import warnings
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from ..codec.images import IMAGE_MAGIC, as_text, image_format, image_header  # noqa: F401  (their home before codec/)
 from ..codec.schema import Schema, schema_from_json
 
-# Magic bytes of the encoded image formats tf.io.decode_image reads.
-IMAGE_MAGIC = (
-    (b"\xff\xd8\xff", "jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-    (b"BM", "bmp"),
-)
-# Pillow mode -> channels after decoding; modes with 2 channels are read as 4 (RGBA).
-_CHANNELS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 4, "PA": 4, "RGBA": 4, "P": 3, "RGB": 3, "YCbCr": 3, "CMYK": 3}
 _SHAPES_KEPT = 8  # distinct image shapes listed per feature
-_HEADER_PIXELS_CAP = 1 << 28  # Pillow reads only the header here; larger claims are not sizes we trust
 # A scalar int64 is taken as a class label when its name says so and its values lie in [0, this).
 MAX_INFERRED_CLASSES = 50_000  # ImageNet-21k has 21,841 classes
 _LABEL_NAME = re.compile(r"(^|[_/.-])(label|labels|class|target|category)$|label", re.IGNORECASE)
-
-
-def image_format(value: bytes) -> str:
-    """'jpeg', 'png', 'gif', 'bmp' or 'webp' from the first bytes of an encoded image, or ''."""
-    for magic, fmt in IMAGE_MAGIC:
-        if value.startswith(magic):
-            return fmt
-    if value[:4] == b"RIFF" and value[8:12] == b"WEBP":
-        return "webp"
-    return ""
-
-
-def image_header(value: bytes) -> tuple[int, int, int] | None:
-    """(height, width, channels) of an encoded image from its header alone (no pixel decoding), or None."""
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(value)) as img:
-                w, h = img.size
-                return (h, w, _CHANNELS.get(img.mode, 3)) if 0 < w * h <= _HEADER_PIXELS_CAP else None
-    except Exception:  # noqa: BLE001  any undecodable header simply is not an image
-        return None
-
-
-def as_text(value: bytes) -> str | None:
-    """The bytes as a string when they are printable UTF-8 text, else None."""
-    try:
-        text = bytes(value).decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return text if all(c.isprintable() or c in "\t\n\r" for c in text) else None
 
 
 @dataclass(frozen=True)

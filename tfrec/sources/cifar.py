@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import SourceError
 from ..io.gunzip import INFLATE_ERRORS, open_gzip
 from ..codec.schema import load_schema
-from ..sources import SourceData, SourceOptions, SplitData, content_id
+from .model import SourceData, SourceOptions, SplitData, content_id
 from ._checks import check_regular, open_regular, refuse_unlistable
 
 _PIXELS = 32 * 32 * 3

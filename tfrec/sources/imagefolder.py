@@ -16,7 +16,7 @@ from ..codec.images import HIGH_BIT_MODES, PIL_FORMATS, tf_unreadable, truncatio
 from ..io.journal import JOURNAL
 from ..io.manifest import MANIFEST
 from ..codec.schema import load_schema
-from ..sources import MAX_LISTED_IGNORED, SourceData, SourceOptions, SplitData
+from .model import MAX_LISTED_IGNORED, SourceData, SourceOptions, SplitData
 from ._checks import file_kind
 
 _NOT_REGULAR = "not a regular file ({}); only regular files are read"

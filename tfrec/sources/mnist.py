@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import SourceError
 from ..io.gunzip import INFLATE_ERRORS, iter_gunzip
 from ..codec.schema import load_schema
-from ..sources import SourceData, SourceOptions, SplitData, content_id
+from .model import SourceData, SourceOptions, SplitData, content_id
 from ._checks import MAX_INFLATE_RATIO, class_ids, open_regular
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): only unsigned bytes are image/label data.

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import SourceError
 from ..codec.schema import load_schema
 from ..io.gunzip import INFLATE_ERRORS
-from ..sources import SourceData, SourceOptions, SplitData, content_id
+from .model import SourceData, SourceOptions, SplitData, content_id
 from ._checks import MAX_INFLATE_RATIO, class_ids, open_regular
 from .imagefolder import SPLIT_DIRS
 

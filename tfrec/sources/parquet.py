@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import SourceError
 from ..codec.schema import load_schema
-from ..sources import SourceData, SourceOptions, SplitData
+from .model import SourceData, SourceOptions, SplitData
 from ._checks import check_regular, class_ids, refuse_unlistable
 from .imagefolder import SPLIT_DIRS, _WorkerOptions, encode_image_record, reencoded_schema
 
