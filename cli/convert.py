@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from tfrec.codec.images import MAX_PIXELS
 from tfrec.io.records import COMPRESSIONS
 from tfrec.sources import FITS, FORMATS, LABEL_MODES, SourceOptions
 from tfrec.sources.fetch import DATASETS
@@ -156,7 +157,7 @@ def convert_summary(result: dict) -> str:
 @click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that lead out of the source tree.")
 @click.option("--exif/--ignore-exif", "exif_transpose", default=True, show_default=True,
               help="Store EXIF-rotated JPEGs upright (re-encoded), or keep their bytes as they are.")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=SourceOptions.max_pixels, show_default=True,
+@click.option("--max-pixels", type=click.IntRange(min=1), default=MAX_PIXELS, show_default=True,
               help="Skip (or fail on) images with more pixels than this: a decompression-bomb guard.")
 @click.option("--schema", "schema", help="A schema JSON file or built-in name to use instead of the format's own. " + SCHEMA_RULE)
 @click.option("--subset", help="Which IDX set to read when SRC holds several, e.g. digits for EMNIST's "
@@ -205,13 +206,15 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
     if fetched:
         fmt = fetched["format"] if fmt == "auto" else fmt
         name = name or fetched["name"]
+    reading = SourceOptions(
+        resize=resize, fit=fit or "crop", encode=encode, quality=quality, on_error=on_error,
+        follow_symlinks=follow_symlinks, exif_transpose=exif_transpose, max_pixels=max_pixels, subset=subset,
+        image_column=image_column, label_column=label_column, labels=labels,
+    )
     options = ConvertOptions(
         format=fmt, name=name, shards=shards, shard_size=shard_size, compression=compression, split=split,
-        shuffle=shuffle, seed=seed, workers=workers, overwrite=overwrite, resume=resume, resize=resize,
-        fit=fit or "crop", encode=encode, quality=quality, on_error=on_error, follow_symlinks=follow_symlinks,
-        exif_transpose=exif_transpose, max_pixels=max_pixels, schema=schema, subset=subset, image_column=image_column,
-        label_column=label_column, labels=labels, tfds_metadata=tfds, progress=not (quiet or as_json),
-        runner=runner, beam_options=beam_options,
+        shuffle=shuffle, seed=seed, workers=workers, overwrite=overwrite, resume=resume, schema=schema,
+        tfds_metadata=tfds, progress=not (quiet or as_json), runner=runner, beam_options=beam_options, source=reading,
     )
     with sigterm_as_interrupt():
         result = run(src[0] if len(src) == 1 else list(src), out, options)

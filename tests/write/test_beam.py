@@ -16,7 +16,7 @@ from tfrec.check.verify import VerifyOptions, verify  # noqa: E402
 from tfrec.cli.main import cli  # noqa: E402
 from tfrec.errors import TfrecError  # noqa: E402
 from tfrec.io.journal import JOURNAL_DIR  # noqa: E402
-from tfrec.write.beam import beam_flags  # noqa: E402
+from tfrec.write.beam_glue import beam_flags  # noqa: E402
 from tfrec.write.convert import ConvertOptions, convert  # noqa: E402
 
 pytestmark = pytest.mark.slow  # each pipeline starts a DirectRunner and 2 worker processes (~4-7 s)
@@ -48,7 +48,7 @@ def test_beam_run_failed_midway_resumes_to_the_same_bytes(sources, tmp_path, mon
     pipeline fails after every shard was written and journalled; deleting 3 of the 6 shards (and leaving
     a stray temp file) then gives the state of a run killed mid-way. --resume (2 worker processes)
     rewrites exactly the 3 missing shards, and the output equals the local run's."""
-    import tfrec.write.convert as convert_module
+    import tfrec.write.job as job_module
 
     src, local, out = sources["imagefolder"], str(tmp_path / "local"), tmp_path / "beam"
     opts = dict(shards=6, progress=False)
@@ -57,7 +57,7 @@ def test_beam_run_failed_midway_resumes_to_the_same_bytes(sources, tmp_path, mon
     def fail(*args):
         raise OSError("injected failure")
 
-    monkeypatch.setattr(convert_module, "write_manifest", fail)
+    monkeypatch.setattr(job_module, "write_manifest", fail)
     with pytest.raises(TfrecError, match="Beam pipeline failed: .*injected failure"):
         convert(src, str(out), ConvertOptions(**opts, runner="beam", beam_options=("direct_running_mode=in_memory",)))
     monkeypatch.undo()

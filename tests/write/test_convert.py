@@ -16,7 +16,7 @@ from PIL import Image
 from tfrec.io import records
 from tfrec.io.index import read_index
 from tfrec.demo import synth
-from tfrec.write import convert as convert_module
+from tfrec.write import shards as shards_module
 from tfrec.write.convert import ConvertOptions, convert
 from tfrec.codec.example import decode_example
 from tfrec.io.manifest import read_manifest, shard_paths
@@ -160,7 +160,7 @@ def _shard_bytes(out):
     return {os.path.basename(p): open(p, "rb").read() for p in sorted(glob.glob(os.path.join(out, "*.tfrecord-*")))}
 
 
-_ENCODE_CHUNK = convert_module.encode_chunk
+_ENCODE_CHUNK = shards_module.encode_chunk
 
 
 def _encode_chunk_noting_the_process(make_record, items):
@@ -176,8 +176,8 @@ def test_resize_spreads_the_images_over_the_workers(sources, tmp_path, monkeypat
     # the re-encoding must run in the pool, spread over both workers, with none of it in the parent.
     log = tmp_path / "pids.txt"
     monkeypatch.setenv("TFREC_TEST_PIDS", str(log))
-    monkeypatch.setattr(convert_module, "encode_chunk", _encode_chunk_noting_the_process)
-    monkeypatch.setattr(convert_module, "ITEM_CHUNK_RECORDS", 4)
+    monkeypatch.setattr(shards_module, "encode_chunk", _encode_chunk_noting_the_process)
+    monkeypatch.setattr(shards_module, "ITEM_CHUNK_RECORDS", 4)
     result = convert(sources["imagefolder"], str(tmp_path / "o"), ConvertOptions(resize=(16, 16), workers=2, progress=False))
     rows = [line.split() for line in log.read_text().splitlines()]
     per_process = Counter()

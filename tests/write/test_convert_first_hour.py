@@ -17,7 +17,7 @@ from tfrec.errors import TfrecError
 from tfrec.io.journal import Journal
 from tfrec.io.manifest import read_manifest, shard_paths
 from tfrec.io.records import iter_records
-from tfrec.write import convert as convert_module
+from tfrec.write import job
 from tfrec.write.convert import ConvertOptions, convert
 from tfrec.write.plan import check_dataset_name, dataset_name
 
@@ -122,13 +122,13 @@ def test_convert_fit_gives_the_readers_geometry(banded, tmp_path, fit):
 
 
 def test_fit_is_in_the_fingerprint_and_checked(banded, tmp_path):
-    source = convert_module.read_options_source(str(banded), ConvertOptions(resize=(10, 10)))
+    source = job.read_options_source(str(banded), ConvertOptions(resize=(10, 10)))
     try:
         fps = set()
         for fit in ("crop", "stretch", "pad"):
             options = ConvertOptions(resize=(10, 10), fit=fit)
-            plans = convert_module.plan_splits(source, dict(source.splits), "bands", options)
-            fps.add(convert_module.run_fingerprint(source, plans, options))
+            plans = job.plan_splits(source, dict(source.splits), "bands", options)
+            fps.add(job.run_fingerprint(source, plans, options))
         assert len(fps) == 3
     finally:
         source.close()

@@ -45,7 +45,7 @@ def _cmd(src, out, *extra):
 # race with the clock). The signals are real; only where the process waits for them is chosen.
 _GATED = """
 import sys, time
-import tfrec.write.convert as convert
+import tfrec.write.shards as shards
 from tfrec.io.journal import Journal
 
 def hold(*args, **kwargs):
@@ -55,11 +55,11 @@ def hold(*args, **kwargs):
 
 gate = sys.argv[1]
 if gate == "journaled":  # the first shard is complete and journaled: hold before the second is written
-    real, calls = convert.write_shard, []
+    real, calls = shards.write_shard, []
     def write_shard(*args, **kwargs):
         calls.append(args[0])
         return hold() if len(calls) == 2 else real(*args, **kwargs)
-    convert.write_shard = write_shard
+    shards.write_shard = write_shard
 elif gate == "renamed":  # the first shard has its final name, its journal line is not written yet
     Journal.record = hold
 sys.argv = ["tfrec", *sys.argv[2:]]
