@@ -9,7 +9,8 @@ _EXPORTS = {
     "ConvertOptions": "write.convert", "convert": "write.convert",
     "fetch": "sources.fetch", "write_tfds_metadata": "write.tfds",
     "decode_example": "codec.example", "encode_example": "codec.example",
-    "read_manifest": "io.manifest", "InspectOptions": "check.inspect", "inspect": "check.inspect",
+    "read_manifest": "io.manifest", "Dataset": "io.dataset", "open_dataset": "io.dataset",
+    "InspectOptions": "check.inspect", "inspect": "check.inspect",
     "read_index": "io.index",
     "Record": "io.records", "ShardWriter": "io.records", "frame_record": "io.records", "iter_records": "io.records",
     "masked_crc32c": "io.records", "write_records": "io.records",
@@ -17,7 +18,8 @@ _EXPORTS = {
     "VerifyOptions": "check.verify", "verify": "check.verify",
     "TrainOptions": "training.options", "TrainBenchOptions": "bench.options",
     # TensorFlow-dependent names: TensorFlow is imported only when one of them is asked for.
-    "make_dataset": "read.pipeline", "train": "training.loop", "TrainResult": "training.loop",
+    "make_dataset": "read.pipeline", "ReadOptions": "read.options", "train": "training.loop",
+    "TrainResult": "training.loop",
     "evaluate": "training.evaluate", "predict": "training.export", "load_model": "training.export",
     "ServiceError": "read.service", "benchmark_train": "bench.train",
     # The viewer (no TensorFlow) loads http.server and friends: only when asked.
@@ -26,6 +28,7 @@ _EXPORTS = {
 _RENAMED = {"make_view_server": ("view.server", "make_server")}
 # Modules that import TensorFlow at their top: it is imported quietly (tfrec._tfimport) before them.
 _TENSORFLOW_MODULES = ("read.", "training.loop", "training.evaluate", "training.export", "bench.train")
+_TENSORFLOW_FREE = ("read.options",)  # ReadOptions: TensorFlow only once a pipeline is built
 
 
 def __getattr__(name: str):
@@ -37,7 +40,7 @@ def __getattr__(name: str):
         module, attr = _RENAMED[name]
     else:
         raise AttributeError(f"module 'tfrec' has no attribute {name!r}")
-    if module.startswith(_TENSORFLOW_MODULES):
+    if module.startswith(_TENSORFLOW_MODULES) and module not in _TENSORFLOW_FREE:
         from ._tfimport import import_tensorflow_quietly
 
         import_tensorflow_quietly()
@@ -52,10 +55,12 @@ def __dir__() -> list[str]:
 __all__ = [
     "__version__",
     "ConvertOptions",
+    "Dataset",
     "DatasetView",
     "InspectOptions",
     "VerifyOptions",
     "CorruptRecordError",
+    "ReadOptions",
     "FetchError",
     "Record",
     "Schema",
@@ -82,6 +87,7 @@ __all__ = [
     "make_dataset",
     "make_view_server",
     "masked_crc32c",
+    "open_dataset",
     "predict",
     "read_index",
     "read_manifest",

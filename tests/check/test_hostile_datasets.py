@@ -21,6 +21,7 @@ from tfrec.cli.main import cli
 from tfrec.codec.example import ExampleDecodeError, decode_example, encode_example
 from tfrec.errors import TfrecError
 from tfrec.io.index import check_index, read_index
+from tfrec.io.dataset import Dataset, open_dataset
 from tfrec.io.manifest import read_manifest, shard_paths
 from tfrec.io.records import frame_record, masked_crc32c, write_records
 from tfrec.view.source import DatasetView
@@ -79,10 +80,13 @@ def test_read_manifest_refuses_names_that_leave_the_dataset(hostile):
 
 
 @pytest.mark.parametrize("name", [n for n in HOSTILE_NAMES if n != OUTSIDE])
-def test_shard_paths_refuses_them_in_a_manifest_from_anywhere(name):
+def test_the_dataset_handle_refuses_them_in_a_manifest_from_anywhere(name):
     manifest = {"splits": {"train": {"records": 1, "shards": [{"file": "ok.tfrecord"}, {"file": name}]}}}
     with pytest.raises(TfrecError, match="split 'train' shard 1: .* is not a file name inside the dataset"):
-        shard_paths("/data/ds", manifest, "train")
+        Dataset.of("/data/ds", manifest)
+    with pytest.warns(DeprecationWarning, match="shard_paths"), \
+            pytest.raises(TfrecError, match="split 'train' shard 1: .* is not a file name inside the dataset"):
+        shard_paths("/data/ds", manifest, "train")  # the lister it replaces, for one release
 
 
 @pytest.mark.parametrize("hostile", HOSTILE_NAMES, indirect=True)
@@ -139,12 +143,12 @@ def test_a_dataset_at_a_url_refuses_them_too(name):
         read_manifest(url)
     shards.pop()
     fs.write_atomic(fs.join(url, "dataset.json"), json.dumps({"splits": {"train": {"shards": shards}}}).encode())
-    assert shard_paths(url, read_manifest(url)) == [f"{url}/ds-train.tfrecord-00000-of-00002"]
+    assert open_dataset(url).shard_paths() == [f"{url}/ds-train.tfrecord-00000-of-00002"]
 
 
 def test_plain_names_still_open(datasets):
     d = os.path.join(os.path.dirname(__file__), "..", "data", "format-v1", "mnist")
-    files = shard_paths(d, read_manifest(d))
+    files = open_dataset(d).shard_paths()
     assert files and all(os.path.dirname(f) == d for f in files)
     assert verify([datasets["mnist"]], VerifyOptions(**QUIET)).ok
 

@@ -21,15 +21,16 @@ import numpy as np
 
 from ..errors import TfrecError
 from ..codec.example import ExampleDecodeError, decode_example
-from .infer import as_text, class_labels_beside, image_format, image_header, infer_schema, schema_name
-from ..io.manifest import MANIFEST, read_manifest, shard_path
+from ..codec.images import as_text, image_format, image_header
+from .infer import class_labels_beside, infer_schema, schema_name
+from ..io.dataset import Dataset, open_dataset
 from ..io.records import detect_compression, normalize_compression
 from ..io import fs
 from ..io.files import find_inputs
 from ..io.index import check_index, read_index
 from ..io.scan import Problem, scan_file
 from ..codec.schema import FeatureSpec, Schema, schema_from_json
-from .verify import manifest_shards, map_shards
+from .._parallel import map_shards
 
 # The stats pass decodes every record (~10 us each); below this many bytes it stays in-process.
 PARALLEL_MIN_BYTES = 4 << 20
@@ -367,33 +368,25 @@ def _pictures(records: list, layout: _Layout, schema: Schema | None, n: int) -> 
 # ---------------------------------------------------------------- sections
 
 
-def _dataset_section(directory: str, options: InspectOptions) -> tuple[dict, list, list, Schema, list]:
+def _dataset_section(dataset: Dataset | str, options: InspectOptions) -> tuple[dict, list, list, Schema, list]:
     """The section for a tfrec dataset, its problems, its first records, its schema and shard stats."""
-    manifest_path = os.path.join(directory, MANIFEST)
-    manifest = read_manifest(directory)
-    if not isinstance(manifest, dict):
-        raise TfrecError(f"{manifest_path}: malformed: not a JSON object")
-    schema = schema_from_json(manifest.get("schema"), manifest_path)
-    entries, problems = manifest_shards(manifest, manifest_path)
+    dataset = open_dataset(dataset)
+    manifest = dataset.manifest
+    schema = schema_from_json(dataset.schema, dataset.manifest_path)
+    problems = list(dataset.problems)
     compression = options.compression or manifest.get("compression")
     layout = _Layout.of(schema)
-    tasks = []
-    for split, entry in entries:
-        path = shard_path(directory, entry["file"])
-        if os.path.isfile(path):
-            tasks.append(_StatsTask(path, split, compression, layout, bool(options.catalog)))
-        else:
-            problems.append(Problem(path, None, None, "dataset", "listed in dataset.json but missing"))
+    tasks = [_StatsTask(s.path, s.split, compression, layout, bool(options.catalog)) for s in dataset.present()]
     stats = map_shards(shard_stats, tasks, [os.path.getsize(t.path) for t in tasks], options.workers,
                        PARALLEL_MIN_BYTES, options.progress, "inspect")
     merged = _merge(stats)
     found = {s["path"]: s for s in stats}
     section = {
-        "kind": "dataset", "path": directory, "name": manifest.get("name"),
+        "kind": "dataset", "path": dataset.root, "name": manifest.get("name"),
         "tfrec_version": manifest.get("tfrec_version"), "source": manifest.get("source"),
         "compression": manifest.get("compression"), "seed": manifest.get("seed"), "shuffled": manifest.get("shuffled"),
         "schema": manifest.get("schema"), "records": sum(s["records"] for s in stats),
-        "splits": _splits_json(directory, manifest, entries, found),
+        "splits": _splits_json(dataset, found),
         "labels": _histograms(merged["labels"], schema), "images": _images(merged, layout),
         "bytes_per_record": merged["bytes_per_record"], "skipped_files": len(manifest.get("skipped") or []),
         "skipped": _skipped_json(manifest.get("skipped")),
@@ -413,15 +406,16 @@ def _skipped_json(skipped: object) -> list[dict]:
             else {"path": str(s), "reason": ""} for s in skipped]
 
 
-def _splits_json(directory: str, manifest: dict, entries: list, found: dict) -> dict:
+def _splits_json(dataset: Dataset, found: dict) -> dict:
     out: dict = {}
-    for split, s in entries:
-        got = found.get(shard_path(directory, s["file"]))
-        out.setdefault(split, {"records": 0, "listed_records": manifest["splits"][split].get("records"), "bytes": 0, "shards": []})
-        out[split]["shards"].append({"file": s["file"], "records": got["records"] if got else None,
-                                     "bytes": got["bytes"] if got else None, "listed_records": s.get("records")})
-        out[split]["records"] += got["records"] if got else 0
-        out[split]["bytes"] += got["bytes"] if got else 0
+    for s in dataset.shards:
+        got = found.get(s.path)
+        out.setdefault(s.split, {"records": 0, "listed_records": dataset.split_info(s.split).get("records"), "bytes": 0,
+                                 "shards": []})
+        out[s.split]["shards"].append({"file": s.file, "records": got["records"] if got else None,
+                                       "bytes": got["bytes"] if got else None, "listed_records": s.entry.get("records")})
+        out[s.split]["records"] += got["records"] if got else 0
+        out[s.split]["bytes"] += got["bytes"] if got else 0
     return out
 
 
@@ -494,11 +488,12 @@ def write_catalog(stats: list[dict], path: str) -> int:
     return table.num_rows
 
 
-def inspect(paths: Sequence[str], options: InspectOptions | None = None) -> InspectReport:
+def inspect(paths: Sequence[str | Dataset], options: InspectOptions | None = None) -> InspectReport:
     """Describes tfrec datasets and/or foreign TFRecord files; writes a grid, catalog or schema if asked.
 
     Args:
-        paths: dataset directories, directories of TFRecord files, files or globs.
+        paths: datasets (opened with tfrec.open_dataset, or their directories), directories of TFRecord
+            files, files or globs.
         options: see InspectOptions.
 
     Returns:
@@ -510,7 +505,8 @@ def inspect(paths: Sequence[str], options: InspectOptions | None = None) -> Insp
     from .grid import make_contact_sheet
 
     options = options or InspectOptions()
-    if any(fs.is_url(p) for p in paths):  # gs://, s3://, ...: inspected on a fresh local copy
+    paths = [p.root if isinstance(p, Dataset) and fs.is_url(p.root) else p for p in paths]
+    if any(fs.is_url(p) for p in paths if not isinstance(p, Dataset)):  # gs://, s3://, ...: on a fresh local copy
         return fs.on_local_copies(inspect, paths, options)
     start = time.perf_counter()
     inputs = find_inputs(paths)
@@ -520,7 +516,7 @@ def inspect(paths: Sequence[str], options: InspectOptions | None = None) -> Insp
         if item is None:
             section, found, records, schema, st = _files_section(files, options)
         else:
-            section, found, records, schema, st = _dataset_section(item.path, options)
+            section, found, records, schema, st = _dataset_section(item.source, options)
         sections.append(section)
         problems += found
         stats += st
@@ -528,7 +524,7 @@ def inspect(paths: Sequence[str], options: InspectOptions | None = None) -> Insp
         pictures += _pictures(records, _Layout.of(schema), schema, options.grid_images - len(pictures))
     written = {}
     if options.augment:
-        pictures = _augmented_pictures(paths[0], options, schemas[0])
+        pictures = _augmented_pictures(inputs[0].source if inputs[0].dataset else paths[0], options, schemas[0])
     if options.grid:
         if not pictures:
             raise TfrecError("--grid: no images found (no image feature in the schema, or none decode)")
@@ -549,7 +545,7 @@ def inspect(paths: Sequence[str], options: InspectOptions | None = None) -> Insp
     return InspectReport(tuple(sections), tuple(problems), written, time.perf_counter() - start)
 
 
-def _augmented_pictures(path: str, options: InspectOptions, schema: Schema | None) -> list[tuple[np.ndarray, str]]:
+def _augmented_pictures(path: Dataset | str, options: InspectOptions, schema: Schema | None) -> list[tuple[np.ndarray, str]]:
     """Images as the reader's augmentation preset yields them, captioned with their class names."""
     from ..read.pipeline import augmented_samples  # imports TensorFlow
 

@@ -15,21 +15,20 @@ from __future__ import annotations
 import io
 import os
 import re
-import sys
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from .._parallel import process_pool
+from .._parallel import POOL_PAYS_SECONDS, map_shards  # noqa: F401  POOL_PAYS_SECONDS: its old place
 from ..errors import TfrecError
-from ..codec.images import PIL_FORMATS, truncation_reason
+from ..codec.images import MAX_PIXELS, PIL_FORMATS, image_format, truncation_reason
 from ..codec.example import ExampleDecodeError, decode_example
-from .infer import image_format
 from .template import Template, build_template
-from ..io.manifest import MANIFEST, MISSING_SHARD, read_manifest, shard_path
+from ..io.dataset import Dataset, open_dataset, shard_entries
+from ..io.manifest import MANIFEST, MISSING_SHARD
 from ..io.records import HEADER_BYTES, normalize_compression
 from ..io.crc import CHECKSUMS
 from ..io import fs
@@ -37,7 +36,6 @@ from ..io.files import find_inputs, tfrecord_files
 from ..io.index import read_index
 from ..io.scan import Problem, ScanResult, scan_file
 from ..codec.schema import FeatureSpec, Schema, load_schema, schema_from_json
-from ..sources import SourceOptions
 
 LEVELS = ("framing", "parse", "decode")
 # Below this many bytes in all, shards are checked in this process. A pool of worker processes
@@ -47,10 +45,8 @@ LEVELS = ("framing", "parse", "decode")
 # slower when they must be decoded one by one, so it decides as it goes (None: see POOL_PAYS_SECONDS).
 PARALLEL_MIN_BYTES = {"framing": 512 << 20, "parse": None, "decode": 1 << 20}
 # With PARALLEL_MIN_BYTES None, shards are checked in this process (largest first) until their pace
-# says the rest would take longer than this; the rest then go to worker processes. Half of 0.25 s
-# saved by a second core is well above a pool's start and stop.
-POOL_PAYS_SECONDS = 0.25
-MAX_PIXELS = SourceOptions.max_pixels  # the same cap as `tfrec convert`
+# says the rest would take longer than POOL_PAYS_SECONDS (tfrec._parallel.map_shards); the rest then go
+# to worker processes.
 
 
 @dataclass(frozen=True)
@@ -422,112 +418,52 @@ def _against_index(scan: ScanResult, required: bool) -> list[Problem]:
 # ---------------------------------------------------------------- datasets and files
 
 
-def manifest_shards(manifest: dict, manifest_path: str) -> tuple[list[tuple[str, dict]], list[Problem]]:
-    """(split, shard entry) pairs of dataset.json, and problems with its structure or its split totals."""
-    splits = manifest.get("splits")
-    if not isinstance(splits, dict):
-        return [], [Problem(manifest_path, None, None, "dataset", "malformed: 'splits' is not an object")]
-    pairs, problems = [], []
-    for split, entry in splits.items():
-        shards = entry.get("shards") if isinstance(entry, dict) else None
-        good = [s for s in shards if isinstance(s, dict) and isinstance(s.get("file"), str) and s["file"]] \
-            if isinstance(shards, list) else []
-        if shards is None or len(good) != len(shards):
-            problems.append(Problem(manifest_path, None, None, "dataset", f"malformed: split {split!r} has bad shard entries"))
-        pairs += [(split, s) for s in good]
-        total = sum(s["records"] for s in good if isinstance(s.get("records"), int))
-        listed = entry.get("records") if isinstance(entry, dict) else None
-        if listed != total:
-            problems.append(Problem(manifest_path, None, None, "dataset",
-                                    f"split {split!r} lists {listed} records; its shards list {total}"))
-    return pairs, problems
+def _manifest_shards(manifest: dict, manifest_path: str) -> tuple[list[tuple[str, dict]], list[Problem]]:
+    listed, problems = shard_entries(manifest, manifest_path)
+    return [(split, entry) for split, _, entry in listed], problems
 
 
-def _dataset_tasks(directory: str, options: VerifyOptions) -> tuple[list[ShardTask], list[Problem]]:
-    """The shard tasks of a tfrec dataset, and the problems visible from dataset.json alone."""
-    manifest_path = os.path.join(directory, MANIFEST)
+def __getattr__(name: str):
+    if name == "manifest_shards":  # moved into the dataset handle; importable from here for one release
+        warnings.warn("tfrec.check.verify.manifest_shards moved to tfrec.io.dataset: tfrec.open_dataset(path) lists "
+                      "the shards (.shards) and the problems (.problems)", DeprecationWarning, stacklevel=2)
+        return _manifest_shards
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _dataset_tasks(dataset: Dataset | str, options: VerifyOptions) -> tuple[list[ShardTask], list[Problem]]:
+    """The shard tasks of a tfrec dataset, and the problems visible from dataset.json alone (the handle's)."""
+    manifest_path = dataset.manifest_path if isinstance(dataset, Dataset) else os.path.join(dataset, MANIFEST)
     try:
-        manifest = read_manifest(directory)
-        if not isinstance(manifest, dict):
-            raise TfrecError(f"{manifest_path}: malformed: not a JSON object")
-        schema = schema_from_json(manifest.get("schema"), manifest_path) if options.level != "framing" else None
-        compression = options.compression or normalize_compression(manifest.get("compression", "none"))
+        dataset = open_dataset(dataset)
+        schema = schema_from_json(dataset.schema, manifest_path) if options.level != "framing" else None
+        compression = options.compression or dataset.compression
     except TfrecError as e:
         return [], [Problem(manifest_path, None, None, "dataset", str(e).removeprefix(f"{manifest_path}: "))]
-    pairs, problems = manifest_shards(manifest, manifest_path)
-    if not options.dataset:
-        problems = [p for p in problems if p.reason.startswith("malformed")]
-    tasks, listed = [], set()
-    for _, s in pairs:
-        path = shard_path(directory, s["file"])
-        listed.add(os.path.normpath(path))
-        if not os.path.isfile(path):
-            problems.append(Problem(path, None, None, "dataset", MISSING_SHARD))
-        elif not options.dataset:
-            tasks.append(ShardTask(path, compression, options.level, schema, options.max_errors, dataset=False))
+    problems = [p for p in dataset.problems
+                if options.dataset or p.reason.startswith("malformed") or p.reason == MISSING_SHARD]
+    tasks = []
+    for s in dataset.present():
+        if not options.dataset:
+            tasks.append(ShardTask(s.path, compression, options.level, schema, options.max_errors, dataset=False))
         else:
-            kind = str(s.get("checksum", "")).partition(":")[0]
+            kind = str(s.entry.get("checksum", "")).partition(":")[0]
             checksum = kind if options.checksums and kind in CHECKSUMS else None
-            tasks.append(ShardTask(path, compression, options.level, schema, options.max_errors, dict(s), checksum, True))
+            tasks.append(ShardTask(s.path, compression, options.level, schema, options.max_errors, dict(s.entry),
+                                   checksum, True))
     if options.dataset:
+        listed = {os.path.normpath(s.path) for s in dataset.shards}
         problems += [Problem(p, None, None, "dataset", "a shard file not listed in dataset.json")
-                     for p in tfrecord_files(directory) if os.path.normpath(p) not in listed]
+                     for p in tfrecord_files(dataset.root) if os.path.normpath(p) not in listed]
     return tasks, problems
 
 
-def map_shards(fn: Callable, tasks: Sequence, sizes: Sequence[int], workers: int = 0, min_bytes: int = 0,
-               progress: bool = True, desc: str = "") -> list:
-    """fn over per-shard tasks, in worker processes when it pays; results in task order.
-
-    Args:
-        fn: a module-level function (picklable), called as fn(task).
-        tasks: one per shard.
-        sizes: each shard's bytes, for balancing (largest first) and the progress bar.
-        workers: processes (0: one per core, used only from `min_bytes` in all on).
-        min_bytes: below this many bytes in all, automatic mode runs in this process; None: automatic
-            mode starts in this process and moves the shards left to workers once its pace says
-            they would take over POOL_PAYS_SECONDS.
-        progress: show a progress bar on stderr.
-        desc: the progress bar's label.
-    """
-    from tqdm import tqdm
-
-    count = min(workers or os.cpu_count() or 1, len(tasks))
-    adaptive = count > 1 and not workers and min_bytes is None
-    parallel = count > 1 and (workers > 0 or (min_bytes is not None and sum(sizes) >= min_bytes))
-    order = sorted(range(len(tasks)), key=lambda i: -sizes[i])  # largest first balances the workers
-    results: list = [None] * len(tasks)
-    bar = tqdm(total=sum(sizes), unit="B", unit_scale=True, desc=desc, disable=not progress, file=sys.stderr,
-               delay=0.5)  # no bar for jobs that finish in a blink
-    with bar:
-        if not parallel:
-            start, done, left = time.perf_counter(), 0, sum(sizes)
-            for k, i in enumerate(order):
-                pace = (time.perf_counter() - start) / done if done else 0.0
-                if adaptive and len(order) - k > 1 and pace * left > POOL_PAYS_SECONDS:
-                    order, parallel = order[k:], True  # the rest in worker processes
-                    break
-                results[i] = fn(tasks[i])
-                done, left = done + sizes[i], left - sizes[i]
-                bar.update(sizes[i])
-        if parallel:
-            with process_pool(min(count, len(order))) as pool:
-                for i, result in pool.imap_unordered(_indexed, [(fn, i, tasks[i]) for i in order]):
-                    results[i] = result
-                    bar.update(sizes[i])
-    return results
-
-
-def _indexed(item: tuple[Callable, int, Any]) -> tuple[int, Any]:
-    fn, i, task = item
-    return i, fn(task)
-
-
-def verify(paths: Sequence[str], options: VerifyOptions | None = None) -> VerifyReport:
+def verify(paths: Sequence[str | Dataset], options: VerifyOptions | None = None) -> VerifyReport:
     """Verifies tfrec dataset directories and/or TFRecord files (globs allowed), listing every problem.
 
     Args:
-        paths: dataset directories (with dataset.json), directories of TFRecord files, files, or globs.
+        paths: datasets (opened with tfrec.open_dataset, or their directories with dataset.json),
+            directories of TFRecord files, files, or globs.
         options: see VerifyOptions.
 
     Returns:
@@ -537,7 +473,8 @@ def verify(paths: Sequence[str], options: VerifyOptions | None = None) -> Verify
         TfrecError: a path does not exist or matches no file; bad options; an unreadable --schema.
     """
     options = options or VerifyOptions()
-    if any(fs.is_url(p) for p in paths):  # gs://, s3://, ...: verified on a fresh local copy
+    paths = [p.root if isinstance(p, Dataset) and fs.is_url(p.root) else p for p in paths]
+    if any(fs.is_url(p) for p in paths if not isinstance(p, Dataset)):  # gs://, s3://, ...: on a fresh local copy
         return fs.on_local_copies(verify, paths, options)
     start = time.perf_counter()
     foreign_schema = load_schema(options.schema) if options.schema and options.level != "framing" else None
@@ -545,7 +482,7 @@ def verify(paths: Sequence[str], options: VerifyOptions | None = None) -> Verify
     inputs = find_inputs(paths)
     for item in inputs:
         if item.dataset:
-            t, p = _dataset_tasks(item.path, options)
+            t, p = _dataset_tasks(item.source, options)
             tasks += t
             problems += p
         else:
@@ -555,7 +492,7 @@ def verify(paths: Sequence[str], options: VerifyOptions | None = None) -> Verify
                                 dataset=options.dataset) for f in item.files]
     sizes = [os.path.getsize(t.path) for t in tasks]
     if options.runner == "beam":
-        from ..write.beam import map_on_beam
+        from ..write.beam_glue import map_on_beam
 
         reports = map_on_beam(verify_shard, tasks, options.beam_options, options.workers)
     else:
@@ -564,5 +501,5 @@ def verify(paths: Sequence[str], options: VerifyOptions | None = None) -> Verify
     problems = [p for r in reports for p in r.problems] + problems
     if options.level != "framing" and not options.schema and any(not i.dataset for i in inputs):
         notes.append("foreign files were checked as tf.train.Examples without a schema (pass --schema to check keys)")
-    return VerifyReport(tuple(str(p) for p in paths), options.level, tuple(reports),
+    return VerifyReport(tuple(p.root if isinstance(p, Dataset) else str(p) for p in paths), options.level, tuple(reports),
                         tuple(problems[: options.max_errors]), len(problems), time.perf_counter() - start, tuple(notes))

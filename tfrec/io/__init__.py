@@ -1,1 +1,2 @@
-"""TFRecord framing, CRC32C, scanning, index files, the salvage reader, the manifest and the journal: bytes only, no TensorFlow."""
+"""TFRecord framing, CRC32C, scanning, index files, the salvage reader, the manifest, the dataset handle and the
+journal: bytes only, no TensorFlow."""

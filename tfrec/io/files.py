@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from ..errors import TfrecError
+from .dataset import Dataset
 from .manifest import MANIFEST
 
 
@@ -18,6 +19,12 @@ class Input:
     dataset: bool
     files: tuple[str, ...] = ()
     note: str = ""
+    opened: Dataset | None = None  # the dataset, where the argument was one already opened
+
+    @property
+    def source(self) -> Dataset | str:
+        """What open_dataset takes for a dataset: the opened one, else its directory."""
+        return self.opened if self.opened is not None else self.path
 
 
 _NOT_RECORDS = (".idx", ".json", ".txt", ".md", ".py", ".csv", ".parquet", ".png", ".jpg", ".jsonl")
@@ -36,14 +43,17 @@ def tfrecord_files(directory: str) -> list[str]:
     return out
 
 
-def find_inputs(paths: Iterable[str]) -> list[Input]:
-    """Resolves PATH arguments: dataset directories, directories of TFRecord files, files, globs.
+def find_inputs(paths: Iterable[str | Dataset]) -> list[Input]:
+    """Resolves PATH arguments: datasets (opened, or their directories), directories of TFRecord files, files, globs.
 
     Raises:
         TfrecError: a path that does not exist, a glob or directory with no TFRecord files.
     """
     out = []
     for raw in paths:
+        if isinstance(raw, Dataset):
+            out.append(Input(raw.root, True, opened=raw))
+            continue
         path = str(raw)
         if os.path.isdir(path) and os.path.isfile(os.path.join(path, MANIFEST)):
             out.append(Input(path, True))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import ntpath
+import warnings
 from typing import Any
 
 from .._version import __version__
@@ -80,14 +81,19 @@ def check_shard_name(name: Any, where: str) -> str:
 def shard_path(dataset_dir: str, name: Any, where: str = "") -> str:
     """The path (or URL) of a shard that dataset.json names, checked to lie inside the dataset.
 
-    Every command joins shard names to the dataset's path here (or through shard_paths), so a
-    hostile dataset.json cannot lead one of them outside the dataset.
+    Every command joins shard names to the dataset's path here (through the dataset handle,
+    io/dataset.py open_dataset), so a hostile dataset.json cannot lead one of them outside the dataset.
     """
     return fs.join(dataset_dir, check_shard_name(name, where or f"{fs.join(dataset_dir, MANIFEST)}: shard"))
 
 
 def shard_paths(dataset_dir: str, manifest: dict[str, Any], split: str | None = None) -> list[str]:
-    """The shard files a manifest lists, for one split or all of them (names checked: see check_shard_name)."""
+    """The shard files a manifest lists, for one split or all of them (names checked: see check_shard_name).
+
+    Deprecated: `tfrec.open_dataset(dataset_dir).shard_paths(split)` lists them (one lister for every command).
+    """
+    warnings.warn("tfrec.io.manifest.shard_paths moved to tfrec.io.dataset: tfrec.open_dataset(path).shard_paths(split)",
+                  DeprecationWarning, stacklevel=2)
     splits = manifest.get("splits", {})
     if split is not None and split not in splits:
         raise TfrecError(f"{dataset_dir}: no split {split!r}; splits: {', '.join(splits)}")

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import glob
 import os
+import warnings
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 
 from ..errors import TfrecError
 from ..io import fs
-from ..io.manifest import MANIFEST, MISSING_SHARD, read_manifest, shard_paths
+from ..io.dataset import Dataset, is_dataset, open_dataset
+from ..io.manifest import MANIFEST, MISSING_SHARD
 from ..io.records import FRAMING_BYTES, detect_compression
 from ..io.index import check_index, read_index
 from ..io.salvage import ReadStats, iter_intact_records
@@ -65,54 +67,56 @@ def _mean_record_bytes(path: str, compression: str) -> float:
     return float(np.mean(lengths)) if len(lengths) else 1.0
 
 
-def present_shards(directory: str, manifest: dict, split: str, stats: ReadStats | None) -> list[str]:
-    """The split's shard files, checked up front: a missing one fails in one line, or, given `stats`
+def present_files(dataset: Dataset, split: str, stats: ReadStats | None) -> list[str]:
+    """The split's shard files that are there: a missing one fails in one line, or, given `stats`
     (skip_corrupt), is left out and counted there once with the records dataset.json lists for it.
 
     Raises:
-        TfrecError: a shard is missing (without stats), or every shard of the split is.
+        TfrecError: no such split; a shard is missing (without stats), or every shard of the split is.
     """
     present = []
-    for file, entry in zip(shard_paths(directory, manifest, split), manifest["splits"][split]["shards"]):
-        if fs.isfile(file):
-            present.append(file)
+    for shard in dataset.split(split):
+        if shard.present:
+            present.append(shard.path)
         elif stats is None:
-            raise TfrecError(f"{file}: {MISSING_SHARD} (pass skip_corrupt=True to read the other shards)")
+            raise TfrecError(f"{shard.path}: {MISSING_SHARD} (pass skip_corrupt=True to read the other shards)")
         else:
-            records = entry.get("records") if isinstance(entry.get("records"), int) else 0
-            stats.skip(file, 0, 0, MISSING_SHARD, records)
+            stats.skip(shard.path, 0, 0, MISSING_SHARD, shard.records or 0)
     if not present:
-        raise TfrecError(f"{directory}: every shard of split {split!r} is {MISSING_SHARD}")
+        raise TfrecError(f"{dataset.root}: every shard of split {split!r} is {MISSING_SHARD}")
     return present
 
 
-def resolve_source(path: str | Sequence[str], split: str = "train",
-                   schema: str | dict | Schema | None = None, stats: ReadStats | None = None) -> Source:
-    """Finds the files, compression and schema: from dataset.json, or from `schema` for foreign TFRecords.
+def readable(dataset: Dataset) -> Dataset:
+    """The dataset, or, at a URL TensorFlow's file system does not read (s3://, memory://: TensorFlow 2.x
+    core no longer reads them), the same dataset copied to the local cache (fs.cached_copy) and opened there."""
+    if fs.is_url(dataset.root) and fs.protocol(dataset.root) not in TF_NATIVE:
+        return open_dataset(fs.cached_copy(dataset.root))
+    return dataset
+
+
+Readable = Union[Dataset, str, Sequence[str]]
+
+
+def resolve_source(path: Readable, split: str = "train", schema: str | dict | Schema | None = None,
+                   stats: ReadStats | None = None) -> Source:
+    """Finds the files, compression and schema: from the dataset (dataset.json), or from `schema` for foreign TFRecords.
 
     Args:
-        path: a tfrec dataset directory; or foreign TFRecords: a file, a glob, a directory, a list.
+        path: a dataset (tfrec.open_dataset's, or its directory or URL); or foreign TFRecords: a file,
+            a glob, a directory, a list.
         split: the split of a tfrec dataset (ignored for foreign files).
         schema: a schema JSON path, built-in name, JSON object or Schema; overrides dataset.json's.
         stats: where skip_corrupt counts what it skips: a shard missing from a tfrec dataset is
-            then left out and counted (see present_shards) instead of failing.
+            then left out and counted (see present_files) instead of failing.
 
     Raises:
         TfrecError: no dataset.json and no schema, no such split, no files, a missing shard.
     """
     if isinstance(path, str) and fs.is_url(path) and fs.protocol(path) not in TF_NATIVE:
         path = fs.cached_copy(path)  # e.g. s3://: TensorFlow 2.x core no longer reads it
-    if isinstance(path, (str, os.PathLike)) and fs.isfile(fs.join(str(path), MANIFEST)):
-        manifest = read_manifest(str(path))
-        files = present_shards(str(path), manifest, split, stats)
-        info = manifest["splits"][split]
-        use = _schema_arg(schema) if schema is not None else schema_from_json(manifest["schema"], f"{path}/{MANIFEST}")
-        compression = manifest.get("compression", "none")
-        stored = info["bytes"] / max(info["records"], 1)
-        mean = stored if compression == "none" else _mean_record_bytes(files[0], compression)
-        entries = dict(zip(shard_paths(str(path), manifest, split), info["shards"]))
-        expected = {f: entries[f] for f in files if isinstance(entries.get(f), dict)}
-        return Source(tuple(files), compression, use, info["records"], mean, stored, expected)
+    if is_dataset(path):
+        return dataset_source(readable(open_dataset(path)), split, schema, stats)
     files = _list_files(path)
     missing = [f for f in files if not os.path.isfile(f)]
     if not files or missing:
@@ -123,6 +127,32 @@ def resolve_source(path: str | Sequence[str], split: str = "train",
     compression = detect_compression(files[0])
     mean = _mean_record_bytes(files[0], compression)
     return Source(tuple(files), compression, _schema_arg(schema), None, mean, mean)
+
+
+def dataset_source(dataset: Dataset, split: str, schema: str | dict | Schema | None = None,
+                   stats: ReadStats | None = None) -> Source:
+    """What a read of one split of an opened dataset covers (see resolve_source); reads no dataset.json."""
+    files = present_files(dataset, split, stats)
+    info = dataset.split_info(split)
+    use = _schema_arg(schema) if schema is not None else schema_from_json(dataset.schema, dataset.manifest_path)
+    compression = dataset.compression
+    records, size = dataset.records(split), info.get("bytes")
+    stored = size / max(records, 1) if records is not None and isinstance(size, (int, float)) else None
+    mean = stored if compression == "none" and stored is not None else _mean_record_bytes(files[0], compression)
+    expected = {s.path: s.entry for s in dataset.split(split) if s.present}
+    return Source(tuple(files), compression, use, records, mean, stored if stored is not None else mean, expected)
+
+
+def _present_shards(directory: str, manifest: dict, split: str, stats: ReadStats | None) -> list[str]:
+    return present_files(Dataset.of(directory, manifest), split, stats)
+
+
+def __getattr__(name: str):
+    if name == "present_shards":  # merged into the dataset handle; importable from here for one release
+        warnings.warn("tfrec.read.inputs.present_shards moved to tfrec.read.inputs.present_files, which takes a "
+                      "dataset (tfrec.open_dataset(path))", DeprecationWarning, stacklevel=2)
+        return _present_shards
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def shard_files(files: Sequence[str], num_shards: int, shard_index: int) -> list[str]:

@@ -11,8 +11,8 @@ import os
 from typing import Iterable, Sequence
 from urllib.parse import urlencode
 
-from ..check.infer import as_text, image_format, image_header
-from ..check.inspect import SKIPPED_SHOWN
+from ..check import SKIPPED_SHOWN
+from ..codec.images import as_text, image_format, image_header
 from ..codec.schema import FeatureSpec
 from .source import DatasetView, Selection
 

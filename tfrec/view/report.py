@@ -11,7 +11,7 @@ import base64
 import os
 from dataclasses import dataclass
 
-from ..check.inspect import InspectReport
+from ..check import InspectReport
 from ..errors import TfrecError
 from . import pages
 from .source import DatasetView, NO_LABEL

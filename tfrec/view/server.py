@@ -18,8 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from ..check.inspect import InspectOptions, inspect
-from ..check.verify import VerifyOptions, verify
+from ..check import InspectOptions, VerifyOptions, inspect, verify
 from ..codec.example import ExampleDecodeError
 from ..errors import CorruptRecordError, TfrecError
 from . import pages

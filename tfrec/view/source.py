@@ -17,12 +17,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ..check.infer import infer_schema, schema_name
-from ..check.verify import manifest_shards
+from ..check import infer_schema, schema_name
 from ..codec.example import ExampleDecodeError, decode_example
 from ..codec.schema import FeatureSpec, Schema, load_schema, schema_from_json
 from ..errors import CorruptRecordError, TfrecError
-from ..io.manifest import MANIFEST, read_manifest, shard_path
+from ..io.dataset import Dataset, open_dataset
 from ..io.records import FOOTER_BYTES, HEADER_BYTES, detect_compression, masked_crc32c, normalize_compression, open_stream
 from ..io.files import find_inputs
 from ..io.index import check_index, read_index
@@ -108,7 +107,8 @@ class DatasetView:
     """A tfrec dataset directory, or foreign TFRecord files, opened read-only for the viewer.
 
     Args:
-        paths: one dataset directory (with dataset.json), or TFRecord files, directories of them, or globs.
+        paths: one dataset (opened with tfrec.open_dataset, or its directory with dataset.json), or
+            TFRecord files, directories of them, or globs.
         schema: for foreign files, a schema name or JSON file (default: inferred from the first records).
         compression: 'none', 'gzip', 'zlib', or None to use dataset.json's or detect it per file.
 
@@ -116,18 +116,19 @@ class DatasetView:
         TfrecError: nothing to view, more than one dataset, a malformed dataset.json or schema.
     """
 
-    def __init__(self, paths: Sequence[str], schema: str | None = None, compression: str | None = None):
-        self.paths = tuple(str(p) for p in paths)
+    def __init__(self, paths: Sequence[str | Dataset], schema: str | None = None, compression: str | None = None):
+        self.paths = tuple(p.root if isinstance(p, Dataset) else str(p) for p in paths)
         inputs = find_inputs(paths)
         datasets = [i for i in inputs if i.dataset]
         if datasets and (len(datasets) > 1 or len(inputs) > 1):
             raise TfrecError("view one tfrec dataset at a time, or any number of foreign TFRecord files, not both")
         self.manifest: dict | None = None
+        self.dataset: Dataset | None = None  # the opened tfrec dataset, when it is one
         self.problems: list[str] = []
         comp = None if compression in (None, "auto") else normalize_compression(compression)
         if datasets:
             self.root = datasets[0].path
-            self._open_dataset(comp)
+            self._open_dataset(datasets[0].source, comp)
         else:
             files = list(dict.fromkeys(f for i in inputs for f in i.files))
             self.root = str(paths[0]) if len(paths) == 1 else f"{len(files)} files"
@@ -147,28 +148,17 @@ class DatasetView:
     def is_dataset(self) -> bool:
         return self.manifest is not None
 
-    def _open_dataset(self, compression: str | None) -> None:
-        manifest_path = os.path.join(self.root, MANIFEST)
-        manifest = read_manifest(self.root)
-        if not isinstance(manifest, dict):
-            raise TfrecError(f"{manifest_path}: malformed: not a JSON object")
-        self.manifest = manifest
-        self.name = str(manifest.get("name") or os.path.basename(os.path.abspath(self.root)))
-        self.schema = schema_from_json(manifest.get("schema"), manifest_path)
-        entries, problems = manifest_shards(manifest, manifest_path)
-        self.problems += [str(p) for p in problems]
-        comp = compression or normalize_compression(manifest.get("compression"))
-        shards = []
-        for split, entry in entries:
-            path = shard_path(self.root, entry["file"])
-            if not os.path.isfile(path):
-                self.problems.append(f"{path}: listed in dataset.json but missing")
-                continue
-            listed = entry.get("records") if isinstance(entry.get("records"), int) else None
-            shards.append(Shard(len(shards), path, split, listed, comp))
-        if not shards:
-            raise TfrecError(f"{manifest_path}: lists no shard that exists")
-        self.shards = tuple(shards)
+    def _open_dataset(self, dataset: Dataset | str, compression: str | None) -> None:
+        dataset = open_dataset(dataset)
+        self.dataset = dataset
+        self.manifest = dict(dataset.manifest)
+        self.name = dataset.name
+        self.schema = schema_from_json(dataset.schema, dataset.manifest_path)
+        self.problems += [str(p) for p in dataset.problems]
+        comp = compression or dataset.compression
+        self.shards = tuple(Shard(k, s.path, s.split, s.records, comp) for k, s in enumerate(dataset.present()))
+        if not self.shards:
+            raise TfrecError(f"{dataset.manifest_path}: lists no shard that exists")
 
     def _infer_schema(self) -> Schema | None:
         examples: list = []

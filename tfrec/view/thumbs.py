@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..check.infer import image_format
-from ..check.verify import MAX_PIXELS
+from ..codec.images import MAX_PIXELS, image_format
 from ..codec.example import ExampleDecodeError
 from ..codec.schema import FeatureSpec
 from ..errors import CorruptRecordError
