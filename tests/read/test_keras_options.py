@@ -302,12 +302,12 @@ def test_validation_split_with_skip_corrupt_reads_intact_shards_and_refuses_dama
     import shutil
 
     from tests.damage import flip, offsets
-    from tfrec.io.manifest import read_manifest, shard_paths
+    from tfrec.io.dataset import open_dataset
 
     ds_dir = str(shutil.copytree(folders["three"][1], tmp_path / "ds"))
     kw = dict(validation_split=0.4, subset="validation", seed=1)
     assert _pairs(_tfrec(ds_dir, skip_corrupt=True, **kw)) == _pairs(_tfrec(ds_dir, **kw))
-    shard = shard_paths(ds_dir, read_manifest(ds_dir), "train")[1]
+    shard = open_dataset(ds_dir).shard_paths("train")[1]
     flip(shard, offsets(shard)[1] + 20)  # inside record 1's data: its data CRC fails
     with pytest.raises(TfrecError, match=r"-00001-of-00003: damaged from record 1 \(byte \d+\); validation_split "
                                          r"numbers the records"):

@@ -24,7 +24,8 @@ from tfrec.cli.main import cli  # noqa: E402
 from tfrec.write.convert import ConvertOptions, convert  # noqa: E402
 from tfrec.errors import TfrecError  # noqa: E402
 from tfrec.codec.example import decode_example  # noqa: E402
-from tfrec.io.manifest import read_manifest, shard_paths  # noqa: E402
+from tfrec.io.dataset import open_dataset  # noqa: E402
+from tfrec.io.manifest import read_manifest  # noqa: E402
 from tfrec.io.index import read_index  # noqa: E402
 from tfrec.io.records import iter_records  # noqa: E402
 from tfrec.io.salvage import iter_intact_records  # noqa: E402
@@ -37,7 +38,7 @@ def _digest(image) -> str:
 def _stored(dataset: str, split: str = "train") -> Counter:
     """(label, image digest) of every record, read with the pure-Python record layer."""
     out = Counter()
-    for path in shard_paths(dataset, read_manifest(dataset), split):
+    for path in open_dataset(dataset).shard_paths(split):
         for rec in iter_records(path):
             ex = decode_example(rec.data)
             out[(ex["label"][1][0], hashlib.sha1(ex["image"][1][0]).hexdigest()[:16])] += 1
@@ -106,7 +107,7 @@ def test_augmentation_keeps_shapes_dtypes_and_label_alignment(datasets):
         assert images.dtype == tf.uint8 and images.shape[1:] == (32, 32, 3) and labels.dtype == tf.int64
         seen.update((int(lab), _digest(np.sort(img, axis=None))) for img, lab in zip(images.numpy(), labels.numpy()))
     stored = Counter()
-    for path in shard_paths(datasets["cifar10"], read_manifest(datasets["cifar10"]), "train"):
+    for path in open_dataset(datasets["cifar10"]).shard_paths("train"):
         for rec in iter_records(path):
             ex = decode_example(rec.data)
             stored[(ex["label"][1][0], _digest(np.sort(np.frombuffer(ex["image"][1][0], np.uint8))))] += 1
@@ -190,7 +191,7 @@ def test_augmented_samples_for_the_contact_sheet(datasets):
 def _corrupt_copy(src: str, dst) -> tuple[str, int, int]:
     """A copy of the dataset with one data byte of record 2 of the first train shard flipped."""
     shutil.copytree(src, dst)
-    shard = shard_paths(str(dst), read_manifest(str(dst)), "train")[0]
+    shard = open_dataset(str(dst)).shard_paths("train")[0]
     offset, length = read_index(shard + ".idx")[2]
     with open(shard, "r+b") as f:
         f.seek(int(offset) + 12 + int(length - 16) // 2)
@@ -222,7 +223,7 @@ def test_skip_corrupt_skips_the_record_and_counts_it(datasets, tmp_path, with_in
 
 def test_skip_corrupt_counts_the_records_a_truncated_file_lost(datasets, tmp_path):
     shutil.copytree(datasets["cifar10"], tmp_path / "cut")
-    shard = shard_paths(str(tmp_path / "cut"), read_manifest(str(tmp_path / "cut")), "train")[1]
+    shard = open_dataset(str(tmp_path / "cut")).shard_paths("train")[1]
     index = read_index(shard + ".idx")
     with open(shard, "r+b") as f:
         f.truncate(int(index[3, 0]) + 100)  # in the middle of record 3
@@ -235,7 +236,7 @@ def test_skip_corrupt_counts_the_records_a_truncated_file_lost(datasets, tmp_pat
 def test_iter_intact_records_matches_iter_records_on_good_gzip(sources, tmp_path):
     out = tmp_path / "gz"
     convert(sources["mnist"], str(out), ConvertOptions(shards=2, compression="gzip", progress=False, workers=1))
-    shard = shard_paths(str(out), read_manifest(str(out)), "train")[0]
+    shard = open_dataset(str(out)).shard_paths("train")[0]
     stats = P.ReadStats()
     assert list(iter_intact_records(shard, "gzip", stats)) == [r.data for r in iter_records(shard)]
     assert stats.records_skipped == 0
@@ -321,7 +322,7 @@ def test_foreign_tfrecords_without_a_schema_are_refused(foreign):
 
 
 def _ten_records(datasets):
-    shard = shard_paths(datasets["cifar10"], read_manifest(datasets["cifar10"]), "train")[0]
+    shard = open_dataset(datasets["cifar10"]).shard_paths("train")[0]
     return [r.data for _, r in zip(range(10), iter_records(shard))]
 
 

@@ -15,7 +15,8 @@ tf = pytest.importorskip("tensorflow")
 
 from tfrec.io import salvage as S  # noqa: E402
 from tfrec.io.index import read_index  # noqa: E402
-from tfrec.io.manifest import read_manifest, shard_paths  # noqa: E402
+from tfrec.io.dataset import open_dataset  # noqa: E402
+from tfrec.io.manifest import read_manifest  # noqa: E402
 from tfrec.io.records import iter_records, masked_crc32c, write_records  # noqa: E402
 from tfrec.io.scan import scan_file  # noqa: E402
 from tfrec.read import pipeline as P  # noqa: E402
@@ -184,7 +185,7 @@ def test_a_compressed_shard_reads_and_counts_as_the_salvaging_reader_does(tmp_pa
 def _damaged_dataset(src: str, dst, compression: str = "none") -> list[str]:
     """A copy of a dataset: shard 0 with a bad record (plain: and cut short), shard 1 clean, shard 2 missing."""
     shutil.copytree(src, dst)
-    shards = shard_paths(str(dst), read_manifest(str(dst)), "train")
+    shards = open_dataset(str(dst)).shard_paths("train")
     if compression == "none":
         at = read_index(shards[0] + ".idx")[:, 0]
         flip(shards[0], int(at[1]) + 40)
@@ -218,7 +219,7 @@ def test_a_clean_dataset_never_calls_the_salvaging_reader(datasets, gzip_cifar, 
 
 
 def test_foreign_clean_files_never_call_the_salvaging_reader(datasets, tmp_path, salvage_calls):
-    for shard in shard_paths(datasets["mnist"], read_manifest(datasets["mnist"]), "train"):
+    for shard in open_dataset(datasets["mnist"]).shard_paths("train"):
         shutil.copy(shard, tmp_path)  # no dataset.json, no .idx
     ds = P.make_dataset(str(tmp_path), batch_size=8, schema="mnist", dtype="uint8", skip_corrupt=True)
     assert sum(int(b[0].shape[0]) for b in ds) == read_manifest(datasets["mnist"])["splits"]["train"]["records"]
@@ -245,7 +246,7 @@ def test_a_damaged_dataset_reads_and_counts_as_the_salvaging_path_does(datasets,
 
 def test_a_shard_damaged_after_a_clean_read_is_checked_again(datasets, tmp_path, salvage_calls):
     shutil.copytree(datasets["cifar10"], tmp_path / "ds")
-    shard = shard_paths(str(tmp_path / "ds"), read_manifest(str(tmp_path / "ds")), "train")[1]
+    shard = open_dataset(str(tmp_path / "ds")).shard_paths("train")[1]
     kw = dict(batch_size=8, dtype="uint8", skip_corrupt=True)
     clean = _records(P.make_dataset(str(tmp_path / "ds"), **kw))
     assert salvage_calls == []
@@ -266,7 +267,7 @@ def test_a_shard_damaged_while_read_on_the_fast_path_fails_the_pass_rather_than_
     # Between the check and the read (here: a check that saw the shard intact), tf.data's reader still
     # checks every CRC: the pass fails with DataLossError; it never yields the damaged record.
     shutil.copytree(datasets["cifar10"], tmp_path / "ds")
-    shard = shard_paths(str(tmp_path / "ds"), read_manifest(str(tmp_path / "ds")), "train")[0]
+    shard = open_dataset(str(tmp_path / "ds")).shard_paths("train")[0]
     flip(shard, int(read_index(shard + ".idx")[2, 0]) + 100)
     monkeypatch.setattr(P, "check_shard", lambda *a, **k: S.INTACT)
     with pytest.raises(tf.errors.DataLossError):
@@ -334,7 +335,7 @@ def test_shards_found_intact_before_are_read_without_the_salvaging_branch(datase
 
 def test_a_shard_damaged_after_a_dataset_without_the_salvaging_branch_was_made_fails_naming_it(datasets, tmp_path):
     shutil.copytree(datasets["cifar10"], tmp_path / "ds")
-    shard = shard_paths(str(tmp_path / "ds"), read_manifest(str(tmp_path / "ds")), "train")[2]
+    shard = open_dataset(str(tmp_path / "ds")).shard_paths("train")[2]
     _records(P.make_dataset(str(tmp_path / "ds"), batch_size=8, dtype="uint8", skip_corrupt=True))
     ds = P.make_dataset(str(tmp_path / "ds"), batch_size=8, dtype="uint8", skip_corrupt=True, shuffle=False)
     flip(shard, int(read_index(shard + ".idx")[1, 0]) + 100)
@@ -359,7 +360,7 @@ def test_make_dataset_reads_what_verify_finds_intact_after_a_lying_length(datase
     # the scan (`tfrec verify`) finds intact, and skips and counts the one it reports
     src = datasets["cifar10"] if compression == "none" else gzip_cifar
     shutil.copytree(src, tmp_path / "bad")
-    shard = shard_paths(str(tmp_path / "bad"), read_manifest(str(tmp_path / "bad")), "train")[1]
+    shard = open_dataset(str(tmp_path / "bad")).shard_paths("train")[1]
     at = read_index(shard + ".idx")[:, 0].tolist()
     k = 2
     length = (1 << 64) - 1 if lie == "2**64-1" else at[k + 2] + 10 - at[k] - 16

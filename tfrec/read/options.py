@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from ..codec.schema import Schema
 
 from ..errors import TfrecError
 from .augment import get_augmentation
@@ -44,13 +47,89 @@ NORMALIZATIONS = ("unit", "standardize")
 LABEL_MODES = ("int", "categorical", "binary")  # or None: images only
 COLOR_MODES = {"grayscale": 1, "rgb": 3, "rgba": 4}  # -> channels
 SUBSETS = ("training", "validation", "both")
+# processing_mode -> the tf.data service's sharding policy (read/service.py). distributed_epoch: the
+# dispatcher hands out the source's splits (here: shard files, the reader's first dataset) one at a
+# time, so one epoch reads each file once across all workers. parallel_epochs: every worker reads the
+# whole dataset.
+PROCESSING_MODES = ("distributed_epoch", "parallel_epochs")
+# A reader gives up on the service after waiting this long for one batch. Far above a healthy wait (the
+# first batch of an ImageNet pipeline, its shuffle buffer filled, comes in seconds), far below forever.
+DATA_SERVICE_TIMEOUT_S = 60.0
 IMAGE_SEED_SALT, BATCH_SEED_SALT = 0x1A6E, 0xBA7C  # keep per-image and per-batch random streams apart
 
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """How make_dataset reads: every option but the path, the split and the schema; checks itself."""
+    """How make_dataset reads: every option it takes, written here once; checks itself.
 
+    `make_dataset(dataset, options, **overrides)` takes a ReadOptions and/or these fields as keywords
+    (`make_dataset(path, batch_size=64, seed=1)`); so do the trainer's and the benchmarks' readers.
+
+    Attributes:
+        split: which split of a tfrec dataset (ignored for foreign files).
+        batch_size: records per batch; with make_dataset's input_context, the global batch (split over replicas).
+        shuffle: shuffle the file order and the records (in a buffer).
+        shuffle_buffer: records in the shuffle buffer; default SHUFFLE_BUFFER_BYTES / mean record
+            size, at most MAX_SHUFFLE_RECORDS, so large images cannot blow it up.
+        seed: seeds shuffling and augmentation; with it the pipeline is deterministic by default.
+        deterministic: keep element order across parallel stages (None: when a seed is given
+            or shuffle is off; otherwise a slow element may be overtaken, which is faster).
+        repeat: True to repeat forever, or a number of epochs.
+        drop_remainder: drop the last partial batch (gives static batch shapes).
+        cache: cache the serialized records in memory (True) or in files with this prefix.
+        image_size: (height, width) or an int; required for images of varying size.
+        fit: how to reach image_size: 'stretch', 'crop' (centre crop to the aspect) or 'pad'.
+        dtype: 'float32' (in [0, 1], or standardised) or 'uint8'.
+        normalize: 'unit' (default for float32) or 'standardize' (per-image zero mean, unit variance).
+        augment: a preset ('none', 'mnist', 'cifar', 'imagenet'), an Augmentation or a list of ops.
+        num_parallel_calls: parallelism of the interleave and the maps. None (the default): the
+            per-image decode of JPEG/PNG at DECODE_CALLS_PER_CORE (2) x the cores, the other
+            stages tf.data.AUTOTUNE (see DECODE_CALLS_PER_CORE);
+            tf.data.AUTOTUNE (-1) or a number: every stage.
+        skip_corrupt: skip records with bad CRCs or truncated files, and shards listed in dataset.json
+            but missing, counting them in the dataset's `read_stats` (a ReadStats). Each shard is
+            checked when first opened in the process (every CRC; a compressed one against
+            dataset.json's checksum; again only once it changes) and read by tf.data's own reader
+            up to its first damaged record; from there on (a damaged compressed shard: whole) by a
+            slower Python reader that skips and counts. A shard damaged while it is read fails the
+            pass (tf.errors.DataLossError); so does one damaged after make_dataset was called when
+            every shard had been found intact before (the dataset is then built without the slower
+            reader): call make_dataset again. Without it a missing shard fails at once (TfrecError).
+        num_shards: workers reading disjoint sets of files.
+        shard_index: this worker's index, 0 <= shard_index < num_shards.
+        features: yield dicts of these feature keys instead of (images, labels).
+        label_mode: as in Keras' image_dataset_from_directory: 'int' (class ids; int64 as stored,
+            where Keras gives int32), 'categorical' (one-hot float32, (batch, classes)), 'binary'
+            (float32 (batch, 1); exactly 2 classes), or None (images only). Mixup's soft labels stay
+            soft ('binary': the second class's share).
+        color_mode: 'grayscale', 'rgb' or 'rgba' (1, 3 or 4 channels); None: the schema's. JPEG/PNG
+            are decoded to it as Keras decodes them (tf.io.decode_image's channels); a format that
+            cannot decode to it (JPEG to rgba, GIF or BMP to grayscale), and raw pixels, are
+            converted: grey repeated into RGB, tf.image.rgb_to_grayscale, an opaque alpha added.
+        validation_split: with subset, the fraction of the split's records held out for validation:
+            int(validation_split x records) of them, as Keras counts (an empty subset is refused).
+            Keras shuffles its file list with the seed (when shuffle is on) and takes the last files;
+            tfrec does the same with the records' indices (the shards in dataset.json's order, then
+            their records): a seeded permutation (np.random.RandomState(seed)) whenever a seed is
+            given, else the stored order (which convert shuffled). So the subsets are disjoint,
+            together complete, and the same for the same seed and dataset (and the shards present),
+            but hold other images than Keras' for that seed.
+            Needs dataset.json's record counts (not foreign files); with shuffle, a seed (as Keras).
+        subset: 'training', 'validation', or 'both' for (training, validation) datasets; the
+            validation one, like Keras', is read in stored order, without augmentation or repeat.
+        schema: a schema (file, built-in name, JSON object or Schema) for foreign files; overrides dataset.json's.
+        data_service: grpc://HOST:PORT of a tf.data service dispatcher (`tfrec serve-data`): reading,
+            parsing, decoding, augmentation and conversion run on its workers, which must see the
+            files at the same paths (or gs:// URLs); this process only receives finished batches.
+            Not with skip_corrupt (its checking reader is Python code in this process).
+        processing_mode: with data_service: 'distributed_epoch' (the workers share one epoch, each
+            file read once; a worker lost mid-epoch makes the epoch fail at its end rather than come
+            up short) or 'parallel_epochs' (each worker reads every file: an epoch per worker).
+        data_service_timeout: seconds to wait for one batch from the service before failing the pass
+            (the service itself waits forever for a lost worker).
+    """
+
+    split: str = "train"
     batch_size: int = 32
     shuffle: bool = True
     shuffle_buffer: int | None = None  # None: sized from the mean record size (SHUFFLE_BUFFER_BYTES)
@@ -73,6 +152,10 @@ class ReadOptions:
     color_mode: str | None = None  # None: the schema's channels
     validation_split: float | None = None
     subset: str | None = None
+    schema: Union[str, dict, "Schema", None] = None
+    data_service: str | None = None
+    processing_mode: str = "distributed_epoch"
+    data_service_timeout: float = DATA_SERVICE_TIMEOUT_S
 
     def __post_init__(self):
         size = self.image_size
@@ -107,11 +190,16 @@ class ReadOptions:
                                                and 0 < self.validation_split < 1),
              "validation_split", "a fraction between 0 and 1 (exclusive)", self.validation_split),
             (self.subset is None or self.subset in SUBSETS, "subset", f"one of {', '.join(SUBSETS)}", self.subset),
+            (self.processing_mode in PROCESSING_MODES, "processing_mode", f"one of {', '.join(PROCESSING_MODES)}",
+             self.processing_mode),
         ]
         for ok, name, expected, found in checks:
             if not ok:
                 raise TfrecError(f"{name}: expected {expected}, found {found!r}")
         self._check_split()
+        if self.data_service is not None and self.skip_corrupt:
+            raise TfrecError("skip_corrupt cannot run on tf.data service workers (its checking reader is Python "
+                             "code in this process): check the shards with `tfrec verify` and read without it")
 
     def _check_split(self) -> None:
         """validation_split and subset come together; shuffled, the split needs a seed (as in Keras)."""

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import random
 import warnings
-from dataclasses import replace
-from typing import Mapping, Sequence
+from dataclasses import fields, replace
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from .._tfimport import import_tensorflow_quietly
@@ -14,12 +14,12 @@ import tensorflow as tf  # noqa: E402
 
 from ..codec.schema import FeatureSpec, Schema
 from ..errors import TfrecError
+from ..io.dataset import is_dataset, open_dataset
 from ..io.salvage import ReadStats, check_shard, iter_intact_records, known_intact
 from .augment import Augmentation, to_float
 from .decode import decode_encoded, decode_raw_batches, image_seeder
-from .inputs import Source, resolve_source, shard_files
+from .inputs import Readable, Source, resolve_source, shard_files
 from .subsets import RecordPlan, plan_records
-from .service import DATA_SERVICE_TIMEOUT_S
 from .options import (
     BATCH_SEED_SALT,
     AUTOTUNE,
@@ -350,39 +350,9 @@ def build_stages(source: Source, options: ReadOptions, stats: ReadStats,
     return [(name, d.with_options(dopt)) for name, d in stages]
 
 
-def make_dataset(
-    path: str | Sequence[str],
-    split: str = "train",
-    batch_size: int = 32,
-    *,
-    schema: str | dict | Schema | None = None,
-    features: Sequence[str] | None = None,
-    shuffle: bool = True,
-    shuffle_buffer: int | None = None,
-    seed: int | None = None,
-    deterministic: bool | None = None,
-    repeat: bool | int = False,
-    drop_remainder: bool = False,
-    cache: bool | str = False,
-    image_size: int | tuple[int, int] | None = None,
-    fit: str = "stretch",
-    dtype: str = "float32",
-    normalize: str | None = None,
-    augment: str | Augmentation | Sequence | None = None,
-    num_parallel_calls: int | None = None,
-    skip_corrupt: bool = False,
-    num_shards: int = 1,
-    shard_index: int = 0,
-    input_context: tf.distribute.InputContext | None = None,
-    stats: ReadStats | None = None,
-    data_service: str | None = None,
-    processing_mode: str = "distributed_epoch",
-    data_service_timeout: float = DATA_SERVICE_TIMEOUT_S,
-    label_mode: str | None = "int",
-    color_mode: str | None = None,
-    validation_split: float | None = None,
-    subset: str | None = None,
-) -> tf.data.Dataset | tuple[tf.data.Dataset, tf.data.Dataset]:
+def make_dataset(dataset: Readable, options: ReadOptions | str | None = None, *legacy: int,
+                 input_context: tf.distribute.InputContext | None = None, stats: ReadStats | None = None,
+                 **overrides: Any) -> tf.data.Dataset | tuple[tf.data.Dataset, tf.data.Dataset]:
     """A tf.data.Dataset of (images, labels) batches read from a tfrec dataset or foreign TFRecords.
 
     Files are shuffled and interleaved in parallel; records are shuffled in a bounded buffer,
@@ -392,132 +362,109 @@ def make_dataset(
     at a time with stateless random ops, converted and prefetched.
 
     Args:
-        path: a dataset directory (with dataset.json), or foreign TFRecord file(s), glob or directory.
-        split: which split of the dataset.
-        batch_size: records per batch; with input_context, the global batch (split over replicas).
-        schema: a schema (file, name, JSON or Schema) for foreign files; overrides dataset.json's.
-        features: yield dicts of these feature keys instead of (images, labels).
-        shuffle: shuffle the file order and the records (in a buffer).
-        shuffle_buffer: records in the shuffle buffer; default SHUFFLE_BUFFER_BYTES / mean record
-            size, at most MAX_SHUFFLE_RECORDS, so large images cannot blow it up.
-        seed: seeds shuffling and augmentation; with it the pipeline is deterministic by default.
-        deterministic: keep element order across parallel stages (None: when a seed is given
-            or shuffle is off; otherwise a slow element may be overtaken, which is faster).
-        repeat: True to repeat forever, or a number of epochs.
-        drop_remainder: drop the last partial batch (gives static batch shapes).
-        cache: cache the serialized records in memory (True) or in files with this prefix.
-        image_size: (height, width) or an int; required for images of varying size.
-        fit: how to reach image_size: 'stretch', 'crop' (centre crop to the aspect) or 'pad'.
-        dtype: 'float32' (in [0, 1], or standardised) or 'uint8'.
-        normalize: 'unit' (default for float32) or 'standardize' (per-image zero mean, unit variance).
-        augment: a preset ('none', 'mnist', 'cifar', 'imagenet'), an Augmentation or a list of ops.
-        num_parallel_calls: parallelism of the interleave and the maps. None (the default): the
-            per-image decode of JPEG/PNG at DECODE_CALLS_PER_CORE (2) x the cores, the other
-            stages tf.data.AUTOTUNE (see DECODE_CALLS_PER_CORE);
-            tf.data.AUTOTUNE (-1) or a number: every stage.
-        skip_corrupt: skip records with bad CRCs or truncated files, and shards listed in dataset.json
-            but missing, counting them in the dataset's `read_stats` (a ReadStats). Each shard is
-            checked when first opened in the process (every CRC; a compressed one against
-            dataset.json's checksum; again only once it changes) and read by tf.data's own reader
-            up to its first damaged record; from there on (a damaged compressed shard: whole) by a
-            slower Python reader that skips and counts. A shard damaged while it is read fails the
-            pass (tf.errors.DataLossError); so does one damaged after make_dataset was called when
-            every shard had been found intact before (the dataset is then built without the slower
-            reader): call make_dataset again. Without it a missing shard fails at once (TfrecError).
-        num_shards: workers reading disjoint sets of files.
-        shard_index: this worker's index, 0 <= shard_index < num_shards.
+        dataset: a dataset opened with tfrec.open_dataset (its dataset.json is not read again), a
+            dataset directory or URL (with dataset.json), or foreign TFRecord file(s), glob or directory.
+        options: how to read: a ReadOptions, where every option is documented (split, batch_size,
+            shuffle, seed, augment, skip_corrupt, label_mode, validation_split, data_service, ...).
+            For the calls written before ReadOptions, the split, then the batch size, may be given
+            here positionally instead: `make_dataset(path, "train", 32)`.
         input_context: from tf.distribute; sets num_shards, shard_index and the per-replica batch.
         stats: a ReadStats to count skipped records in (default: a new one).
-        data_service: grpc://HOST:PORT of a tf.data service dispatcher (`tfrec serve-data`): reading,
-            parsing, decoding, augmentation and conversion run on its workers, which must see the
-            files at the same paths (or gs:// URLs); this process only receives finished batches.
-        processing_mode: with data_service: 'distributed_epoch' (the workers share one epoch, each
-            file read once; a worker lost mid-epoch makes the epoch fail at its end rather than come
-            up short) or 'parallel_epochs' (each worker reads every file: an epoch per worker).
-        data_service_timeout: seconds to wait for one batch from the service before failing the pass
-            (the service itself waits forever for a lost worker).
-        label_mode: as in Keras' image_dataset_from_directory: 'int' (class ids; int64 as stored,
-            where Keras gives int32), 'categorical' (one-hot float32, (batch, classes)), 'binary'
-            (float32 (batch, 1); exactly 2 classes), or None (images only). Mixup's soft labels stay
-            soft ('binary': the second class's share).
-        color_mode: 'grayscale', 'rgb' or 'rgba' (1, 3 or 4 channels); None: the schema's. JPEG/PNG
-            are decoded to it as Keras decodes them (tf.io.decode_image's channels); a format that
-            cannot decode to it (JPEG to rgba, GIF or BMP to grayscale), and raw pixels, are
-            converted: grey repeated into RGB, tf.image.rgb_to_grayscale, an opaque alpha added.
-        validation_split: with subset, the fraction of the split's records held out for validation:
-            int(validation_split x records) of them, as Keras counts (an empty subset is refused).
-            Keras shuffles its file list with the seed (when shuffle is on) and takes the last files;
-            tfrec does the same with the records' indices (the shards in dataset.json's order, then
-            their records): a seeded permutation (np.random.RandomState(seed)) whenever a seed is
-            given, else the stored order (which convert shuffled). So the subsets are disjoint,
-            together complete, and the same for the same seed and dataset (and the shards present),
-            but hold other images than Keras' for that seed.
-            Needs dataset.json's record counts (not foreign files); with shuffle, a seed (as Keras).
-        subset: 'training', 'validation', or 'both' for (training, validation) datasets; the
-            validation one, like Keras', is read in stored order, without augmentation or repeat.
+        **overrides: ReadOptions fields, replacing those of `options`: `make_dataset(path, batch_size=64, seed=1)`.
 
     Returns:
         The dataset (with subset='both', two). Its `read_stats` attribute is the ReadStats, its
         `class_names` the label feature's class names (None without them or without labels), as
-        Keras sets them (keep a reference before chaining transformations, which return datasets
-        without them). Where dataset.json's counts apply and no record can be skipped (skip_corrupt
-        off, or every shard already found intact in this process), its length is known (`len(ds)`:
-        batches over the epochs asked for; infinite with repeat=True) and checked as it is read;
-        foreign files, and skip_corrupt before its first pass, leave it unknown.
+        Keras sets them, and its `stages` the pipeline's named cumulative stages ((name, dataset):
+        read, parse, decode, augment, output; () on tf.data service), which the benchmarks time one by
+        one (keep a reference before chaining transformations, which return datasets without these).
+        Where dataset.json's counts apply and no record can be skipped (skip_corrupt off, or every
+        shard already found intact in this process), its length is known (`len(ds)`: batches over the
+        epochs asked for; infinite with repeat=True) and checked as it is read; foreign files, and
+        skip_corrupt before its first pass, leave it unknown.
 
     Raises:
         TfrecError: bad options, a missing dataset.json or split, unknown features or preset;
             skip_corrupt with data_service (its checking reader runs Python, which workers cannot);
             a label_mode or validation split the dataset cannot give.
+        TypeError: an option ReadOptions does not have.
     """
-    if data_service is not None and skip_corrupt:
-        raise TfrecError("skip_corrupt cannot run on tf.data service workers (its checking reader is Python "
-                         "code in this process): check the shards with `tfrec verify` and read without it")
+    options = read_options(options, legacy, overrides)
     if input_context is not None:
-        if num_shards != 1:
+        if options.num_shards != 1:
             raise TfrecError("give input_context or num_shards/shard_index, not both")
-        num_shards, shard_index = input_context.num_input_pipelines, input_context.input_pipeline_id
-        batch_size = input_context.get_per_replica_batch_size(batch_size)
-    options = ReadOptions(
-        batch_size=batch_size, shuffle=shuffle, shuffle_buffer=shuffle_buffer, seed=seed, deterministic=deterministic,
-        repeat=repeat, drop_remainder=drop_remainder, cache=cache, image_size=image_size, fit=fit, dtype=dtype,
-        normalize=normalize, augment=augment, num_parallel_calls=num_parallel_calls, skip_corrupt=skip_corrupt,
-        num_shards=num_shards, shard_index=shard_index, features=features, label_mode=label_mode,
-        color_mode=color_mode, validation_split=validation_split, subset=subset,
-    )
+        options = replace(options, num_shards=input_context.num_input_pipelines,
+                          shard_index=input_context.input_pipeline_id,
+                          batch_size=input_context.get_per_replica_batch_size(options.batch_size))
     stats = stats if stats is not None else ReadStats()  # with subset='both', the two datasets' sum
-    source = resolve_source(path, split, schema, stats if skip_corrupt else None)
+    source = resolve_source(dataset, options.split, options.schema, stats if options.skip_corrupt else None)
     label = _pick(source.schema, "class_label", "label")
-    if features is None and label_mode is not None and label is None:
+    if options.features is None and options.label_mode is not None and label is None:
         warnings.warn(f"schema {source.schema.name!r} has no class_label feature: make_dataset yields images only, "
                       "not (images, labels) (pass features=[...] for dicts of named features)", stacklevel=2)
-    if subset != "both":
-        return _dataset(source, options, stats, data_service, processing_mode, data_service_timeout)
+    if options.subset != "both":
+        return _dataset(source, options, stats)
     # As Keras' "both": the validation dataset is read in order, once, without augmentation.
     held_out = replace(options, subset="validation", shuffle=False, repeat=False, augment=None)
-    return (_dataset(source, replace(options, subset="training"), stats, data_service, processing_mode,
-                     data_service_timeout),
-            _dataset(source, held_out, stats, data_service, processing_mode, data_service_timeout))
+    return _dataset(source, replace(options, subset="training"), stats), _dataset(source, held_out, stats)
 
 
-def _dataset(source: Source, options: ReadOptions, stats: ReadStats, service: str | None, mode: str,
-             timeout_s: float) -> tf.data.Dataset:
-    """The whole pipeline (here, or on tf.data service workers), with read_stats and class_names set."""
-    if service is None:
-        ds = build_stages(source, options, stats)[-1][1]
+_POSITIONAL = ("split", "batch_size")  # make_dataset(path, split, batch_size), as called before ReadOptions
+_FIELDS = frozenset(f.name for f in fields(ReadOptions))
+
+
+def read_options(options: ReadOptions | str | None = None, legacy: Sequence[Any] = (),
+                 overrides: Mapping[str, Any] | None = None) -> ReadOptions:
+    """make_dataset's options: `options` (a ReadOptions; or the split, then `legacy` the batch size) with
+    `overrides` (ReadOptions fields) replacing its fields.
+
+    Raises:
+        TypeError: an unknown option, an option given twice, a positional argument too many.
+        TfrecError: a bad value (ReadOptions checks itself).
+    """
+    overrides = dict(overrides or {})
+    if isinstance(options, str):
+        if len(legacy) > len(_POSITIONAL) - 1:
+            raise TypeError(f"make_dataset() takes the split and batch_size positionally, not {len(legacy) + 1} "
+                            "values: give the others as keywords (ReadOptions' fields)")
+        given = dict(zip(_POSITIONAL, (options, *legacy)))
+        twice = sorted(set(given) & set(overrides))
+        if twice:
+            raise TypeError(f"make_dataset() got multiple values for argument {twice[0]!r}")
+        overrides, options = {**given, **overrides}, None
+    elif legacy:
+        raise TypeError("make_dataset(dataset, options, **overrides): give a ReadOptions, or the split and "
+                        "batch_size, positionally, not both")
+    if options is not None and not isinstance(options, ReadOptions):
+        raise TypeError(f"make_dataset() options: expected a ReadOptions or a split name, found {options!r}")
+    unknown = sorted(set(overrides) - _FIELDS)
+    if unknown:
+        raise TypeError(f"make_dataset() got an unexpected keyword argument {unknown[0]!r} (ReadOptions has no "
+                        f"such field; fields: {', '.join(sorted(_FIELDS))})")
+    base = options or ReadOptions()
+    return replace(base, **overrides) if overrides else base
+
+
+def _dataset(source: Source, options: ReadOptions, stats: ReadStats) -> tf.data.Dataset:
+    """The whole pipeline (here, or on tf.data service workers), with read_stats, class_names and stages set."""
+    if options.data_service is None:
+        stages = tuple(build_stages(source, options, stats))
+        ds = stages[-1][1]
     else:
-        ds = _served(source, options, stats, service, mode, timeout_s)
+        stages = ()
+        ds = _served(source, options, stats)
     label = _pick(source.schema, "class_label", "label") if options.label_mode is not None else None
+    ds.stages = stages
     ds.read_stats = stats
     ds.class_names = list(label.names) if label is not None and label.names else None
     return ds
 
 
-def _served(source: Source, options: ReadOptions, stats: ReadStats, service: str, mode: str,
-            timeout_s: float) -> tf.data.Dataset:
+def _served(source: Source, options: ReadOptions, stats: ReadStats) -> tf.data.Dataset:
     """The whole pipeline, up to finished batches, run on tf.data service workers; see service.distribute."""
     from . import service as S
 
+    mode = options.processing_mode
     whole_epoch = mode == "distributed_epoch"
     # Workers keep their short last batches; the client re-cuts batches and applies drop_remainder.
     on_workers = replace(options, drop_remainder=False) if whole_epoch else options
@@ -530,23 +477,24 @@ def _served(source: Source, options: ReadOptions, stats: ReadStats, service: str
     expected = (plan.records * epochs if whole_epoch and epochs and plan.records is not None
                 and options.num_shards == 1 else None)
     # The workers' pipelines go uncounted: under distributed_epoch each reads only the files it is handed.
-    ds = S.distribute(build_stages(source, on_workers, stats, not whole_epoch, count=False)[-1][1], service, mode,
-                      options.batch_size, options.drop_remainder, expected, timeout_s)
+    ds = S.distribute(build_stages(source, on_workers, stats, not whole_epoch, count=False)[-1][1],
+                      options.data_service, mode, options.batch_size, options.drop_remainder, expected,
+                      options.data_service_timeout)
     if expected is not None and certain:  # the client re-cut the batches: their number is known
         ds = ds.apply(tf.data.experimental.assert_cardinality(batch_count(plan.records, options)))
     return ds
 
 
-def augmented_samples(path: str, preset: str, n: int = 16, seed: int = 0,
+def augmented_samples(path: Readable, preset: str, n: int = 16, seed: int = 0,
                       split: str = "train") -> tuple[list[np.ndarray], list[int]]:
     """n augmented images (H x W x C uint8) and their labels, for a contact sheet of a preset.
 
     Variable-size images come out at 224 x 224 (or the preset's crop size).
     """
-    source = resolve_source(path, split)
-    image = _pick(source.schema, "image", "image")
+    dataset = open_dataset(path) if is_dataset(path) else path  # dataset.json is read once
+    image = _pick(resolve_source(dataset, split).schema, "image", "image")
     size = (224, 224) if image is not None and None in image.shape else None
-    ds = make_dataset(path, split, n, shuffle=True, seed=seed, augment=preset, dtype="uint8",
+    ds = make_dataset(dataset, split=split, batch_size=n, shuffle=True, seed=seed, augment=preset, dtype="uint8",
                       image_size=size, repeat=True)
     images, labels = next(iter(ds.take(1)))
     labels = labels.numpy()

@@ -12,20 +12,14 @@ import_tensorflow_quietly()  # before TensorFlow's first import: without its C++
 import tensorflow as tf  # noqa: E402
 
 from ..errors import TfrecError
+from .options import DATA_SERVICE_TIMEOUT_S, PROCESSING_MODES
 
-# processing_mode -> the tf.data service's sharding policy. distributed_epoch: the dispatcher hands out
-# the source's splits (here: shard files, the reader's first dataset) one at a time, so one epoch reads
-# each file once across all workers. parallel_epochs: every worker reads the whole dataset.
-PROCESSING_MODES = ("distributed_epoch", "parallel_epochs")
 # A worker heartbeats every HEARTBEAT_S; the dispatcher drops a worker silent for WORKER_TIMEOUT_S, and
 # only then do readers stop waiting for it. TensorFlow's defaults (30 s heartbeat, and a timeout it
 # picks) leave a reader waiting minutes on a dead worker; a heartbeat a second costs the dispatcher
 # one small RPC per worker per second.
 HEARTBEAT_S = 1.0
 WORKER_TIMEOUT_S = 10.0
-# A reader gives up on the service after waiting this long for one batch. Far above a healthy wait (the
-# first batch of an ImageNet pipeline, its shuffle buffer filled, comes in seconds), far below forever.
-DATA_SERVICE_TIMEOUT_S = 60.0
 _ADDRESS = re.compile(r"^(grpc://)?(\[[0-9a-fA-F:]+\]|[\w.-]+):(\d{1,5})$")
 
 
