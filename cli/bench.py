@@ -196,7 +196,7 @@ QUICK = {"steps": 8, "warmup_steps": 2, "rounds": 1, "stage_batches": 5}
 
 
 @bench.command("train")
-@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.argument("path", type=click.Path(file_okay=False))  # a directory or URL: tfrec.open_dataset decides
 @zoo_model_option()
 @batch_size_option(128)
 @steps_per_epoch_option("Steps of each mode's timed epoch, per round (after the warm-up) [default: 30; 8 with "

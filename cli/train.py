@@ -68,7 +68,7 @@ def train_summary(r: dict) -> str:
 
 
 @click.command()
-@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.argument("path", type=click.Path(file_okay=False))  # a directory or URL: tfrec.open_dataset decides
 @zoo_model_option()
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
 @steps_per_epoch_option("Batches per epoch [default: one pass].")
@@ -157,7 +157,7 @@ def evaluate_summary(r: dict) -> str:
 
 
 @click.command()
-@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.argument("path", type=click.Path(file_okay=False))  # a directory or URL: tfrec.open_dataset decides
 @model_file_option()
 @split_option(None, "Split to evaluate [default: test, else val, else the dataset's only split, saying so: it may "
                     "be the training data].")

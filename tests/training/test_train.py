@@ -245,11 +245,11 @@ def test_a_label_outside_the_classes_that_no_record_holds_is_named(datasets, lab
 def test_a_validation_label_outside_the_classes_names_its_record(datasets, tmp_path):
     from tfrec.codec.example import decode_example
     from tfrec.io import records
-    from tfrec.io.manifest import read_manifest, shard_paths
+    from tfrec.io.dataset import open_dataset
 
     two = _classes(datasets["mnist"], tmp_path, 2)
     first = next((shard, i, r.offset, decode_example(r.data)["label"][1][0])
-                 for shard in shard_paths(two, read_manifest(two), "test")
+                 for shard in open_dataset(two).shard_paths("test")
                  for i, r in enumerate(records.iter_records(shard)) if decode_example(r.data)["label"][1][0] >= 2)
     shard, index, offset, label = first
     with pytest.raises(TfrecError, match=rf"^label {label} in {shard}: record {index} at byte {offset} is outside "

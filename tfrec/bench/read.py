@@ -55,9 +55,12 @@ def _stage_row(name: str, runs: list[dict]) -> dict:
             "rounds": {"images_per_s": rates, "cpu_us_per_image": cpu}}
 
 
-def benchmark_read(path: str, split: str = "train", batch_size: int = 256, batches: int | None = None,
+def benchmark_read(path: Any, split: str = "train", batch_size: int = 256, batches: int | None = None,
                    stages: bool = True, progress: bool = True, stage_rounds: int = 1, **options: Any) -> dict:
     """Runs the pipeline for `batches` batches (None: one epoch) and measures it.
+
+    `path` and `options` are make_dataset's: a dataset (tfrec.open_dataset's, or its directory, opened
+    here once) or foreign TFRecords, and ReadOptions fields.
 
     Returns:
         images/s and MB/s (bytes on disk) after the first batch, first-batch and teardown seconds,
@@ -71,18 +74,20 @@ def benchmark_read(path: str, split: str = "train", batch_size: int = 256, batch
     """
     import tensorflow as tf
 
-    from ..read.inputs import resolve_source
-    from ..read.pipeline import ReadOptions, build_stages
+    from ..io.dataset import Dataset, is_dataset, open_dataset
     from ..io.salvage import ReadStats
+    from ..read.inputs import resolve_source
+    from ..read.pipeline import make_dataset, read_options
 
-    source = resolve_source(path, split, options.pop("schema", None))
-    opts = ReadOptions(batch_size=batch_size, repeat=batches is not None, **options)
+    dataset = open_dataset(path) if is_dataset(path) else path  # dataset.json is read once
+    opts = read_options(None, (), {**options, "split": split, "batch_size": batch_size, "repeat": batches is not None})
+    source = resolve_source(dataset, split, opts.schema, ReadStats())  # the record count and bytes on disk
     stats = ReadStats()
-    built = build_stages(source, opts, stats)
+    built = make_dataset(dataset, opts, stats=stats).stages
     total = math.ceil((source.records or 0) / batch_size) or None
     run = time_pass(built[-1][1], batches, progress, total)
     result = {
-        "path": str(path), "split": split, "batch_size": batch_size, "augment": opts.augment.name,
+        "path": dataset.root if isinstance(dataset, Dataset) else str(path), "split": split, "batch_size": batch_size, "augment": opts.augment.name,
         "image_size": opts.image_size, "dtype": opts.dtype, "skip_corrupt": opts.skip_corrupt, **run,
         "mb_per_s": run["images_per_s"] * source.stored_bytes / 1e6,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

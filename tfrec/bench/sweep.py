@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..io.dataset import Dataset
 from ..read.augment import PRESETS
 from ..training.data import plan_data
 from .progress import BenchProgress
@@ -24,7 +25,7 @@ def sweep_settings(opts: TrainBenchOptions) -> list[tuple[str, str, dict]]:
     return out
 
 
-def sweep_train(path: str, options: TrainBenchOptions | None = None, dimensions: tuple[str, ...] | None = None,
+def sweep_train(path: Dataset | str, options: TrainBenchOptions | None = None, dimensions: tuple[str, ...] | None = None,
                 **overrides) -> dict:
     """For each setting: the reader's images/s alone, the model's on a synthetic batch, and training from tfrec.
 
@@ -36,25 +37,27 @@ def sweep_train(path: str, options: TrainBenchOptions | None = None, dimensions:
     """
     opts = replace(options or TrainBenchOptions(), **overrides)
     plan = plan_data(path, opts.train_options())
+    dataset = plan.dataset  # opened once: every setting reads through it
     synthetic: dict[int, dict] = {}  # the model's rate depends on the batch size only
     rows = []
     settings = [s for s in sweep_settings(opts) if dimensions is None or s[0] in dimensions]
     with BenchProgress(len(settings), opts.progress, "bench train --sweep") as bar:
         for dimension, setting, change in settings:
             with bar.part(f"sweep {dimension} = {setting}"):
-                rows.append(_sweep_row(path, replace(opts, rounds=1, **change), plan.image_size, synthetic))
+                rows.append(_sweep_row(dataset, replace(opts, rounds=1, **change), plan.image_size, synthetic))
             rows[-1] = {"dimension": dimension, "setting": setting, **rows[-1]}
-    return {"path": str(path), "model": plan.model, "batch_size": opts.batch_size, "augment": opts.augment,
+    return {"path": plan.path, "model": plan.model, "batch_size": opts.batch_size, "augment": opts.augment,
             "steps": opts.steps, "rows": rows}
 
 
-def _sweep_row(path: str, o: TrainBenchOptions, image_size: tuple[int, int], synthetic: dict[int, dict]) -> dict:
+def _sweep_row(dataset: Dataset, o: TrainBenchOptions, image_size: tuple[int, int],
+               synthetic: dict[int, dict]) -> dict:
     """One setting: the reader alone, the model on a synthetic batch (once per batch size), training from tfrec."""
-    inputs = _Inputs(path, o, image_size)
+    inputs = _Inputs(dataset, o, image_size)
     reader = time_pass(inputs.reader(), o.stage_batches)["images_per_s"]
     if o.batch_size not in synthetic:
-        synthetic[o.batch_size] = _train_mode(path, o, inputs.synthetic)
-    run = _train_mode(path, o, inputs.tfrec)
+        synthetic[o.batch_size] = _train_mode(dataset, o, inputs.synthetic)
+    run = _train_mode(dataset, o, inputs.tfrec)
     return {"reader_images_per_s": round(reader, 1), "synthetic_images_per_s": synthetic[o.batch_size]["images_per_s"],
             "tfrec_images_per_s": run["images_per_s"], "input_stall_pct": run["input_stall_pct"],
             "gpu_util_mean_pct": run["gpu"]["util_mean_pct"] if run["gpu"] else None}

@@ -18,10 +18,11 @@ from typing import Callable
 import tensorflow as tf
 
 from .. import timing
+from ..io.dataset import Dataset
 from ..io.salvage import ReadStats
 from ..read.inputs import resolve_source
 from ..read.options import ReadOptions
-from ..read.pipeline import build_stages
+from ..read.pipeline import make_dataset
 from ..training.data import plan_data
 from ..training.loop import train
 from .capacity import add_increments, limiting_stage, plan_cores
@@ -43,12 +44,13 @@ def gpu_name() -> str | None:
 class _Inputs:
     """The four modes' datasets for one benchmark: epoch 0 is the warm-up, epoch 1 the timed epoch."""
 
-    def __init__(self, path: str, opts: TrainBenchOptions, image_size: tuple[int, int]):
-        self.path, self.opts = path, opts
-        self.source = resolve_source(path, opts.split)
+    def __init__(self, dataset: Dataset, opts: TrainBenchOptions, image_size: tuple[int, int]):
+        self.dataset, self.opts = dataset, opts
+        self.source = resolve_source(dataset, opts.split)  # the files (page cache) and the tutorial's input
         # The model's size is passed even when it is the stored one: it costs nothing then, and sizes the crop presets.
-        self.read_options = ReadOptions(batch_size=opts.batch_size, image_size=image_size, augment=opts.augment,
-                                        repeat=True, drop_remainder=True, num_parallel_calls=opts.num_parallel_calls)
+        self.read_options = ReadOptions(split=opts.split, batch_size=opts.batch_size, image_size=image_size,
+                                        augment=opts.augment, repeat=True, drop_remainder=True,
+                                        num_parallel_calls=opts.num_parallel_calls)
         self.image_size = image_size
         self.drops: list[dict] = []
         self._cached: tf.data.Dataset | None = None
@@ -59,7 +61,7 @@ class _Inputs:
         return self.opts.warmup_steps if epoch == 0 else self.opts.steps
 
     def reader(self, **changes) -> tf.data.Dataset:
-        return build_stages(self.source, replace(self.read_options, **changes), ReadStats())[-1][1]
+        return make_dataset(self.dataset, self.read_options, stats=ReadStats(), **changes)
 
     def tfrec(self, epoch: int) -> tf.data.Dataset:
         if epoch == 1 and self.opts.drop_cache:  # the timed epoch reads from storage
@@ -68,7 +70,7 @@ class _Inputs:
 
     def tfrec_cached(self, epoch: int) -> tf.data.Dataset:
         if self._cached is None:
-            stages = build_stages(self.source, replace(self.read_options, cache=True, repeat=False), ReadStats())
+            stages = self.reader(cache=True, repeat=False).stages
             # One pass of the read stage fills the in-memory cache, which every later iterator shares.
             start = time.perf_counter()
             for _ in stages[0][1].batch(4096):
@@ -90,7 +92,7 @@ class _Inputs:
         """Per-stage rates of the tfrec reader the modes train from (`tfrec bench read`'s measurement) and of the
         tutorial pipeline, each timed in `stage_rounds` interleaved rounds (`read.stage_rates`)."""
         o = self.opts
-        built = build_stages(self.source, self.read_options, ReadStats())
+        built = self.reader().stages
         # The read stage yields records: batched here (a cheap op) so that it is timed in batches like the others.
         tfrec = [(name, ds.batch(o.batch_size) if name == "read" else ds) for name, ds in built]
         out = {"tfrec": stage_rates(tfrec, o.stage_batches, o.stage_rounds)}
@@ -100,7 +102,7 @@ class _Inputs:
         return out
 
 
-def _train_mode(path: str, opts: TrainBenchOptions, datasets: Callable[[int], tf.data.Dataset]) -> dict:
+def _train_mode(path: Dataset, opts: TrainBenchOptions, datasets: Callable[[int], tf.data.Dataset]) -> dict:
     """One mode's timed epoch. The first wait is the reader's start-up (opening files, from cold storage
     for tfrec, and filling the shuffle buffer): reported apart (`first_wait_s`, `start_images_per_s`), since
     a benchmark epoch of a few dozen steps would weigh it far more than a real epoch does."""
@@ -125,7 +127,7 @@ def _median_row(runs: list[dict]) -> dict:
     return out
 
 
-def _measure(path: str, opts: TrainBenchOptions, inputs: _Inputs) -> tuple[dict[str, list[dict]], dict]:
+def _measure(path: Dataset, opts: TrainBenchOptions, inputs: _Inputs) -> tuple[dict[str, list[dict]], dict]:
     """The modes in alternating rounds, then the stage rates: each mode's rounds, and the stages. A bar on
     stderr (with `opts.progress`) names the part running and the time elapsed."""
     runs: dict[str, list[dict]] = {m: [] for m in opts.modes}
@@ -151,11 +153,12 @@ def _ratio_rounds(rates: dict[str, list[float]]) -> dict[str, list[float]]:
     return {name: [a / b for a, b in zip(rates[m], rates[n])] for name, (m, n) in pairs.items()}
 
 
-def benchmark_train(path: str, options: TrainBenchOptions | None = None, **overrides) -> dict:
+def benchmark_train(path: Dataset | str, options: TrainBenchOptions | None = None, **overrides) -> dict:
     """Trains the model from the four inputs in alternating rounds and measures each, then the stages.
 
     Args:
-        path: a tfrec dataset directory (dataset.json with class labels).
+        path: a tfrec dataset (dataset.json with class labels): tfrec.open_dataset's, or its directory,
+            opened once for the whole benchmark.
         options: see TrainBenchOptions; keyword arguments override its fields.
 
     Returns:
@@ -174,8 +177,9 @@ def benchmark_train(path: str, options: TrainBenchOptions | None = None, **overr
     """
     opts = replace(options or TrainBenchOptions(), **overrides)
     plan = plan_data(path, opts.train_options())
-    inputs = _Inputs(path, opts, plan.image_size)
-    runs, stages = _measure(path, opts, inputs)
+    dataset = plan.dataset  # every mode's run and reader reads through it: dataset.json is read once
+    inputs = _Inputs(dataset, opts, plan.image_size)
+    runs, stages = _measure(dataset, opts, inputs)
     modes = {m: _median_row(r) for m, r in runs.items()}
     synthetic = modes["synthetic"]["images_per_s"]
     rates = {m: [r["images_per_s"] for r in rows] for m, rows in runs.items()}
@@ -201,7 +205,7 @@ def benchmark_train(path: str, options: TrainBenchOptions | None = None, **overr
                 limits[mode]["cause"] = "stage"
     drops = inputs.drops
     result = {
-        "path": str(path), "split": opts.split, "model": plan.model, "image_size": list(plan.image_size),
+        "path": plan.path, "split": opts.split, "model": plan.model, "image_size": list(plan.image_size),
         "batch_size": opts.batch_size, "augment": opts.augment, "steps": opts.steps, "warmup_steps": opts.warmup_steps,
         "rounds": opts.rounds, "num_parallel_calls": opts.num_parallel_calls, "gpu": gpu_name(),
         "tensorflow": tf.__version__, "modes": modes, "ratios": ratios,

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import tensorflow as tf
 
+from ..codec.schema import schema_from_json
 from ..errors import TfrecError
-from ..io.manifest import MANIFEST, read_manifest
-from ..read.inputs import resolve_source
+from ..io.dataset import Dataset, open_dataset
+from ..read.inputs import readable, resolve_source
 from ..read.pipeline import make_dataset
 from .options import TrainOptions
 from .zoo import TrainUsageError, check_input, choose_model, get_model_info
@@ -29,6 +31,9 @@ class DataPlan:
     val_split: str | None
     train_records: int | None
     val_records: int | None
+    # The dataset, opened once for the run (at a URL TensorFlow cannot read: its local copy); every
+    # epoch's reader, the validation and the error reports read through it, never dataset.json again.
+    dataset: Dataset | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict:
         return {"path": self.path, "model": self.model, "image_size": list(self.image_size),
@@ -36,42 +41,43 @@ class DataPlan:
                 "val_split": self.val_split, "train_records": self.train_records, "val_records": self.val_records}
 
 
-def plan_data(path: str, options: TrainOptions) -> DataPlan:
+def plan_data(path: Dataset | str, options: TrainOptions) -> DataPlan:
     """Reads the dataset's schema and splits and settles the model, input size and validation split.
+
+    Args:
+        path: a dataset (tfrec.open_dataset's) or its directory or URL; opened here once for the run.
 
     Raises:
         TrainUsageError: no labels, no such split, an image size the model cannot take.
         TfrecError: no dataset.json (the trainer reads tfrec datasets).
     """
-    if not os.path.isfile(os.path.join(path, MANIFEST)):
-        raise TfrecError(f"{path}: no {MANIFEST}: the trainer reads datasets written by `tfrec convert`")
-    manifest = read_manifest(path)
-    require_labels(path, "train", manifest)
-    splits = manifest.get("splits", {})
+    dataset = open_dataset(path)
+    require_labels(dataset, "train")
+    root, splits = dataset.root, dataset.splits
     if options.train_split not in splits:
-        raise TrainUsageError(f"{path}: no split {options.train_split!r}; splits: {', '.join(splits)}")
+        raise TrainUsageError(f"{root}: no split {options.train_split!r}; splits: {', '.join(splits)}")
     val = options.val_split
     if val is None:
         val = next((s for s in ("val", "validation", "test") if s in splits and s != options.train_split), None)
     elif val == "":
         val = None
     elif val not in splits:
-        raise TrainUsageError(f"{path}: no split {val!r} for validation; splits: {', '.join(splits)}")
-    schema = resolve_source(path, options.train_split).schema
+        raise TrainUsageError(f"{root}: no split {val!r} for validation; splits: {', '.join(splits)}")
+    schema = schema_from_json(dataset.schema, dataset.manifest_path)
     image = next((f for f in schema.features if f.kind == "image"), None)
     label = next((f for f in schema.features if f.kind == "class_label"), None)
     if image is None:
-        raise TrainUsageError(f"{path}: schema {schema.name!r} has no image feature to train on")
+        raise TrainUsageError(f"{root}: schema {schema.name!r} has no image feature to train on")
     if label is None or not label.num_classes:  # require_labels read the same schema: only a changed file gets here
-        raise TrainUsageError(f"{path}: schema {schema.name!r} has no class labels (with a number of classes): "
+        raise TrainUsageError(f"{root}: schema {schema.name!r} has no class labels (with a number of classes): "
                               "train needs a class_label feature")
     stored, channels = stored_shape(image)
     model = options.model or choose_model(*(stored or (None, None)), channels)
     size = options.image_size or stored or (get_model_info(model).default_size,) * 2
     check_input(model, *size)
-    return DataPlan(path, model, tuple(size), None if stored == tuple(size) else tuple(size), channels,
+    return DataPlan(root, model, tuple(size), None if stored == tuple(size) else tuple(size), channels,
                     int(label.num_classes), tuple(label.names) if label.names else None, options.train_split, val,
-                    splits[options.train_split].get("records"), splits[val].get("records") if val else None)
+                    dataset.records(options.train_split), dataset.records(val) if val else None, readable(dataset))
 
 
 # What a command that needs labels suggests doing with an unlabelled dataset instead.
@@ -81,18 +87,22 @@ UNLABELLED_USES = {
 }
 
 
-def require_labels(path: str, command: str, manifest: dict | None = None) -> None:
+def require_labels(path: Dataset | str, command: str, manifest: Mapping[str, Any] | None = None) -> None:
     """Refuses a dataset whose schema has no class_label feature (with a number of classes), saying why.
 
     Args:
+        path: the dataset (tfrec.open_dataset's), or its directory (opened here).
         command: what needs the labels, as the message names it ('train', 'evaluate').
-        manifest: the dataset's dataset.json, when the caller has read it.
+        manifest: the dataset's dataset.json, when the caller has read it (a Dataset has it).
 
     Raises:
         TrainUsageError (exit code 2): converted from an unlabelled image folder (its dataset.json's
             source says labels 'none'), or a schema without class labels.
     """
-    manifest = manifest if manifest is not None else read_manifest(path)
+    if manifest is None:
+        path = open_dataset(path)
+        manifest = path.manifest
+    path = path.root if isinstance(path, Dataset) else path
     schema = manifest.get("schema") if isinstance(manifest.get("schema"), dict) else {}
     features = schema.get("features") if isinstance(schema.get("features"), dict) else {}
     if any(isinstance(f, dict) and f.get("kind") == "class_label" and f.get("num_classes") for f in features.values()):
@@ -125,24 +135,28 @@ def epoch_dataset(plan: DataPlan, options: TrainOptions, epoch: int, stats=None,
     steps = options.steps_per_epoch or (steps_in_epoch(plan, options) if input_context is not None else None)
     # The model's size, even where the stored images already have it (plan.resize None): a random
     # resized crop takes its output size from image_size, and would otherwise crop to 224x224.
-    ds = make_dataset(plan.path, plan.train_split, options.batch_size, image_size=plan.image_size,
-                      augment=options.augment, seed=options.epoch_seed(epoch), skip_corrupt=options.skip_corrupt,
-                      drop_remainder=full or input_context is not None, repeat=steps is not None, stats=stats,
-                      input_context=input_context)
+    ds = make_dataset(plan.dataset or plan.path, split=plan.train_split, batch_size=options.batch_size,
+                      image_size=plan.image_size, augment=options.augment, seed=options.epoch_seed(epoch),
+                      skip_corrupt=options.skip_corrupt, drop_remainder=full or input_context is not None,
+                      repeat=steps is not None, stats=stats, input_context=input_context)
     return ds.take(steps) if steps else ds
 
 
-def eval_dataset(path: str, split: str, batch_size: int, resize: tuple[int, int] | None,
+def eval_dataset(path: Dataset | str, split: str, batch_size: int, resize: tuple[int, int] | None,
                  skip_corrupt: bool = False, stats=None, to_rgb: bool = False) -> tf.data.Dataset:
     """A split in file order, without augmentation: what evaluation and validation read. `to_rgb` repeats
     greyscale images into 3 channels (for a colour model: export.check_model_input).
 
+    Args:
+        path: the dataset (tfrec.open_dataset's: its dataset.json is not read again), or its directory.
+
     Raises:
         TrainUsageError: the dataset has no labels to score against (require_labels).
     """
-    require_labels(path, "evaluate")
-    ds = make_dataset(path, split, batch_size, image_size=resize, shuffle=False, skip_corrupt=skip_corrupt,
-                      stats=stats)
+    dataset = open_dataset(path)
+    require_labels(dataset, "evaluate")
+    ds = make_dataset(dataset, split=split, batch_size=batch_size, image_size=resize, shuffle=False,
+                      skip_corrupt=skip_corrupt, stats=stats)
     return ds.map(lambda x, y: (tf.image.grayscale_to_rgb(x), y)) if to_rgb else ds
 
 
@@ -157,14 +171,14 @@ def steps_in_epoch(plan: DataPlan, options: TrainOptions) -> int | None:
     return plan.train_records // options.batch_size
 
 
-def damaged_record_error(path: str, split: str, error: Exception, skip_corrupt: bool = False) -> TfrecError:
+def damaged_record_error(path: Dataset | str, split: str, error: Exception, skip_corrupt: bool = False) -> TfrecError:
     """A one-line error for a damaged record met while training: the shard, record and offset (found by
     a framing check of the split's shards, since TensorFlow's message names no file). Under skip_corrupt
     only a shard damaged while it was being read gets here: rerunning skips it."""
     from ..check.verify import VerifyOptions, verify
-    from ..io.manifest import shard_paths
 
-    files = shard_paths(path, read_manifest(path), split)
+    dataset = open_dataset(path)
+    path, files = dataset.root, [s.path for s in dataset.present(split)]
     report = verify(files, VerifyOptions(level="framing", dataset=False, checksums=False, max_errors=1,
                                          progress=False))
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -177,7 +191,7 @@ def damaged_record_error(path: str, split: str, error: Exception, skip_corrupt: 
 LOCATE_BYTES = 1 << 30  # a label error's record is looked for in this much of the split (a second or so)
 
 
-def label_range_error(path: str, split: str, num_classes: int, label: int | None = None, whose: str = "the schema's",
+def label_range_error(path: Dataset | str, split: str, num_classes: int, label: int | None = None, whose: str = "the schema's",
                       advice: str = "") -> TfrecError:
     """A one-line error for a class label outside [0, num_classes): the label, and the shard, record and
     offset of the first such record (found by parsing the split's labels, since a batch names no record).
@@ -189,6 +203,7 @@ def label_range_error(path: str, split: str, num_classes: int, label: int | None
     """
     classes = f"{whose} {num_classes} classes (0-{num_classes - 1})"
     found = _first_label_outside(path, split, num_classes)
+    path = path.root if isinstance(path, Dataset) else path
     if found is not None:
         shard, index, offset, label = found
         where = f"{shard}: record {index}" + (f" at byte {offset}" if offset is not None else "")
@@ -198,12 +213,11 @@ def label_range_error(path: str, split: str, num_classes: int, label: int | None
                       f"(`tfrec verify --deep {path}` lists the records)")
 
 
-def _first_label_outside(path: str, split: str, num_classes: int) -> tuple[str, int, int | None, int] | None:
+def _first_label_outside(path: Dataset | str, split: str, num_classes: int) -> tuple[str, int, int | None, int] | None:
     """(shard, record index, byte offset, label) of the first record in shard order whose label is outside
     [0, num_classes), within LOCATE_BYTES of the split; None if none is found there."""
     from ..io.index import read_index
     from ..io.salvage import ReadStats
-    from ..read.inputs import resolve_source
 
     try:
         source = resolve_source(path, split, stats=ReadStats())

@@ -1,13 +1,11 @@
 """Evaluation: loss, accuracy, top-5, per-class accuracy with class names, and a confusion-matrix picture."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import tensorflow as tf
 
 from ..errors import TfrecError, UsageError
-from ..io.manifest import MANIFEST, read_manifest
+from ..io.dataset import Dataset, open_dataset
 from .confusion import draw_confusion
 from .export import check_model_input
 
@@ -100,9 +98,11 @@ def choose_split(path: str, splits: dict, split: str | None) -> tuple[str, str |
                      f"splits: {names}; choose one with --split")
 
 
-def evaluate(path: str, model_path: str, split: str | None = None, batch_size: int = 256,
+def evaluate(path: Dataset | str, model_path: str, split: str | None = None, batch_size: int = 256,
              confusion: str | None = None, skip_corrupt: bool = False) -> dict:
     """Evaluates an exported model (`.keras` from `tfrec train --export`) on a split of a tfrec dataset.
+
+    `path` is the dataset (tfrec.open_dataset's), or its directory or URL, opened here once.
 
     The images get the preprocessing stored with the model. `split` defaults to test, else val, else
     the dataset's only split (with a note saying so).
@@ -116,30 +116,31 @@ def evaluate(path: str, model_path: str, split: str | None = None, batch_size: i
         TfrecError: no dataset.json, a model without tfrec metadata, damaged records,
             a label outside the model's classes (naming the record).
     """
+    from ..codec.schema import schema_from_json
     from ..io.salvage import ReadStats
-    from ..read.inputs import resolve_source
+    from ..read.inputs import readable
     from .data import damaged_record_error, eval_dataset, label_range_error, require_labels, stored_shape
     from .export import load_model
 
-    if not os.path.isfile(os.path.join(path, MANIFEST)):
-        raise TfrecError(f"{path}: no {MANIFEST}: evaluate reads datasets written by `tfrec convert`")
-    manifest = read_manifest(path)
-    require_labels(path, "evaluate", manifest)  # before the model is loaded: nothing to score against
-    split, note = choose_split(path, manifest["splits"], split)
+    dataset = open_dataset(path)
+    path = dataset.root
+    require_labels(dataset, "evaluate")  # before the model is loaded: nothing to score against
+    split, note = choose_split(path, dict.fromkeys(dataset.splits), split)
     model, meta = load_model(model_path)
-    image = resolve_source(path, split).schema.image
+    image = schema_from_json(dataset.schema, dataset.manifest_path).image
+    dataset = readable(dataset)
     if image is None:
         raise UsageError(f"{path}: its schema has no image feature to evaluate on")
     to_rgb = check_model_input(meta, model_path, f"split {split!r} of {path} holds", *stored_shape(image))
     stats = ReadStats()
-    ds = eval_dataset(path, split, batch_size, tuple(meta["image_size"]), skip_corrupt, stats, to_rgb)
+    ds = eval_dataset(dataset, split, batch_size, tuple(meta["image_size"]), skip_corrupt, stats, to_rgb)
     names = meta.get("class_names") or [str(c) for c in range(meta["num_classes"])]
     try:
         out = evaluate_model(model, ds, meta["num_classes"], names)
     except tf.errors.DataLossError as e:
-        raise damaged_record_error(path, split, e, skip_corrupt) from None
+        raise damaged_record_error(dataset, split, e, skip_corrupt) from None
     except LabelOutsideClasses as e:
-        raise label_range_error(path, split, e.num_classes, e.label, "the model's",
+        raise label_range_error(dataset, split, e.num_classes, e.label, "the model's",
                                 "evaluate it with a model trained on this dataset's classes") from None
     out.update({"model": model_path, "path": path, "split": split, "read_stats": stats.to_json(),
                 "confusion_png": draw_confusion(out["confusion"], names, confusion).path if confusion else None,

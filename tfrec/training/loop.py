@@ -14,6 +14,8 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from ..errors import Interrupted, TfrecError
+from ..io import fs
+from ..io.dataset import Dataset
 from ..io.manifest import MANIFEST
 from ..io.salvage import ReadStats
 from .checkpoints import choose_checkpoint
@@ -131,12 +133,13 @@ class _Checkpoints:
         return self.manager.save()
 
 
-def train(path: str, options: TrainOptions | None = None, *, datasets: Callable[[int], tf.data.Dataset] | None = None,
+def train(path: Dataset | str, options: TrainOptions | None = None, *, datasets: Callable[[int], tf.data.Dataset] | None = None,
           **overrides) -> TrainResult:
     """Trains a zoo model on a tfrec dataset, read through `make_dataset`, timing every step's wait for input.
 
     Args:
-        path: a dataset directory written by `tfrec convert` (with dataset.json).
+        path: a dataset written by `tfrec convert`: opened with tfrec.open_dataset, or its directory or
+            URL (with dataset.json), which is opened once for the whole run.
         options: see TrainOptions; keyword arguments override its fields (`train(p, epochs=2)`).
         datasets: epoch -> a tf.data.Dataset of (images, labels) batches to train on instead of the
             reader (PATH still gives the shapes and classes): for benchmarks and tests of the loop.
@@ -295,7 +298,7 @@ class _Run:
             except StopIteration:
                 break
             except tf.errors.DataLossError as e:
-                raise damaged_record_error(self.plan.path, self.plan.train_split, e, self.options.skip_corrupt) from None
+                raise damaged_record_error(self.plan.dataset, self.plan.train_split, e, self.options.skip_corrupt) from None
             t1 = time.perf_counter()
             loss, right, n = self.run_step(images, labels)
             t2 = time.perf_counter()
@@ -372,8 +375,8 @@ class _Run:
             raise self.label_error(self.plan.train_split, label) from None
 
     def label_error(self, split: str, label: int | None) -> TfrecError:
-        return label_range_error(self.plan.path, split, self.plan.num_classes, label, "the schema's",
-                                 f"fix the label, or num_classes in {os.path.join(self.plan.path, MANIFEST)}")
+        return label_range_error(self.plan.dataset, split, self.plan.num_classes, label, "the schema's",
+                                 f"fix the label, or num_classes in {fs.join(self.plan.path, MANIFEST)}")
 
     def diverged(self, epoch: int, loss: float) -> None:
         latest = self.checkpoints.manager.latest_checkpoint if self.checkpoints.manager else None
@@ -384,12 +387,12 @@ class _Run:
             + "; try a lower --lr or a warm-up")
 
     def validate(self) -> dict:
-        ds = eval_dataset(self.plan.path, self.plan.val_split, self.options.batch_size, self.plan.resize,
+        ds = eval_dataset(self.plan.dataset, self.plan.val_split, self.options.batch_size, self.plan.resize,
                           self.options.skip_corrupt, self.stats)
         try:
             m = evaluate_model(self.model, ds, self.plan.num_classes, step=self.step)
         except tf.errors.DataLossError as e:
-            raise damaged_record_error(self.plan.path, self.plan.val_split, e, self.options.skip_corrupt) from None
+            raise damaged_record_error(self.plan.dataset, self.plan.val_split, e, self.options.skip_corrupt) from None
         except LabelOutsideClasses as e:
             raise self.label_error(self.plan.val_split, e.label) from None
         return {"val_loss": round(m["loss"], 5), "val_accuracy": round(m["accuracy"], 5)}
