@@ -188,6 +188,21 @@ def test_damage_met_under_skip_corrupt_does_not_advise_skip_corrupt(digits, tmp_
     assert "run the same command again to skip it" in str(error)
 
 
+def test_a_shard_removed_after_the_dataset_was_opened_is_named(digits, tmp_path):
+    # The trainer opens a dataset once; a shard gone since then is one line naming it, not TensorFlow's NotFoundError.
+    import shutil
+
+    import tfrec
+
+    copy = str(tmp_path / "ds")
+    shutil.copytree(digits, copy)
+    dataset = tfrec.open_dataset(copy)
+    shard = dataset.shard_paths("train")[1]
+    os.remove(shard)
+    with pytest.raises(TfrecError, match=rf"^{shard}: listed in dataset.json but missing \(removed during the run\)"):
+        train(dataset, epochs=1, **FAST)
+
+
 def test_usage_errors_before_training(digits, tmp_path):
     with pytest.raises(TrainUsageError, match="unknown model 'lenet6'; models: lenet5, cifar_cnn"):
         train(digits, model="lenet6")

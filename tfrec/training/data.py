@@ -188,6 +188,21 @@ def damaged_record_error(path: Dataset | str, split: str, error: Exception, skip
     return TfrecError(f"damaged record in {where}; check with `tfrec verify {path}`, {advice}")
 
 
+def missing_shard_error(path: Dataset | str, split: str, error: Exception) -> TfrecError:
+    """A one-line error for a shard that was present when the dataset was opened and is gone now (TensorFlow's
+    NotFoundError names the file, deep in its message): the shard, in the words the reader uses up front."""
+    from ..io import fs
+    from ..io.manifest import MISSING_SHARD
+
+    dataset = open_dataset(path)
+    gone = [s.path for s in dataset.present(split) if not fs.isfile(s.path)]
+    if gone:
+        return TfrecError(f"{gone[0]}: {MISSING_SHARD} (removed during the run); restore it, or pass --skip-corrupt "
+                          "to read the other shards")
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return TfrecError(f"a file of split {split!r} of {dataset.root} could not be opened: {first}")
+
+
 LOCATE_BYTES = 1 << 30  # a label error's record is looked for in this much of the split (a second or so)
 
 

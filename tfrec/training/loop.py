@@ -19,8 +19,8 @@ from ..io.dataset import Dataset
 from ..io.manifest import MANIFEST
 from ..io.salvage import ReadStats
 from .checkpoints import choose_checkpoint
-from .data import (DataPlan, damaged_record_error, epoch_dataset, eval_dataset, label_range_error, plan_data,
-                   steps_in_epoch)
+from .data import (DataPlan, damaged_record_error, epoch_dataset, eval_dataset, label_range_error, missing_shard_error,
+                   plan_data, steps_in_epoch)
 from .evaluate import LabelOutsideClasses, evaluate_model
 from .models import build_model
 from .monitor import MIN_TIMED_STEPS, GpuMonitor, InputMonitor
@@ -299,6 +299,8 @@ class _Run:
                 break
             except tf.errors.DataLossError as e:
                 raise damaged_record_error(self.plan.dataset, self.plan.train_split, e, self.options.skip_corrupt) from None
+            except tf.errors.NotFoundError as e:
+                raise missing_shard_error(self.plan.dataset, self.plan.train_split, e) from None
             t1 = time.perf_counter()
             loss, right, n = self.run_step(images, labels)
             t2 = time.perf_counter()
@@ -393,6 +395,8 @@ class _Run:
             m = evaluate_model(self.model, ds, self.plan.num_classes, step=self.step)
         except tf.errors.DataLossError as e:
             raise damaged_record_error(self.plan.dataset, self.plan.val_split, e, self.options.skip_corrupt) from None
+        except tf.errors.NotFoundError as e:
+            raise missing_shard_error(self.plan.dataset, self.plan.val_split, e) from None
         except LabelOutsideClasses as e:
             raise self.label_error(self.plan.val_split, e.label) from None
         return {"val_loss": round(m["loss"], 5), "val_accuracy": round(m["accuracy"], 5)}
