@@ -39,7 +39,7 @@ from tfrec.bench.read import batch_size_of  # noqa: E402
 from tfrec.codec.schema import load_schema  # noqa: E402
 from tfrec.demo import synth  # noqa: E402
 from tfrec.io import salvage  # noqa: E402
-from tfrec.io.manifest import read_manifest, shard_paths  # noqa: E402
+from tfrec.io.dataset import open_dataset  # noqa: E402
 from tfrec.io.records import iter_records  # noqa: E402
 from tfrec.read.pipeline import make_dataset  # noqa: E402
 from tfrec.write.convert import ConvertOptions, convert  # noqa: E402
@@ -67,7 +67,7 @@ def prepare(workdir: str, quick: bool) -> dict:
 
 def in_memory_limit(dataset: str) -> tf.data.Dataset:
     """The serialized records from memory, batched, parsed and decoded (raw uint8), prefetched: no file reading."""
-    records = [r.data for path in shard_paths(dataset, read_manifest(dataset), "train") for r in iter_records(path)]
+    records = [r.data for path in open_dataset(dataset).shard_paths("train") for r in iter_records(path)]
     spec = load_schema("cifar10").parse_spec()
 
     def parse(s):

@@ -97,9 +97,9 @@ def _first_label_at_or_above(dataset, split, num_classes):
     """(shard, record index, byte offset, label) of the first record in shard order whose label is >= num_classes."""
     from tfrec.codec.example import decode_example
     from tfrec.io import records
-    from tfrec.io.manifest import read_manifest, shard_paths
+    from tfrec.io.dataset import open_dataset
 
-    for shard in shard_paths(dataset, read_manifest(dataset), split):
+    for shard in open_dataset(dataset).shard_paths(split):
         for i, r in enumerate(records.iter_records(shard)):
             label = decode_example(r.data)["label"][1][0]
             if label >= num_classes:

@@ -155,13 +155,13 @@ def test_npz_labels_out_of_range_are_refused(tmp_path, dtype, value):
 def test_npz_labels_in_range_are_stored_as_they_are(tmp_path, dtype, value):
     from tfrec.codec.example import decode_example
     from tfrec.io import records
-    from tfrec.io.manifest import read_manifest, shard_paths
+    from tfrec.io.dataset import open_dataset
 
     path = tmp_path / "a.npz"
     np.savez(path, x_train=np.zeros((2, 4, 4), np.uint8), y_train=np.array([value, 0], dtype=dtype))
     out = str(tmp_path / "o")
     convert(str(path), out, ConvertOptions(shuffle=False, **QUIET))
-    rows = [decode_example(r.data) for p in shard_paths(out, read_manifest(out), "train") for r in records.iter_records(p)]
+    rows = [decode_example(r.data) for p in open_dataset(out).shard_paths("train") for r in records.iter_records(p)]
     assert [r["label"][1][0] for r in rows] == [value, 0]
 
 

@@ -22,7 +22,7 @@ from tfrec.cli.main import cli
 from tfrec.codec.example import decode_example
 from tfrec.errors import SourceError
 from tfrec.io import records
-from tfrec.io.manifest import read_manifest, shard_paths
+from tfrec.io.dataset import open_dataset
 from tfrec.sources import detect_format
 from tfrec.sources.parquet import split_of
 from tfrec.write.convert import ConvertOptions, convert
@@ -37,8 +37,7 @@ def _png(value: int, size=(5, 4)) -> bytes:
 
 
 def _records(out, split):
-    manifest = read_manifest(out)
-    return [decode_example(r.data) for p in shard_paths(out, manifest, split) for r in records.iter_records(p)]
+    return [decode_example(r.data) for p in open_dataset(out).shard_paths(split) for r in records.iter_records(p)]
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from tfrec.demo import synth
 from tfrec.write import shards as shards_module
 from tfrec.write.convert import ConvertOptions, convert
 from tfrec.codec.example import decode_example
-from tfrec.io.manifest import read_manifest, shard_paths
+from tfrec.io.manifest import read_manifest
+from tfrec.io.dataset import open_dataset
 from tfrec.codec.schema import schema_from_json
 from tfrec.sources.cifar import read_cifar10, read_cifar100
 from tfrec.sources import SourceOptions
@@ -29,7 +30,7 @@ from tfrec.sources.mnist import read_idx
 def _read_all(out, split):
     manifest = read_manifest(out)
     rows = []
-    for path in shard_paths(out, manifest, split):
+    for path in open_dataset(out).shard_paths(split):
         rows += [decode_example(r.data) for r in records.iter_records(path)]
     return manifest, rows
 
@@ -120,7 +121,7 @@ def test_every_shard_parses_with_the_schema_spec(datasets):
         schema = schema_from_json(manifest["schema"])
         spec = schema.parse_spec()
         for split, info in manifest["splits"].items():
-            paths = shard_paths(out, manifest, split)
+            paths = open_dataset(out).shard_paths(split)
             n = 0
             for batch in tf.data.TFRecordDataset(paths).batch(64).map(lambda x: tf.io.parse_example(x, spec)):
                 n += int(tf.shape(batch["label"])[0])
@@ -133,8 +134,7 @@ def test_every_shard_parses_with_the_schema_spec(datasets):
 
 def test_index_files_point_at_every_record(datasets):
     for out in datasets.values():
-        manifest = read_manifest(out)
-        for path in shard_paths(out, manifest):
+        for path in open_dataset(out).shard_paths():
             index = read_index(path + ".idx")
             offsets = [(r.offset, len(r.data) + 16) for r in records.iter_records(path)]
             assert index.tolist() == [list(o) for o in offsets]
@@ -226,7 +226,7 @@ def test_no_shuffle_keeps_source_order(sources, tmp_path):
 def test_compressed_output(sources, tmp_path, compression):
     tf = pytest.importorskip("tensorflow")
     result = convert(sources["cifar10"], str(tmp_path / "o"), ConvertOptions(compression=compression, progress=False))
-    paths = shard_paths(result["out"], read_manifest(result["out"]), "train")
+    paths = open_dataset(result["out"]).shard_paths("train")
     n = sum(1 for _ in tf.data.TFRecordDataset(paths, compression_type=compression.upper()))
     assert n == 50 and result["compression"] == compression
     assert sum(1 for p in paths for _ in records.iter_records(p)) == 50

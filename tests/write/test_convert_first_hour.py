@@ -15,7 +15,8 @@ from tfrec.codec.example import decode_example
 from tfrec.demo import synth
 from tfrec.errors import TfrecError
 from tfrec.io.journal import Journal
-from tfrec.io.manifest import read_manifest, shard_paths
+from tfrec.io.manifest import read_manifest
+from tfrec.io.dataset import open_dataset
 from tfrec.io.records import iter_records
 from tfrec.write import job
 from tfrec.write.convert import ConvertOptions, convert
@@ -27,7 +28,7 @@ RED, GREEN, BLUE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (0, 0, 0)
 def _images(out: str, split: str = "train") -> dict[str, np.ndarray]:
     """filename -> the stored image's pixels (Pillow)."""
     got = {}
-    for path in shard_paths(out, read_manifest(out), split):
+    for path in open_dataset(out).shard_paths(split):
         for rec in iter_records(path):
             ex = decode_example(rec.data)
             img = Image.open(io.BytesIO(bytes(ex["image"][1][0]))).convert("RGB")

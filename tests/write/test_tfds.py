@@ -15,7 +15,8 @@ from tfrec.cli.main import cli
 from tfrec.codec.example import decode_example
 from tfrec.errors import TfrecError
 from tfrec.io import records
-from tfrec.io.manifest import read_manifest, shard_paths
+from tfrec.io.manifest import read_manifest
+from tfrec.io.dataset import open_dataset
 from tfrec.write.convert import ConvertOptions, convert
 from tfrec.write.tfds import DATASET_INFO, FEATURES, write_tfds_metadata
 
@@ -59,7 +60,7 @@ def test_tfds_reads_the_same_images_and_labels_as_make_dataset(datasets, fmt):
 def test_tfds_reads_cifar100_coarse_labels(datasets):
     path = datasets["cifar100"]
     _, from_tfds = _tfds_pairs(path, "test", key="coarse_label")
-    rows = [decode_example(r.data) for p in shard_paths(path, read_manifest(path), "test") for r in records.iter_records(p)]
+    rows = [decode_example(r.data) for p in open_dataset(path).shard_paths("test") for r in records.iter_records(p)]
     assert from_tfds == Counter((r["image"][1][0], r["coarse_label"][1][0]) for r in rows)
 
 
