@@ -7,7 +7,6 @@ import functools
 import json
 import os
 import signal
-import sys
 from typing import Any, Callable, Iterator
 
 import click

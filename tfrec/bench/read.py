@@ -72,8 +72,6 @@ def benchmark_read(path: Any, split: str = "train", batch_size: int = 256, batch
         others). Each stage row also has its own CPU µs per image (`adds_cpu_us_per_image`, adding up to
         the whole pipeline's) and `within_noise`.
     """
-    import tensorflow as tf
-
     from ..io.dataset import Dataset, is_dataset, open_dataset
     from ..io.salvage import ReadStats
     from ..read.inputs import resolve_source
