@@ -2,7 +2,6 @@
 one place each, and the names that moved still importable from their old modules (with a DeprecationWarning)."""
 from __future__ import annotations
 
-import ast
 import importlib
 import importlib.util
 import warnings
@@ -11,72 +10,18 @@ from pathlib import Path
 import pytest
 
 import tfrec
+from tests.test_layout import import_graph
 
 ROOT = Path(tfrec.__file__).parent
 LOW_FOLDERS = ("io", "codec", "sources", "write")
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports(path: Path, name: str = "") -> set[str]:
-    """Every tfrec module `path` (module `name`) imports, anywhere in it (inside functions, try and if blocks too)."""
-    name = name or _module_name(path)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.startswith("tfrec."))
-        elif isinstance(node, ast.ImportFrom):
-            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level \
-                else node.module or ""
-            if base.startswith("tfrec"):
-                found.add(base)
-                found.update(f"{base}.{a.name}" for a in node.names)  # `from . import shards` names a module
-    return found
-
-
 def _graph() -> dict[str, set[str]]:
-    paths = [p for folder in LOW_FOLDERS for p in (ROOT / folder).glob("*.py")]
-    modules = {_module_name(p): p for p in paths}
-    return {m: {i for i in _imports(p) if i in modules and i != m} for m, p in modules.items()}
-
-
-def _cycle(graph: dict[str, set[str]]) -> list[str]:
-    """One import circle in `graph` (as a path back to its start), or []."""
-    state: dict[str, int] = {}
-
-    def visit(node: str, path: list[str]) -> list[str]:
-        state[node] = 1
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
-            if nxt not in state and (found := visit(nxt, path + [nxt])):
-                return found
-        state[node] = 2
-        return []
-
-    for start in sorted(graph):
-        if start not in state and (found := visit(start, [start])):
-            return found
-    return []
-
-
-def test_no_import_circle_below_check():
-    assert _cycle(_graph()) == []
-
-
-def test_the_circle_finder_sees_a_circle_and_a_nested_import(tmp_path):
-    # The check must be able to fail: a lazy import inside a function closes the circle as much as one at the top.
-    module = tmp_path / "m.py"
-    module.write_text("import os\n\ndef f():\n    from .convert import convert\n\n"
-                      "try:\n    import tfrec.check.verify\nexcept ImportError:\n    pass\n")
-    assert _imports(module, "tfrec.write.m") >= {"tfrec.write.convert", "tfrec.check.verify"}
-    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
-    assert _cycle(graph) == ["a", "b", "c", "a"]
-    assert _cycle({"a": {"b"}, "b": set()}) == []
+    """write/'s and its lower folders' import graph, from the layout test's one walker (nested imports count;
+    tests/test_layout.py checks the whole package for circles and proves the walker can fail)."""
+    graph = import_graph(ROOT, "tfrec")
+    low = {m for m in graph if m.count(".") >= 1 and m.split(".")[1] in LOW_FOLDERS}
+    return {m: {t for t in graph[m] if t in low} for m in low}
 
 
 def test_beam_runner_takes_nothing_from_the_local_runner():
