@@ -8,6 +8,8 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tfrec.demo import synth  # noqa: E402
+from tfrec.io import fs  # noqa: E402
+from tfrec.io.manifest import MANIFEST  # noqa: E402
 from tfrec.write.convert import ConvertOptions, convert  # noqa: E402
 
 
@@ -37,3 +39,18 @@ def datasets(sources, tmp_path_factory):
         out[fmt] = str(root / fmt)
         convert(src, out[fmt], ConvertOptions(shards=3, progress=False, workers=1))
     return out
+
+
+@pytest.fixture
+def manifest_reads(monkeypatch):
+    """Counts the dataset.json files opened (every reader opens it through fs.open: read_manifest)."""
+    opened: list[str] = []
+    real = fs.open
+
+    def spy(path, *args, **kwargs):
+        if os.path.basename(str(path)) == MANIFEST:
+            opened.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(fs, "open", spy)
+    return opened

@@ -20,21 +20,6 @@ from tfrec.io.scan import Problem
 QUIET = dict(progress=False, workers=1)
 
 
-@pytest.fixture
-def manifest_reads(monkeypatch):
-    """Counts the dataset.json files opened (every reader opens it through fs.open: read_manifest)."""
-    opened: list[str] = []
-    real = fs.open
-
-    def spy(path, *args, **kwargs):
-        if os.path.basename(str(path)) == MANIFEST:
-            opened.append(str(path))
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(fs, "open", spy)
-    return opened
-
-
 def _copy(src: str, dst) -> str:
     shutil.copytree(src, dst)
     return str(dst)

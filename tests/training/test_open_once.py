@@ -8,28 +8,12 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from tfrec.io import fs  # noqa: E402
 from tfrec.io.dataset import Dataset, open_dataset  # noqa: E402
 from tfrec.io.manifest import MANIFEST  # noqa: E402
 from tfrec.training import data as training_data  # noqa: E402
 from tfrec.training.loop import train  # noqa: E402
 
 FAST = dict(model="lenet5", batch_size=32, seed=0, lr=0.003, progress=False)
-
-
-@pytest.fixture
-def manifest_reads(monkeypatch):
-    """Counts the dataset.json files opened (every reader opens it through fs.open: read_manifest)."""
-    opened: list[str] = []
-    real = fs.open
-
-    def spy(path, *args, **kwargs):
-        if os.path.basename(str(path)) == MANIFEST:
-            opened.append(str(path))
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(fs, "open", spy)
-    return opened
 
 
 @pytest.fixture
