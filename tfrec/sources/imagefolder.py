@@ -178,9 +178,16 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
              **{root: "a class folder" for root in split_roots.values()}}
     class_warnings = tuple(_output_warnings(outputs)) + _loose_warnings(path, loose) + _class_warnings(classes, splits)
     schema = reencoded_schema((options.schema or load_schema("imagefolder")).with_class_names(classes), options)
+    return _source_data(path, f"{len(classes)} classes", schema, splits, options, skipped, ignored, class_warnings,
+                        labels="inferred")
+
+
+def _source_data(path: str, what: str, schema, splits: dict, options: SourceOptions, skipped: list, ignored: list,
+                 warnings: tuple, labels: str, notes: tuple = ()) -> SourceData:
+    """An image folder's SourceData: its records are made by make_image_record with the options both modes share."""
     return SourceData(
         kind="imagefolder",
-        description=f"image folder {os.path.abspath(path)} ({len(classes)} classes)",
+        description=f"image folder {os.path.abspath(path)} ({what})",
         schema=schema,
         splits=splits,
         make_record=functools.partial(make_image_record, options=_WorkerOptions.of(options, schema)),
@@ -188,8 +195,9 @@ def read_image_folder(path: str, options: SourceOptions) -> SourceData:
         ignored=len(ignored),
         ignored_names=tuple(ignored[:MAX_LISTED_IGNORED]),
         name=os.path.basename(os.path.abspath(path)),
-        warnings=class_warnings,
-        labels="inferred",
+        warnings=warnings,
+        notes=notes,
+        labels=labels,
     )
 
 
@@ -210,20 +218,8 @@ def _read_unlabelled(path: str, split_roots: dict[str, str], outputs: dict[str, 
     schema = reencoded_schema(_unlabelled_schema(options), options)
     split_layout = list(split_roots.values()) != [path]
     loose = {path: "a train, val or test folder"} if split_layout else {}
-    return SourceData(
-        kind="imagefolder",
-        description=f"image folder {os.path.abspath(path)} (unlabelled)",
-        schema=schema,
-        splits=splits,
-        make_record=functools.partial(make_image_record, options=_WorkerOptions.of(options, schema)),
-        skipped=skipped,
-        ignored=len(ignored),
-        ignored_names=tuple(ignored[:MAX_LISTED_IGNORED]),
-        name=os.path.basename(os.path.abspath(path)),
-        warnings=tuple(_output_warnings(outputs)) + _loose_warnings(path, loose),
-        notes=(note,),
-        labels="none",
-    )
+    return _source_data(path, "unlabelled", schema, splits, options, skipped, ignored,
+                        tuple(_output_warnings(outputs)) + _loose_warnings(path, loose), labels="none", notes=(note,))
 
 
 def _unlabelled_schema(options: SourceOptions):
