@@ -1,4 +1,5 @@
-"""The guide holds: README and docs/ links resolve, every --option they show exists, the quick start runs.
+"""The guide holds: README and docs/ links and named paths resolve, every --option they show exists, the
+quick start runs.
 
 Options are checked per command: a code line `tfrec COMMAND [SUBCOMMAND] ... --option` (in bash/sh
 blocks every line, in console/text blocks the lines after `$ `, and inline code spans in prose),
@@ -130,6 +131,20 @@ def link_problems(page: Path, root: Path = ROOT) -> list[str]:
     return problems
 
 
+_REPO_PATH = re.compile(r"^((?:tfrec|cli|tests|benchmarks|docs|schemas|\.ci)/[\w./-]*)(?:[:\s].*)?$")
+
+
+def path_problems(page: Path, root: Path = ROOT) -> list[str]:
+    """Repository paths named in inline code (`tfrec/io/fs.py`, `tests/data/format-v1/`) that do not exist."""
+    problems = []
+    for n, line in _prose(page.read_text()):
+        for span in re.findall(r"`([^`]+)`", line):
+            m = _REPO_PATH.match(span)
+            if m and not (root / m.group(1)).exists():
+                problems.append(f"{page.relative_to(root)}:{n}: {m.group(1)}: no such file or folder")
+    return problems
+
+
 # --- commands and options shown ----------------------------------------------------------------
 
 def _resolve(words: list[str]) -> tuple[str | None, list[str]]:
@@ -246,6 +261,21 @@ def test_the_walk_finds_the_commands_and_the_pages():
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_links_resolve(page):
     assert link_problems(page) == []
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_paths_named_exist(page):
+    assert path_problems(page) == []
+
+
+def test_the_path_check_can_fail(tmp_path):
+    (tmp_path / "tfrec").mkdir()
+    (tmp_path / "tfrec" / "a.py").write_text("")
+    page = tmp_path / "page.md"
+    page.write_text("`tfrec/a.py` and `tfrec/b.py`, `tfrec/a.py: line 3`, `benchmarks/x.py --quick`\n"
+                    "```\n`tfrec/c.py`\n```\n")
+    assert path_problems(page, tmp_path) == [
+        "page.md:1: tfrec/b.py: no such file or folder", "page.md:1: benchmarks/x.py: no such file or folder"]
 
 
 def test_every_docs_page_is_linked_from_the_readme():
