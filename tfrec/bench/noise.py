@@ -36,7 +36,7 @@ def _ratio_warning(name: str, rounds: list[float]) -> str:
 def _spread_warning(mode: str, rounds: list[float], spread: float) -> str:
     return (f"{_label(mode)} images/s varied {100 * spread:.0f}% between rounds ({min(rounds):,.0f}-{max(rounds):,.0f} "
             f"over {len(rounds)} rounds): modes closer than that are within noise; run on an idle machine, or raise "
-            "--steps and --rounds")
+            "--steps-per-epoch and --rounds")
 
 
 def noise_warnings(rates: dict[str, list[float]], ratio_rounds: dict[str, list[float]]) -> list[str]:
