@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..access.order import permuted
 from ..check import infer_schema, schema_name
 from ..codec.example import ExampleDecodeError, decode_example
 from ..codec.schema import FeatureSpec, Schema, load_schema, schema_from_json
@@ -76,31 +77,6 @@ def label_feature(schema: Schema | None) -> FeatureSpec | None:
     if "label" in schema and schema["label"].storage == "int64" and schema["label"].value_count == 1:
         return schema["label"]
     return None
-
-
-def permuted(position: int, n: int, seed: int) -> int:
-    """The seeded shuffle of [0, n) at `position`: a 4-round Feistel bijection with cycle walking, O(1) per call."""
-    if n <= 1:
-        return position
-    bits = max(2, (n - 1).bit_length())
-    bits += bits % 2
-    half, mask = bits // 2, (1 << (bits // 2)) - 1
-    x = position
-    while True:
-        left, right = x >> half, x & mask
-        for k in range(4):
-            left, right = right, left ^ (_mix(right, seed, k) & mask)
-        x = (left << half) | right
-        if x < n:  # a bijection of [0, 2**bits) walked until it lands in [0, n) is a bijection of [0, n)
-            return x
-
-
-def _mix(value: int, seed: int, round_: int) -> int:
-    # splitmix64's finaliser over the value, seed and round
-    z = (value + (seed & 0xFFFFFFFF) * 0x9E3779B97F4A7C15 + round_ * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
-    return z ^ (z >> 31)
 
 
 class DatasetView:

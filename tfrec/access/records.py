@@ -1,0 +1,209 @@
+"""Records by global index: one pread per record (or per run of neighbouring records in a batch), CRCs checked.
+
+RecordSource is the one random-access reader of tfrec's shards (the PyTorch and Grain adapters read
+through it): record i of a split is found by the cumulative shard counts (numpy.searchsorted) and the
+shard's offsets table; it opens each shard once per process, lazily, and reads with os.pread, so one
+source can be shared by threads and handed to worker processes (pickling drops the file descriptors;
+a forked child opens its own).
+"""
+from __future__ import annotations
+
+import os
+import struct
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import CorruptRecordError, TfrecError
+from ..io.records import FOOTER_BYTES, FRAMING_BYTES, HEADER_BYTES, masked_crc32c
+from ..io.salvage import ReadStats
+from ..io.scan import Problem
+from .shards import ShardRef, check_table, offsets_table
+
+# A batch's records that lie within this many bytes of each other are read with one pread: gaps up to
+# it cost less to read than a second system call (a page-cache read of 64 KiB takes ~10 us).
+COALESCE_GAP_BYTES = 64 << 10
+COALESCE_MAX_BYTES = 16 << 20  # one pread never asks for more than this (plus one record)
+
+
+def unframe(buf: bytes | memoryview, path: str, index: int, offset: int, check_crc: bool = True) -> bytes:
+    """The payload of one framed record (`buf` holds exactly it, as its index line sizes it), its CRCs checked.
+
+    Raises:
+        CorruptRecordError: truncated, a CRC that does not hold, or a length field that disagrees with the index.
+    """
+    framed = len(buf)
+    if framed < FRAMING_BYTES:
+        raise CorruptRecordError(path, index, offset, f"truncated: {framed} bytes where a record has at least 16")
+    (length,) = struct.unpack_from("<Q", buf)
+    if check_crc and masked_crc32c(bytes(buf[:8])) != struct.unpack_from("<I", buf, 8)[0]:
+        raise CorruptRecordError(path, index, offset, "length CRC mismatch (corrupt record, or a wrong .idx)")
+    if length + FRAMING_BYTES != framed:
+        raise CorruptRecordError(path, index, offset, f"length field says {length} bytes; the index says {framed - 16}")
+    data = bytes(buf[HEADER_BYTES:framed - FOOTER_BYTES])
+    if check_crc and masked_crc32c(data) != struct.unpack_from("<I", buf, framed - FOOTER_BYTES)[0]:
+        raise CorruptRecordError(path, index, offset, "data CRC mismatch")
+    return data
+
+
+class RecordSource:
+    """Serialized records by global index over shards (a split, or foreign files): `len`, `[i]`, `get_many`.
+
+    Args:
+        shards: the shards, in order; record i is in the first shard whose cumulative count passes i.
+        tables: offsets tables already found (foreign files); the others are read from `.idx` on first use.
+        problems: damage found while finding the tables (records left out of them).
+        check_crc: check both CRCs of every record read (default; off only for trusted data).
+        skip_corrupt: a damaged record is skipped (get returns None, get_many leaves it out) and counted in
+            `stats`, instead of raising CorruptRecordError.
+    """
+
+    def __init__(self, shards: Sequence[ShardRef], tables: dict[int, np.ndarray] | None = None,
+                 problems: Sequence[Problem] = (), check_crc: bool = True, skip_corrupt: bool = False):
+        self.shards = tuple(shards)
+        self.check_crc = check_crc
+        self.skip_corrupt = skip_corrupt
+        self.stats = ReadStats()
+        self._ends = np.cumsum([s.records for s in self.shards], dtype=np.int64)
+        self._tables = dict(tables or {})
+        self._problems = tuple(problems)
+        if self._problems and not skip_corrupt:
+            p = self._problems[0]
+            raise CorruptRecordError(p.file, p.record if p.record is not None else -1, p.offset or 0, p.reason)
+        for p in self._problems:
+            self.stats.skip(p.file, p.record if p.record is not None else -1, p.offset or 0, p.reason)
+        self._fds: dict[int, int] = {}
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return int(self._ends[-1]) if len(self._ends) else 0
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_fds"] = {}  # file descriptors belong to a process; the receiver opens its own
+        state["stats"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.stats = ReadStats()
+        self._pid = os.getpid()
+
+    def close(self) -> None:
+        """Closes the shards this process opened."""
+        fds, self._fds = self._fds, {}
+        if self._pid == os.getpid():
+            for fd in fds.values():
+                os.close(fd)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+    # ------------------------------------------------------------ locating
+
+    def locate(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(shard number, index in the shard) of each global record index. Raises IndexError outside [0, len)."""
+        indices = np.asarray(indices, np.int64)
+        if len(indices) and (indices.min() < 0 or indices.max() >= len(self)):
+            bad = int(indices[(indices < 0) | (indices >= len(self))][0])
+            raise IndexError(f"record {bad} is outside [0, {len(self)})")
+        shard = np.searchsorted(self._ends, indices, side="right")
+        starts = np.concatenate(([0], self._ends))[shard]
+        return shard, indices - starts
+
+    def table(self, k: int) -> np.ndarray:
+        """Shard k's (offset, framed length) table: found on first use in this process."""
+        table = self._tables.get(k)
+        if table is None:
+            problems: list[Problem] = []
+            table = offsets_table(self.shards[k].path, problems)
+            if problems and not self.skip_corrupt:
+                p = problems[0]
+                raise CorruptRecordError(p.file, p.record if p.record is not None else -1, p.offset or 0, p.reason)
+            for p in problems:
+                self.stats.skip(p.file, p.record if p.record is not None else -1, p.offset or 0, p.reason)
+            table = check_table(table, self.shards[k]) if not problems else table
+            self._tables[k] = table
+        return table
+
+    def _fd(self, k: int) -> int:
+        if self._pid != os.getpid():  # a forked child: the parent's descriptors share its file offsets
+            self._fds, self._pid = {}, os.getpid()
+        fd = self._fds.get(k)
+        if fd is None:
+            try:
+                fd = self._fds[k] = os.open(self.shards[k].path, os.O_RDONLY)
+            except OSError as e:
+                raise TfrecError(f"{self.shards[k].path}: cannot open: {e.strerror or e}") from e
+        return fd
+
+    # ------------------------------------------------------------ reading
+
+    def __getitem__(self, i: int) -> bytes | None:
+        return self.get_many([i])[0]
+
+    def get_many(self, indices: Sequence[int] | np.ndarray) -> list[bytes | None]:
+        """The payloads of records, in the order asked; reads are sorted by offset and neighbours coalesced.
+
+        A damaged record is None with skip_corrupt (and counted in `stats`).
+
+        Raises:
+            CorruptRecordError: a damaged record (without skip_corrupt), naming shard, record and byte offset.
+            IndexError: an index outside [0, len).
+        """
+        shards, local = self.locate(np.asarray(indices, np.int64))
+        out: list[bytes | None] = [None] * len(shards)
+        spans = np.zeros((len(shards), 2), np.int64)
+        for k in np.unique(shards).tolist():
+            rows = np.flatnonzero(shards == k)
+            table = self.table(k)
+            inside = local[rows] < len(table)
+            for r in rows[~inside]:  # past a scanned table that lost damaged records (skip_corrupt)
+                self.stats.skip(self.shards[k].path, int(local[r]), -1, "not found by the framing scan")
+            rows = rows[inside]
+            spans[rows] = table[local[rows]]
+            order = rows[np.argsort(spans[rows, 0], kind="stable")]
+            for run in _runs(spans[order]):
+                self._read_run(k, order[run], local, spans, out)
+        return out
+
+    def _read_run(self, k: int, rows: np.ndarray, local: np.ndarray, spans: np.ndarray, out: list) -> None:
+        path = self.shards[k].path
+        start = int(spans[rows[0], 0])
+        stop = int((spans[rows, 0] + spans[rows, 1]).max())
+        try:
+            buf = memoryview(os.pread(self._fd(k), stop - start, start))
+        except OSError as e:
+            raise CorruptRecordError(path, int(local[rows[0]]), start, f"cannot read: {e.strerror or e}") from e
+        for r in rows.tolist():
+            offset, framed = int(spans[r, 0]), int(spans[r, 1])
+            piece = buf[offset - start: offset - start + framed]
+            try:
+                if len(piece) < framed:
+                    raise CorruptRecordError(path, int(local[r]), offset, f"truncated: {len(piece)} of {framed} "
+                                             f"bytes remain in the file")
+                out[r] = unframe(piece, path, int(local[r]), offset, self.check_crc)
+            except CorruptRecordError as e:
+                if not self.skip_corrupt:
+                    raise
+                self.stats.skip(e.path, e.index, e.offset, e.reason, nbytes=framed)
+
+
+def _runs(spans: np.ndarray) -> list[slice]:
+    """Slices of offset-sorted (offset, length) rows that one pread each covers."""
+    if not len(spans):
+        return []
+    ends = spans[:, 0] + spans[:, 1]
+    runs, first = [], 0
+    reach = int(ends[0])
+    for i in range(1, len(spans)):
+        offset = int(spans[i, 0])
+        if offset - reach > COALESCE_GAP_BYTES or ends[i] - spans[first, 0] > COALESCE_MAX_BYTES:
+            runs.append(slice(first, i))
+            first = i
+        reach = max(reach, int(ends[i]))
+    runs.append(slice(first, len(spans)))
+    return runs
