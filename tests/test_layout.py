@@ -21,7 +21,9 @@ ROOT = Path(tfrec.__file__).parent
 # The dependency direction (DESIGN.md): each folder may import those before it, never those after.
 ORDER = ["io", "codec", "sources", "write", "check", "access", "view", "read", "torch", "grain", "training", "bench",
          "demo"]
-TF_FREE = ["io", "codec", "sources", "write", "check", "view", "demo"]
+TF_FREE = ["io", "codec", "sources", "write", "check", "access", "view", "demo"]
+# The frameworks' own folders: each imports its framework, and nothing else imports either one.
+FRAMEWORK_FOLDERS = {"torch": "torch", "grain": "grain"}
 # Imports inside a function that reach a higher folder, which DESIGN.md allows by name ("verify --deep decodes
 # with the reader's decoders, lazily"; inspect --augment shows the reader's augmentation): no circle, since
 # nothing in read/ imports check/ (test_no_import_circle holds that).
@@ -195,6 +197,70 @@ def test_folder_imports_no_tensorflow(folder):
             "print(len(bad)); print(bad[:5])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "0", f"importing tfrec.{folder} loaded TensorFlow: {out[1]}"
+
+
+@pytest.mark.parametrize("folder", sorted(FRAMEWORK_FOLDERS))
+def test_framework_folders_import_no_tensorflow(folder):
+    pytest.importorskip(FRAMEWORK_FOLDERS[folder])
+    test_folder_imports_no_tensorflow(folder)
+
+
+def framework_imports(root: Path, package: str, framework: str, home: str) -> list[str]:
+    """Imports of `framework` (the top-level package, anywhere in a module) outside the folder `home`."""
+    bad = []
+    for module, path in module_names(root, package).items():
+        if folder_of(module) == home:
+            continue
+        for imp in imports_of(path, module):
+            if imp.module == framework or imp.module.startswith(framework + "."):
+                bad.append(f"{module} (line {imp.line}) imports {imp.module}")
+    return bad
+
+
+@pytest.mark.parametrize("framework", sorted(FRAMEWORK_FOLDERS))
+def test_a_framework_is_imported_only_in_its_folder(framework):
+    assert framework_imports(ROOT, "tfrec", framework, FRAMEWORK_FOLDERS[framework]) == []
+
+
+def test_the_framework_checker_sees_a_stray_import(tmp_path):
+    (tmp_path / "pkg" / "access").mkdir(parents=True)
+    (tmp_path / "pkg" / "torch").mkdir()
+    for name, text in {"__init__.py": "", "access/__init__.py": "def f():\n    import torch.utils\n",
+                       "torch/__init__.py": "import torch\n"}.items():
+        (tmp_path / "pkg" / name).write_text(text)
+    assert framework_imports(tmp_path / "pkg", "pkg", "torch", "torch") == ["pkg.access (line 2) imports torch.utils"]
+
+
+# A meta path finder that refuses TensorFlow, installed before anything else runs.
+_NO_TENSORFLOW = """
+import sys
+class _Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith(("tensorflow.", "keras")):
+            raise ImportError(f"{name} is blocked in this test")
+sys.meta_path.insert(0, _Refuse())
+"""
+
+
+def test_a_torch_epoch_runs_where_tensorflow_cannot_be_imported(datasets):
+    pytest.importorskip("torch")
+    code = _NO_TENSORFLOW + f"""
+try:
+    import tensorflow
+    raise SystemExit("tensorflow imported")
+except ImportError:
+    pass
+import tfrec.torch, tfrec.grain
+for fmt in ("cifar10", "imagefolder"):
+    lo = tfrec.torch.loader({datasets!r}[fmt], split="train", batch_size=8, shuffle=True, num_workers=1)
+    n = sum(len(y) for _, y in lo)
+    src = tfrec.grain.source({datasets!r}[fmt], split="train")
+    assert n == len(src) == sum(1 for i in range(len(src)) if src[i] is not None), (fmt, n)
+print("ok", sorted(m for m in sys.modules if m.startswith("tensorflow")))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok []"
 
 
 def test_cli_and_package_import_no_tensorflow():

@@ -1,0 +1,137 @@
+"""tfrec.torch: the Dataset's items, the loader's batches, exactly-once shares over workers and ranks, resume."""
+from __future__ import annotations
+
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import tfrec.torch  # noqa: E402
+from tests.damage import flip, offsets  # noqa: E402
+from tfrec.access import open_source  # noqa: E402
+from tfrec.io.dataset import open_dataset  # noqa: E402
+
+
+def _all(path, split="train"):
+    src = open_source(path, split)
+    return [(s["image"].tobytes(), s["label"]) for s in src.__getitems__(range(len(src)))]
+
+
+def test_dataset_items_are_chw_uint8_tensors_and_labels(datasets):
+    ds = tfrec.torch.dataset(datasets["cifar10"], split="train")
+    assert isinstance(ds, torch.utils.data.Dataset)
+    image, label = ds[4]
+    src = open_source(datasets["cifar10"], "train")
+    assert image.dtype == torch.uint8 and tuple(image.shape) == (3, 32, 32)
+    assert np.array_equal(image.permute(1, 2, 0).numpy(), src[4]["image"]) and label == src[4]["label"]
+    assert tfrec.torch.dataset(datasets["imagefolder"])[0][0].shape == (3, 20, 24)
+    assert len(pickle.loads(pickle.dumps(ds))) == len(ds)
+
+
+def test_a_plain_dataloader_over_the_dataset_batches_through_getitems(datasets):
+    ds = tfrec.torch.dataset(datasets["mnist"], split="test")
+    images, labels = next(iter(torch.utils.data.DataLoader(ds, batch_size=4)))
+    assert images.shape == (4, 1, 28, 28) and labels.tolist() == [ds[i][1] for i in range(4)]
+
+
+@pytest.mark.parametrize("fmt, shape", [("cifar10", (3, 32, 32)), ("mnist", (1, 28, 28)),
+                                        ("imagefolder", (3, 20, 24))])
+def test_loader_batches_in_file_order_are_the_stored_samples(datasets, fmt, shape):
+    batches = list(tfrec.torch.loader(datasets[fmt], split="train", batch_size=7))
+    images = torch.cat([b[0] for b in batches])
+    labels = torch.cat([b[1] for b in batches])
+    assert images.dtype == torch.uint8 and labels.dtype == torch.int64 and tuple(images.shape[1:]) == shape
+    want = _all(datasets[fmt])
+    got = [(img.permute(1, 2, 0).numpy().tobytes(), int(l)) for img, l in zip(images, labels)]
+    assert got == want
+
+
+def test_channels_last_gives_nhwc(datasets):
+    images, _ = next(iter(tfrec.torch.loader(datasets["cifar10"], split="test", batch_size=4, channels_last=True)))
+    assert images.shape == (4, 32, 32, 3)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2, 3])
+@pytest.mark.parametrize("world_size", [1, 2])
+def test_every_record_once_per_epoch_across_workers_and_ranks(datasets, num_workers, world_size):
+    seen = []
+    for rank in range(world_size):
+        lo = tfrec.torch.loader(datasets["cifar10"], split="train", batch_size=4, num_workers=num_workers,
+                                shuffle=True, seed=3, rank=rank, world_size=world_size,
+                                multiprocessing_context="fork" if num_workers else None)
+        share = [(img.permute(1, 2, 0).numpy().tobytes(), int(l)) for x, y in lo for img, l in zip(x, y)]
+        assert len(share) in (50 // world_size, -(-50 // world_size))
+        seen += share
+    assert sorted(seen) == sorted(_all(datasets["cifar10"]))
+
+
+def test_epochs_are_different_permutations_and_set_epoch_repeats_one(datasets):
+    lo = tfrec.torch.loader(datasets["cifar10"], split="train", batch_size=50, shuffle=True, seed=1)
+    first = next(iter(lo))[1].tolist()
+    second = next(iter(lo))[1].tolist()  # a broken-off pass stays in its epoch
+    assert first == second
+    list(lo)  # a complete pass: the next epoch follows
+    assert lo.epoch == 1 and [l for _, y in lo for l in y.tolist()] != first
+    lo.set_epoch(0)
+    assert next(iter(lo))[1].tolist() == first
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+@pytest.mark.parametrize("stop", [1, 3, 6])
+def test_resume_mid_epoch_gives_exactly_the_remaining_samples(datasets, num_workers, stop):
+    def make():
+        return tfrec.torch.loader(datasets["cifar10"], split="train", batch_size=4, shuffle=True, seed=9,
+                                  num_workers=num_workers, rank=1, world_size=2,
+                                  multiprocessing_context="fork" if num_workers else None)
+
+    whole = [l for _, y in make() for l in y.tolist()]
+    lo = make()
+    lo.set_epoch(0)
+    it = iter(lo)
+    head = [l for _ in range(stop) for l in next(it)[1].tolist()]
+    state = lo.state_dict()
+    assert state == {"seed": 9, "epoch": 0, "position": 4 * stop}
+    del it
+    resumed = make()
+    resumed.load_state_dict(state)
+    tail = [l for _, y in resumed for l in y.tolist()]
+    assert head + tail == whole
+
+
+def test_resume_reads_nothing_before_the_position(datasets, monkeypatch):
+    lo = tfrec.torch.loader(datasets["cifar10"], split="train", batch_size=5)
+    lo.load_state_dict({"seed": 0, "epoch": 0, "position": 45})
+    asked = []
+    real = lo.source.records.get_many
+    monkeypatch.setattr(lo.source.records, "get_many", lambda idx: asked.extend(np.asarray(idx).tolist()) or real(idx))
+    assert sum(len(y) for _, y in lo) == 5 and asked == list(range(45, 50))
+
+
+def test_skip_corrupt_counts_over_workers(datasets, tmp_path):
+    out = tmp_path / "damaged"
+    shutil.copytree(datasets["cifar10"], out)
+    shard = open_dataset(out).shard_paths("train")[0]
+    flip(shard, offsets(shard)[3] + 40)
+    lo = tfrec.torch.loader(str(out), split="train", batch_size=8, num_workers=2, skip_corrupt=True,
+                            multiprocessing_context="fork")
+    assert sum(len(y) for _, y in lo) == 49
+    assert lo.stats.records_skipped == 1 and list(lo.stats.damaged) == [(shard, 3)]
+    with pytest.raises(Exception, match=rf"record 3 at byte offset {offsets(shard)[3]}: data CRC"):
+        list(tfrec.torch.loader(str(out), split="train", batch_size=8))
+
+
+def test_rank_and_world_size_default_from_torch_distributed(datasets, monkeypatch):
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_rank", lambda: 1)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda: 3)
+    lo = tfrec.torch.loader(datasets["cifar10"], split="train", batch_size=4)
+    assert (lo.order.rank, lo.order.world_size) == (1, 3) and sum(len(y) for _, y in lo) == 17
+
+
+def test_drop_last_gives_every_rank_the_same_number_of_batches(datasets):
+    lens = [len(list(tfrec.torch.loader(datasets["cifar10"], split="train", batch_size=4, rank=r, world_size=3,
+                                        drop_last=True))) for r in range(3)]
+    assert lens == [4, 4, 4]

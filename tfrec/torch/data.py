@@ -1,0 +1,246 @@
+"""PyTorch over the access layer: a map-style Dataset of (CHW uint8 image, label), and a resumable batch loader.
+
+The loader is torch's DataLoader with a batch sampler that yields index batches of the access layer's
+epoch order (a seeded global permutation, this rank's strided share); each worker fetches a whole batch
+with one `__getitems__` (reads sorted by offset and coalesced) and decodes it into one preallocated
+uint8 array. Its state ({seed, epoch, position}) resumes mid-epoch at the next sample without reading
+what came before (torchdata's StatefulDataLoader conventions; set_epoch as DistributedSampler has it).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.utils.data
+
+from ..access import EpochOrder, SampleSource, open_source
+from ..errors import TfrecError
+from ..io.salvage import ReadStats
+
+
+def _label_of(source: SampleSource, sample: dict) -> int:
+    return int(sample[source.label.name]) if source.label is not None else -1
+
+
+class Dataset(torch.utils.data.Dataset):
+    """A split of a tfrec dataset (or foreign TFRecords) as a torch Dataset: item i is (image, label).
+
+    The image is a uint8 CHW tensor at its stored size; the label an int (-1 where the schema has none).
+    `__getitems__` fetches a batch's records with coalesced reads (torch's DataLoader calls it).
+    """
+
+    def __init__(self, source: SampleSource):
+        self.source = source
+        if source.image is None:
+            raise TfrecError(f"{source.name}: the schema has no image feature")
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def _item(self, sample: dict) -> tuple[torch.Tensor, int]:
+        image = sample[self.source.image.name].transpose(2, 0, 1).copy()  # writable, contiguous CHW
+        return torch.from_numpy(image), _label_of(self.source, sample)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int] | None:
+        sample = self.source[i]
+        return None if sample is None else self._item(sample)
+
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, int]]:
+        return [self._item(s) for s in self.source.__getitems__(indices)]
+
+
+def dataset(path: Any, split: str | None = None, *, schema: Any = None, check_crc: bool = True,
+            skip_corrupt: bool = False) -> Dataset:
+    """A torch Dataset over a split of a tfrec dataset or foreign TFRecord files (see tfrec.access.open_source)."""
+    return Dataset(open_source(path, split, schema=schema, check_crc=check_crc, skip_corrupt=skip_corrupt))
+
+
+class _BatchFetch(torch.utils.data.Dataset):
+    """What a worker runs: one index batch -> (images, labels, records asked, records skipped)."""
+
+    def __init__(self, source: SampleSource, channels_last: bool, image_size: tuple[int, int] | None,
+                 augment: str, seed: int):
+        self.source, self.channels_last, self.seed = source, channels_last, seed
+        self.image_size, self.augment = image_size, augment
+        self._transform = None
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_transform": None}
+
+    def transform(self):
+        if self._transform is None and (self.image_size is not None or self.augment != "none"):
+            from ..access.augment import make_augment  # tfrec.access's augmentation (NumPy/Pillow)
+
+            self._transform = make_augment(self.augment, self.image_size)
+        return self._transform
+
+    def __getitem__(self, i):
+        raise TypeError("the loader's dataset is fetched a batch at a time (__getitems__)")
+
+    def __getitems__(self, batch: tuple[int, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, int, list]:
+        epoch, indices = batch
+        records = self.source.records
+        whole, records.stats = records.stats, ReadStats()  # this batch's skips, reported to the loader
+        try:
+            samples, kept = [], []
+            for i, data in zip(indices.tolist(), self.source.payloads(indices)):
+                sample = None if data is None else self.source.parse(data, i)
+                if sample is not None:
+                    samples.append(sample)
+                    kept.append(i)
+            skipped = list(records.stats.damaged.values())
+        finally:
+            records.stats = whole
+        for s in skipped:
+            whole.skip(s["path"], s["index"], s["offset"], s["reason"], s["records"])
+        transform = self.transform()
+        images = [s[self.source.image.name] for s in samples]
+        if transform is not None:
+            images = [transform(img, np.random.default_rng([self.seed, epoch, i])) for img, i in zip(images, kept)]
+        labels = torch.tensor([_label_of(self.source, s) for s in samples], dtype=torch.int64)
+        return self._stack(images), labels, len(indices), skipped
+
+    def _stack(self, images: list[np.ndarray]) -> torch.Tensor:
+        shapes = {img.shape for img in images}
+        if len(shapes) > 1:
+            raise TfrecError(f"{self.source.name}: images of different sizes in one batch ({sorted(shapes)[:3]}); "
+                             f"pass image_size=(height, width)")
+        h, w, c = images[0].shape if images else (0, 0, 0)
+        out = np.empty((len(images), h, w, c) if self.channels_last else (len(images), c, h, w), np.uint8)
+        for k, img in enumerate(images):
+            out[k] = img if self.channels_last else img.transpose(2, 0, 1)
+        return torch.from_numpy(out)
+
+
+def _identity(batch):
+    return batch
+
+
+class _Sampler(torch.utils.data.Sampler):
+    """Yields (epoch, index batch) from the loader's order, from the position it starts at."""
+
+    def __init__(self, loader: "Loader"):
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        lo = self.loader
+        for indices in lo.order.batches(lo.epoch, lo.batch_size, lo._start, lo.drop_last):
+            yield lo.epoch, indices
+
+
+class Loader:
+    """Batches of (uint8 images NCHW, or NHWC with channels_last, int64 labels) over the access layer's order.
+
+    Made by tfrec.torch.loader. Iterate it once per epoch: a pass starts at the beginning of the current
+    epoch (after a complete pass, the next epoch), or where `load_state_dict()` says; `state_dict()` is
+    where the batches yielded so far end; `set_epoch(e)` picks an epoch's permutation.
+    `stats` counts what skip_corrupt skipped, over every worker.
+    """
+
+    def __init__(self, source: SampleSource, *, batch_size: int, num_workers: int = 0, shuffle: bool = False,
+                 seed: int = 0, image_size: tuple[int, int] | None = None, augment: str = "none",
+                 rank: int | None = None, world_size: int | None = None, drop_last: bool = False,
+                 pin_memory: bool = False, persistent_workers: bool = False, channels_last: bool = False,
+                 prefetch_factor: int | None = None, multiprocessing_context: Any = None):
+        if batch_size < 1:
+            raise TfrecError(f"batch_size must be at least 1, not {batch_size}")
+        rank, world_size = _distributed(rank, world_size)
+        self.source = source
+        self.batch_size, self.drop_last = batch_size, drop_last
+        self.order = EpochOrder(len(source), shuffle, seed, rank, world_size)
+        self.epoch, self.position, self._start = 0, 0, 0
+        self._resume: int | None = None  # the position load_state_dict asked the next pass to start at
+        self.stats = ReadStats()
+        fetch = _BatchFetch(source, channels_last, tuple(image_size) if image_size else None, augment, seed)
+        self._loader = torch.utils.data.DataLoader(
+            fetch, batch_sampler=_Sampler(self), collate_fn=_identity, num_workers=num_workers,
+            pin_memory=pin_memory, persistent_workers=persistent_workers and num_workers > 0,
+            prefetch_factor=prefetch_factor if num_workers else None, multiprocessing_context=multiprocessing_context)
+
+    def __len__(self) -> int:
+        """Batches in a whole epoch of this rank's share."""
+        n = len(self.order)
+        if self.drop_last:
+            return (len(EpochOrder(self.order.size, rank=self.order.world_size - 1,
+                                   world_size=self.order.world_size))) // self.batch_size
+        return -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        self._start = self.position = self._resume or 0
+        self._resume = None
+        for images, labels, asked, skipped in self._loader:
+            for s in skipped:
+                self.stats.skip(s["path"], s["index"], s["offset"], s["reason"], s["records"])
+            self.position += asked
+            yield images, labels
+        self.epoch, self.position, self._start = self.epoch + 1, 0, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Starts `epoch` from its beginning at the next iteration (as DistributedSampler.set_epoch)."""
+        self.epoch, self.position, self._resume = int(epoch), 0, None
+
+    def state_dict(self) -> dict:
+        """Where the loader is: {seed, epoch, position}, position counting this rank's samples already yielded."""
+        return {"seed": self.order.seed, "epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resumes at a state_dict's position: the next iteration yields exactly the samples after it."""
+        if int(state["seed"]) != self.order.seed:
+            o = self.order
+            self.order = EpochOrder(o.size, o.shuffle, int(state["seed"]), o.rank, o.world_size)
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self._resume = self.position
+
+
+def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """rank and world_size as given, else torch.distributed's where it is initialised, else (0, 1)."""
+    dist = torch.distributed
+    live = dist.is_available() and dist.is_initialized()
+    if rank is None:
+        rank = dist.get_rank() if live else 0
+    if world_size is None:
+        world_size = dist.get_world_size() if live else 1
+    return rank, world_size
+
+
+def loader(path: Any, split: str | None = None, *, batch_size: int = 32, num_workers: int = 0,
+           shuffle: bool = False, seed: int = 0, image_size: tuple[int, int] | None = None, augment: str = "none",
+           rank: int | None = None, world_size: int | None = None, drop_last: bool = False,
+           pin_memory: bool = False, persistent_workers: bool = False, channels_last: bool = False,
+           schema: Any = None, check_crc: bool = True, skip_corrupt: bool = False, **dataloader: Any) -> Loader:
+    """A batch loader over a split of a tfrec dataset (or foreign TFRecord files), without TensorFlow.
+
+    Args:
+        path: a dataset (tfrec.open_dataset's, or its directory), or foreign TFRecord files, directories, globs.
+        split: the split (default: 'train', or the only one).
+        batch_size: samples per batch (the last of an epoch may be short unless drop_last).
+        num_workers: DataLoader worker processes; each fetches whole batches.
+        shuffle, seed: a seeded global permutation of all records per epoch (else file order).
+        image_size: (height, width) to resize to; None keeps the stored size (exact stored pixels).
+        augment: an augmentation preset of tfrec.access.augment ('none', 'mnist', 'cifar', 'imagenet').
+        rank, world_size: this process's share (default: torch.distributed's, when initialised): epoch
+            positions rank, rank + world_size, ...; disjoint, complete, unpadded (a share may be one shorter).
+        drop_last: drop the short last batch; every rank then takes the same number of batches.
+        pin_memory, persistent_workers: as DataLoader has them.
+        channels_last: NHWC batches instead of NCHW.
+        schema: for foreign files (default: inferred).
+        check_crc, skip_corrupt: see tfrec.access.open_source; what was skipped is counted in `loader.stats`.
+        **dataloader: more DataLoader arguments (prefetch_factor, multiprocessing_context).
+
+    Returns:
+        A Loader: iterate it for (images, labels) batches; uint8 images, int64 labels.
+    """
+    source = open_source(path, split, schema=schema, check_crc=check_crc, skip_corrupt=skip_corrupt)
+    if source.image is None:
+        raise TfrecError(f"{source.name}: the schema has no image feature")
+    return Loader(source, batch_size=batch_size, num_workers=num_workers, shuffle=shuffle, seed=seed,
+                  image_size=image_size, augment=augment, rank=rank, world_size=world_size, drop_last=drop_last,
+                  pin_memory=pin_memory, persistent_workers=persistent_workers, channels_last=channels_last,
+                  **dataloader)
