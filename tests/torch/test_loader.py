@@ -135,3 +135,17 @@ def test_drop_last_gives_every_rank_the_same_number_of_batches(datasets):
     lens = [len(list(tfrec.torch.loader(datasets["cifar10"], split="train", batch_size=4, rank=r, world_size=3,
                                         drop_last=True))) for r in range(3)]
     assert lens == [4, 4, 4]
+
+
+@pytest.mark.parametrize("augment", ["none", "imagenet"])
+def test_image_size_and_augment_presets_are_seeded_per_sample(datasets, augment):
+    def first(seed, num_workers=0):
+        lo = tfrec.torch.loader(datasets["imagefolder"], split="train", batch_size=6, image_size=(16, 12),
+                                augment=augment, seed=seed, num_workers=num_workers,
+                                multiprocessing_context="fork" if num_workers else None)
+        return next(iter(lo))[0]
+
+    images = first(0)
+    assert images.shape == (6, 3, 16, 12) and images.dtype == torch.uint8
+    assert torch.equal(images, first(0, num_workers=2))  # the same pixels whichever worker made them
+    assert torch.equal(images, first(1)) == (augment == "none")

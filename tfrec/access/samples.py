@@ -7,7 +7,6 @@ coalesced). It holds no lock and no open file when pickled.
 """
 from __future__ import annotations
 
-import io
 import os
 from typing import Any, Sequence
 
@@ -19,21 +18,11 @@ from ..codec.schema import FeatureSpec, Schema, load_schema, schema_from_json
 from ..errors import CorruptRecordError, SchemaError, TfrecError
 from ..io.dataset import Dataset, is_dataset, open_dataset
 from ..io.scan import Problem, scan_file
+from .decode import decode_image
 from .records import RecordSource
 from .shards import dataset_shards, foreign_shards
 
 INFER_RECORDS = 200  # records read from the first files to infer a foreign schema (as `tfrec inspect` does)
-
-
-def decode_encoded(data: bytes, channels: int | None) -> np.ndarray:
-    """An encoded image (JPEG, PNG, ...) as HWC uint8. TODO(H18): replace with tfrec.access.decode.decode_image."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(channels or 0)
-        img = img.convert(mode) if mode and img.mode != mode else img
-        arr = np.asarray(img, np.uint8)
-    return arr[:, :, None] if arr.ndim == 2 else arr
 
 
 class SampleSource:
@@ -86,7 +75,7 @@ class SampleSource:
             return {f.name: self._value(f, example) for f in self.schema.features}
         except (ExampleDecodeError, SchemaError, ValueError, OSError) as e:
             path, index, offset = self.where(i)
-            err = CorruptRecordError(path, index, offset, f"not the Example the schema describes: {e}")
+            err = CorruptRecordError(path, index, offset, f"cannot parse with schema {self.schema.name!r}: {e}")
             if not self.records.skip_corrupt:
                 raise err from e
             self.records.stats.skip(path, index, offset, err.reason)
@@ -123,7 +112,7 @@ class SampleSource:
         data = values[0]
         channels = f.shape[2] if len(f.shape) == 3 else None
         if f.encoding != "raw":
-            return decode_encoded(data, channels)
+            return decode_image(data, channels=channels)
         shape = list(f.shape)
         for d, key in enumerate(("height", "width", "channels")):  # a raw image of variable shape says its own
             if d < len(shape) and shape[d] is None:

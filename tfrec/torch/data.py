@@ -15,6 +15,7 @@ import torch
 import torch.utils.data
 
 from ..access import EpochOrder, SampleSource, open_source
+from ..access.augment import make_augment
 from ..errors import TfrecError
 from ..io.salvage import ReadStats
 
@@ -73,8 +74,6 @@ class _BatchFetch(torch.utils.data.Dataset):
 
     def transform(self):
         if self._transform is None and (self.image_size is not None or self.augment != "none"):
-            from ..access.augment import make_augment  # tfrec.access's augmentation (NumPy/Pillow)
-
             self._transform = make_augment(self.augment, self.image_size)
         return self._transform
 
