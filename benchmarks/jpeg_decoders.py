@@ -17,7 +17,13 @@ those of a pure-Python loop (holds the GIL: at most 1 core) and hashlib.sha256 o
 too. Pipelines alternate, medians of per-round ratios. Prints one JSON line; rewrites the
 "jpeg-decoders" section of benchmarks/RESULTS.md.
 
-    python benchmarks/jpeg_decoders.py [--quick] [--runs N] [--data DIR] [--no-write]
+The TensorFlow-free decode (tfrec/access/decode.py, for the PyTorch and Grain readers) is timed per
+image in one thread, the same way, for each JPEG decoder it can use: Pillow at full scale, Pillow with
+draft() at the crop window's DCT scale (the default path), simplejpeg and OpenCV (when installed), each
+followed by the imagenet preset's crop, resize and flip (tfrec/access/augment.py), on the ~500x375
+JPEGs and on ~1024x768 ones. `--access-only` runs only that table (seconds).
+
+    python benchmarks/jpeg_decoders.py [--quick] [--runs N] [--data DIR] [--no-write] [--access-only]
 """
 from __future__ import annotations
 
@@ -111,6 +117,61 @@ def thread_table(jpegs: list[bytes], wins: list[np.ndarray], repeats: int) -> di
     return out
 
 
+def access_table(jpegs: list[bytes], repeats: int) -> dict:
+    """CPU µs per image (medians of `repeats`) of decode + imagenet crop/resize/flip without TensorFlow,
+    per JPEG decoder, in one thread; the same windows and flips for every decoder."""
+    from tfrec.access import decode as access_decode
+    from tfrec.access.augment import make_augment
+    from tfrec.codec.images import image_header
+
+    aug = make_augment("imagenet", SIZE)
+    sizes = [image_header(j)[:2] for j in jpegs]
+    modes = {"pillow (full scale)": ("pillow", False), "pillow + draft (DCT-scaled)": ("pillow", True),
+             "simplejpeg (DCT-scaled)": ("simplejpeg", True), "opencv (DCT-scaled)": ("opencv", True)}
+    out = {}
+    for name, (decoder, scaled) in modes.items():
+        try:
+            access_decode.set_decoder(decoder)
+        except Exception:  # noqa: BLE001  not installed: no row
+            continue
+
+        def one(k: int) -> None:
+            rng = np.random.default_rng(k)
+            (h, w), data = sizes[k], jpegs[k]
+            window = aug.crop_window(h, w, rng)
+            target = aug.decode_target(h, w, window) if scaled else None
+            aug(access_decode.decode_image(data, channels=3, target=target), rng, window=window, source_size=(h, w))
+
+        for k in range(min(20, len(jpegs))):  # warm-up
+            one(k)
+        runs = []
+        for _ in range(repeats):
+            cpu = time.process_time()
+            for k in range(len(jpegs)):
+                one(k)
+            runs.append((time.process_time() - cpu) / len(jpegs) * 1e6)
+        out[name] = round(statistics.median(runs))
+    access_decode.set_decoder("pillow")
+    return out
+
+
+def write_jpegs(folder: str, per_class: int, size: tuple[int, int]) -> list[bytes]:
+    if not glob.glob(os.path.join(folder, "*", "*.jpg")):
+        synth.write_image_folder(folder, n_per_class=per_class, seed=0, num_classes=10, size=size, fmt="jpeg",
+                                 vary_size=True)
+    return [open(f, "rb").read() for f in sorted(glob.glob(os.path.join(folder, "*", "*.jpg")))]
+
+
+def access_markdown(access: dict) -> list[str]:
+    names = list(next(iter(access.values())))
+    lines = ["", "Without TensorFlow (`tfrec/access/decode.py` + the `imagenet` preset of `tfrec/access/augment.py`, "
+             "to 224x224 uint8), CPU µs per image, one thread:", "",
+             "| JPEG decoder | " + " | ".join(access) + " |", "| --- |" + " ---: |" * len(access)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(str(access[k].get(name, "-")) for k in access) + " |")
+    return lines
+
+
 def markdown(out: dict) -> str:
     r, t = out["pipelines"], out["threads"]
     lines = [
@@ -147,6 +208,8 @@ def markdown(out: dict) -> str:
         "same run (other sessions' load caps the controls too).",
         f"Other work on the machine during the run: {out['other_cores_busy']} of {os.cpu_count()} cores busy on average.",
         "",
+        *access_markdown(out["access"]),
+        "",
         *footer("jpeg_decoders.py", out["quick"]),
     ]
     return "\n".join(lines)
@@ -155,6 +218,8 @@ def markdown(out: dict) -> str:
 def main() -> None:
     parser = arguments(__doc__, "300 images, 3 rounds", "timed rounds (default 5, 3 with --quick)")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument("--access-only", action="store_true",
+                        help="only the TensorFlow-free decoders' table (prints JSON, writes nothing)")
     args = parser.parse_args()
     try:
         import simplejpeg
@@ -164,11 +229,14 @@ def main() -> None:
     rounds = args.runs or (3 if args.quick else 5)
     per_class = 30 if args.quick else 120
     with tempfile.TemporaryDirectory(prefix="tfrec-bench-jpeg-") as tmp:
-        src = os.path.join(args.data or tmp, f"jpeg_src-{per_class}")
-        if not glob.glob(os.path.join(src, "*", "*.jpg")):
-            synth.write_image_folder(src, n_per_class=per_class, seed=0, num_classes=10, size=(500, 375),
-                                     fmt="jpeg", vary_size=True)
-        jpegs = [open(f, "rb").read() for f in sorted(glob.glob(os.path.join(src, "*", "*.jpg")))]
+        jpegs = write_jpegs(os.path.join(args.data or tmp, f"jpeg_src-{per_class}"), per_class, (500, 375))
+        large = write_jpegs(os.path.join(args.data or tmp, f"jpeg_src-1024-{per_class // 4}"), per_class // 4,
+                            (1024, 768))
+    access = {"~500x375": access_table(jpegs, rounds), "~1024x768": access_table(large, rounds)}
+    if args.access_only:
+        print(json.dumps({"benchmark": "jpeg-decoders-access", "machine": machine(), "git": git_rev(),
+                          "images": [len(jpegs), len(large)], "cpu_us_per_image": access}))
+        return
     busy0, ours0, t0 = machine_busy_seconds(), time.process_time(), time.perf_counter()
     cands = {"tensorflow": lambda: crop_resize_limit(jpegs), "simplejpeg": lambda: simplejpeg_pipeline(jpegs)}
     rates, cpu = {k: [] for k in cands}, {k: [] for k in cands}
@@ -188,7 +256,7 @@ def main() -> None:
         max(0.0, (busy1 - busy0) - (time.process_time() - ours0)) / wall, 2)
     out = {"benchmark": "jpeg-decoders", "quick": args.quick, "machine": machine(), "git": git_rev(),
            "tensorflow": tf.__version__, "simplejpeg": simplejpeg.__version__, "rounds": rounds, "images": len(jpegs),
-           "pipelines": pipelines, "threads": threads, "other_cores_busy": other,
+           "pipelines": pipelines, "threads": threads, "access": access, "other_cores_busy": other,
            "simplejpeg_wins": pipelines["simplejpeg"]["ratio"] > 1.0}
     print(json.dumps(out))
     if not args.no_write:

@@ -2,6 +2,7 @@
 JPEG decode; the pluggable JPEG decoders; clear errors for bad bytes and the pixel cap; no TensorFlow import."""
 from __future__ import annotations
 
+import importlib.util
 import io
 import struct
 import subprocess
@@ -73,6 +74,19 @@ def test_jpeg_within_tolerance_of_tensorflow(jpeg_decoder, quality, subsampling,
         assert (got[..., 3] == 255).all()
         got, channels = got[..., :3], 3
     _assert_jpeg_close(got, _tf_decode(data, channels or 0))
+
+
+@pytest.mark.parametrize("target", [None, (100, 120)])
+@pytest.mark.parametrize("channels", [None, 1, 3])
+def test_decoders_give_the_same_pixels(target, channels):
+    """The default decoder is picked by speed: that is safe only while every decoder gives Pillow's pixels."""
+    data = _encode(_photo(240, 320), "JPEG", quality=80)
+    set_decoder("pillow")
+    want = decode_image(data, channels=channels, target=target)
+    for name, package in DECODER_PACKAGES.items():
+        if name != "pillow" and importlib.util.find_spec(package):
+            set_decoder(name)
+            np.testing.assert_array_equal(decode_image(data, channels=channels, target=target), want, err_msg=name)
 
 
 def test_grey_jpeg(jpeg_decoder):
@@ -226,7 +240,11 @@ def test_pixel_cap(jpeg_decoder, make, width, height):
 
 
 def test_decoder_choice(monkeypatch):
-    assert get_decoder() == "pillow"
+    try:
+        import simplejpeg  # noqa: F401
+        assert get_decoder() == "simplejpeg"  # the fastest measured, when installed
+    except ImportError:
+        assert get_decoder() == "pillow"
     with pytest.raises(TfrecError, match=r"set_decoder: unknown JPEG decoder 'libjpeg'; decoders: pillow, simplejpeg"):
         set_decoder("libjpeg")
     monkeypatch.setenv(decode.DECODER_ENV, "nope")

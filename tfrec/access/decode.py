@@ -8,12 +8,16 @@ identical pixels here; TensorFlow decodes with the fast one (JDCT_IFAST), so JPE
 tf.io.decode_image by at most a few levels (JPEG_TOLERANCE; at DCT scales 1/2..1/8 they were equal).
 PNG, BMP, GIF and WebP pixels equal TensorFlow's.
 
-Pillow stays the default by measurement (benchmarks/jpeg_decoders.py, the per-call table): on
-~500x375 JPEGs the three decoders cost within a few percent of one another per image, and only
-Pillow's draft() decodes at a DCT scale chosen per call with no extra dependency.
+The default is chosen by measurement (benchmarks/jpeg_decoders.py --access-only, the TensorFlow-free
+table; 2 cores, one thread, power-of-two DCT scales for all): decode plus the imagenet crop, resize and
+flip to 224x224 cost 2,058 CPU µs per ~500x375 JPEG with simplejpeg, 2,301 with OpenCV and 2,395 with
+Pillow's draft() (3,923 / 4,430 / 4,848 at ~1024x768; Pillow at full scale 5,778).
+So simplejpeg is used when it is installed, else Pillow; the three give the same pixels (the test
+suite checks it), so the choice changes speed only.
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 import struct
@@ -52,11 +56,21 @@ def set_decoder(name: str) -> None:
 
 
 def get_decoder() -> str:
-    """The JPEG decoder in use: set_decoder()'s choice, else $TFREC_JPEG_DECODER, else 'pillow'."""
+    """The JPEG decoder in use: set_decoder()'s choice, else $TFREC_JPEG_DECODER, else the default_decoder()."""
     if _chosen is None:
         env = os.environ.get(DECODER_ENV, "").strip().lower()
-        return _checked(env, DECODER_ENV) if env else "pillow"
+        return _checked(env, DECODER_ENV) if env else default_decoder()
     return _chosen
+
+
+@functools.lru_cache(maxsize=None)
+def default_decoder() -> str:
+    """'simplejpeg' when it is installed (the fastest measured, see the module), else 'pillow'."""
+    try:
+        import simplejpeg  # noqa: F401
+    except ImportError:
+        return "pillow"
+    return "simplejpeg"
 
 
 def _checked(name: str, where: str = "set_decoder") -> str:
@@ -190,7 +204,8 @@ def _decode_jpeg_other(data: bytes, channels: int | None, target: tuple[int, int
         if get_decoder() == "simplejpeg":
             import simplejpeg
 
-            kw = {"min_width": draft[0], "min_height": draft[1]} if draft else {}
+            scale = _dct_scale(size, draft)  # a power of two, as Pillow's draft(): the same pixels
+            kw = {"min_width": -(-size[0] // scale), "min_height": -(-size[1] // scale)} if scale > 1 else {}
             img = simplejpeg.decode_jpeg(data, colorspace="GRAY" if grey else "RGB", **kw)
         else:
             img = _decode_cv2(data, grey, draft, size)
@@ -201,13 +216,18 @@ def _decode_jpeg_other(data: bytes, channels: int | None, target: tuple[int, int
     return img[..., None] if img.ndim == 2 else img
 
 
+def _dct_scale(size: tuple[int, int], draft: tuple[int, int] | None) -> int:
+    """The largest of 1, 2, 4, 8 that keeps (width, height) `size` at least `draft`, as Pillow's draft() picks it."""
+    if not draft:
+        return 1
+    most = min(size[0] // draft[0], size[1] // draft[1])
+    return max(s for s in (1, 2, 4, 8) if s <= most)
+
+
 def _decode_cv2(data: bytes, grey: bool, draft: tuple[int, int] | None, size: tuple[int, int]) -> np.ndarray:
     import cv2
 
-    scale = 1
-    if draft:
-        most = min(size[0] // draft[0], size[1] // draft[1])
-        scale = max(s for s in (1, 2, 4, 8) if s <= most)
+    scale = _dct_scale(size, draft)
     flags = {
         (False, 1): cv2.IMREAD_COLOR, (False, 2): cv2.IMREAD_REDUCED_COLOR_2, (False, 4): cv2.IMREAD_REDUCED_COLOR_4,
         (False, 8): cv2.IMREAD_REDUCED_COLOR_8, (True, 1): cv2.IMREAD_GRAYSCALE,
