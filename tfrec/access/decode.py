@@ -1,8 +1,8 @@
 """Image decode without TensorFlow: encoded bytes to HWC uint8 NumPy arrays, as the tf reader decodes them.
 
 Pillow decodes every format (JPEG, PNG, GIF's first frame, WebP; uncompressed 24/32-bit BMPs are read
-with NumPy, as TensorFlow reads them); JPEGs go through a pluggable decoder: Pillow (the default),
-simplejpeg or OpenCV when installed and chosen with set_decoder() or the TFREC_JPEG_DECODER
+with NumPy, as TensorFlow reads them); JPEGs go through a pluggable decoder: Pillow, or simplejpeg or
+OpenCV when installed (the default is chosen below), set with set_decoder() or the TFREC_JPEG_DECODER
 environment variable. All three run libjpeg-turbo's accurate integer IDCT (JDCT_ISLOW) and gave
 identical pixels here; TensorFlow decodes with the fast one (JDCT_IFAST), so JPEG pixels differ from
 tf.io.decode_image by at most a few levels (JPEG_TOLERANCE; at DCT scales 1/2..1/8 they were equal).
