@@ -14,6 +14,10 @@ class SourceError(TfrecError):
     """A source dataset (IDX, CIFAR, image folder) is malformed or unreadable."""
 
 
+class ImageDecodeError(SourceError, ValueError):
+    """Encoded image bytes that cannot be decoded (tfrec.access.decode): the message says what is wrong with them."""
+
+
 class CorruptRecordError(TfrecError):
     """A TFRecord record is damaged: names the file, the record index and the byte offset."""
 

@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 
 from ..codec.images import MAX_PIXELS, image_format, truncation_reason
-from ..errors import TfrecError
+from ..errors import ImageDecodeError, TfrecError  # noqa: F401  ImageDecodeError: importable from here too
 
 DECODERS = ("pillow", "simplejpeg", "opencv")
 DECODER_ENV = "TFREC_JPEG_DECODER"  # the JPEG decoder when set_decoder() was not called
@@ -39,10 +39,6 @@ _PNG_GREY = (9798, 19235, 3735)
 _TF_GREY = np.array([0.2989, 0.5870, 0.1140], np.float32)  # tf.image.rgb_to_grayscale's
 
 _chosen: str | None = None
-
-
-class ImageDecodeError(TfrecError, ValueError):
-    """Encoded image bytes that cannot be decoded: the message says what is wrong with them."""
 
 
 def set_decoder(name: str) -> None:
