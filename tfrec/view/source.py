@@ -1,7 +1,10 @@
 """A dataset opened for viewing: its shards, schema and class names, any record by random access, filtered pages.
 
-Records are found through each shard's `.idx` (one seek and one read per record, whatever its
-position); a foreign file without one is scanned once, on first use, and its offsets are kept.
+Records are found through each shard's `.idx` (one pread per record, whatever its position); a
+foreign file without one is scanned once, on first use, and its offsets are kept. A plain shard's
+records are read by the access layer's RecordSource (one file descriptor per shard, both CRCs checked
+by access.records.unframe); a compressed shard, which cannot be read at an offset, is inflated up to
+the record in bounded pieces and its record checked by the same unframe.
 Labels for the class filter and the class counts come from one pass per shard, made on demand
 (or in the background) and kept.
 """
@@ -9,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 import threading
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -18,12 +20,14 @@ from typing import Sequence
 import numpy as np
 
 from ..access.order import permuted
+from ..access.records import RecordSource, unframe
+from ..access.shards import ShardRef
 from ..check import infer_schema, schema_name
 from ..codec.example import ExampleDecodeError, decode_example
 from ..codec.schema import FeatureSpec, Schema, load_schema, schema_from_json
 from ..errors import CorruptRecordError, TfrecError
 from ..io.dataset import Dataset, open_dataset
-from ..io.records import FOOTER_BYTES, HEADER_BYTES, detect_compression, masked_crc32c, normalize_compression, open_stream
+from ..io.records import detect_compression, normalize_compression, open_stream
 from ..io.files import find_inputs
 from ..io.index import check_index, read_index
 from ..io.scan import scan_file
@@ -115,7 +119,7 @@ class DatasetView:
         self.image = next((f for f in self.schema.features if f.kind == "image"), None) if self.schema else None
         self.class_names = tuple(self.label.names) if self.label is not None and self.label.names else ()
         self.splits = tuple(dict.fromkeys(s.split for s in self.shards if s.split is not None))
-        self._index = LruCache(INDEX_CACHE_BYTES, lambda a: a.nbytes)
+        self._index = LruCache(INDEX_CACHE_BYTES, lambda r: r.table.nbytes)  # shard id -> _ShardRecords
         self._counts: dict[int, int] = {s.id: s.listed for s in self.shards if s.listed is not None}
         self._labels = LruCache(None, lambda a: a.nbytes)
         self._lock = threading.Lock()
@@ -161,14 +165,18 @@ class DatasetView:
 
     def offsets(self, shard_id: int) -> np.ndarray:
         """(N, 2) int64 offsets and framed lengths of a shard's records: its .idx, or a one-time framing scan."""
+        return self._records(shard_id).table
+
+    def _records(self, shard_id: int) -> _ShardRecords:
         shard = self.shard(shard_id)
         return self._index.get(shard_id, lambda: self._locate(shard))
 
-    def _locate(self, shard: Shard) -> np.ndarray:
-        table, problem = _locate(shard)
+    def _locate(self, shard: Shard) -> _ShardRecords:
+        plain = _is_plain(shard)
+        table, problem = _locate(shard, plain)
         if problem:
             self.problems.append(problem)
-        return table
+        return _ShardRecords(shard, table, plain)
 
     def count(self, shard_id: int) -> int:
         """Records in a shard: dataset.json's count, else its index's (scanning a foreign file once)."""
@@ -184,11 +192,10 @@ class DatasetView:
             CorruptRecordError: the record at the index's offset is damaged, or the index is wrong.
         """
         shard = self.shard(shard_id)
-        table = self.offsets(shard_id)
-        if not 0 <= index < len(table):
-            raise NotFound(f"{shard.name}: no record {index}; it holds records 0 to {len(table) - 1}")
-        offset, framed = (int(v) for v in table[index])
-        return offset, _read_framed(shard, index, offset, framed)
+        records = self._records(shard_id)
+        if not 0 <= index < len(records.table):
+            raise NotFound(f"{shard.name}: no record {index}; it holds records 0 to {len(records.table) - 1}")
+        return int(records.table[index, 0]), records.read(shard, index)
 
     def example(self, shard_id: int, index: int) -> tuple[int, dict]:
         """(byte offset, decoded Example) of one record. Raises NotFound, CorruptRecordError, ExampleDecodeError."""
@@ -305,13 +312,43 @@ def _split_of(path: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _locate(shard: Shard) -> tuple[np.ndarray, str | None]:
+def _is_plain(shard: Shard) -> bool:
+    return normalize_compression(shard.compression or detect_compression(shard.path)) == "none"
+
+
+class _ShardRecords:
+    """A shard's offsets table and, for a plain shard, the access layer's RecordSource over it (its one descriptor)."""
+
+    def __init__(self, shard: Shard, table: np.ndarray, plain: bool):
+        self.table = table
+        self.source = RecordSource([ShardRef(shard.path, len(table))], {0: table}) if plain else None
+        self._opening = threading.Lock()
+        self._opened = False
+
+    def read(self, shard: Shard, index: int) -> bytes:
+        """Record `index`'s payload, its CRCs checked. Raises CorruptRecordError."""
+        if self.source is None:
+            offset, framed = (int(v) for v in self.table[index])
+            return _read_stream(shard, index, offset, framed)
+        try:
+            if self._opened:
+                return self.source[index]
+            with self._opening:  # the first read opens the shard: one thread opens it, the others wait
+                data = self.source[index]
+                self._opened = True
+                return data
+        except CorruptRecordError:
+            raise
+        except TfrecError as e:  # the shard cannot be opened: shown as the record's damage, as a failed read is
+            raise CorruptRecordError(shard.path, index, int(self.table[index, 0]), f"cannot read: {e}") from e
+
+
+def _locate(shard: Shard, plain: bool) -> tuple[np.ndarray, str | None]:
     """The shard's (offset, framed length) table: its .idx, checked (a plain shard's against its size),
     or a framing scan where there is none or it is wrong; and what was wrong with it, if anything."""
     index, problem = shard.path + ".idx", None
     if os.path.isfile(index):
         try:
-            plain = (shard.compression or detect_compression(shard.path)) == "none"
             return check_index(read_index(index), index, os.path.getsize(shard.path) if plain else None), None
         except TfrecError as e:  # a bad index: find the records by scanning instead
             problem = f"{e}; the shard's records were found by scanning it instead"
@@ -320,12 +357,12 @@ def _locate(shard: Shard) -> tuple[np.ndarray, str | None]:
     return table, problem
 
 
-def _read_framed(shard: Shard, index: int, offset: int, framed: int) -> bytes:
-    """One record's payload, read at its offset (plain files: one seek; compressed: inflating up to it)."""
+def _read_stream(shard: Shard, index: int, offset: int, framed: int) -> bytes:
+    """One record's payload from a compressed shard: inflated up to its offset, read in bounded pieces, unframed."""
     try:
         stream = open_stream(shard.path, shard.compression)
         try:
-            if hasattr(stream, "seek"):  # a plain file; GzipFile's seek inflates forward
+            if hasattr(stream, "seek"):  # GzipFile's seek inflates forward
                 stream.seek(offset)
             else:
                 _skip(stream, offset)
@@ -336,17 +373,7 @@ def _read_framed(shard: Shard, index: int, offset: int, framed: int) -> bytes:
         raise CorruptRecordError(shard.path, index, offset, f"cannot read: {e}") from e
     if len(buf) < framed:
         raise CorruptRecordError(shard.path, index, offset, f"truncated: {len(buf)} of {framed} bytes remain")
-    (length,) = struct.unpack_from("<Q", buf)
-    (length_crc,) = struct.unpack_from("<I", buf, 8)
-    if masked_crc32c(buf[:8]) != length_crc:
-        raise CorruptRecordError(shard.path, index, offset, "length CRC mismatch (corrupt record, or a wrong .idx)")
-    if length + HEADER_BYTES + FOOTER_BYTES != framed:
-        raise CorruptRecordError(shard.path, index, offset, f"length field says {length} bytes; the .idx says {framed - 16}")
-    data = buf[HEADER_BYTES : HEADER_BYTES + length]
-    (data_crc,) = struct.unpack_from("<I", buf, HEADER_BYTES + length)
-    if masked_crc32c(data) != data_crc:
-        raise CorruptRecordError(shard.path, index, offset, "data CRC mismatch")
-    return data
+    return unframe(buf, shard.path, index, offset)
 
 
 def _read_upto(stream, n: int) -> bytes:
