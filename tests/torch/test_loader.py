@@ -105,9 +105,9 @@ def test_resume_reads_nothing_before_the_position(datasets, monkeypatch):
     lo = tfrec.torch.loader(datasets["cifar10"], split="train", batch_size=5)
     lo.load_state_dict({"seed": 0, "epoch": 0, "position": 45})
     asked = []
-    real = lo.source.records.get_many
-    monkeypatch.setattr(lo.source.records, "get_many", lambda idx: asked.extend(np.asarray(idx).tolist()) or real(idx))
-    assert sum(len(y) for _, y in lo) == 5 and asked == list(range(45, 50))
+    real = lo.source.records.spans  # every read (record by record, or a batch's matrix) locates through it
+    monkeypatch.setattr(lo.source.records, "spans", lambda idx: asked.extend(np.asarray(idx).tolist()) or real(idx))
+    assert sum(len(y) for _, y in lo) == 5 and sorted(set(asked)) == list(range(45, 50))
 
 
 def test_skip_corrupt_counts_over_workers(datasets, tmp_path):
@@ -149,3 +149,23 @@ def test_image_size_and_augment_presets_are_seeded_per_sample(datasets, augment)
     assert images.shape == (6, 3, 16, 12) and images.dtype == torch.uint8
     assert torch.equal(images, first(0, num_workers=2))  # the same pixels whichever worker made them
     assert torch.equal(images, first(1)) == (augment == "none")
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_raw_fixed_shape_batches_are_gathered_without_the_example_decoder(datasets, monkeypatch, channels_last):
+    import tfrec.access.samples as samples_module
+    from tfrec.codec.example import decode_example
+
+    src = open_source(datasets["cifar100"], "train")
+    want = [(torch.from_numpy(s["image"].transpose(2, 0, 1).copy()), s["label"])  # the Example decoder's samples
+            for s in (src.parse(d, i) for i, d in enumerate(src.records.get_many(range(len(src)))))]
+    lo = tfrec.torch.loader(datasets["cifar100"], split="train", batch_size=7, channels_last=channels_last)
+    next(iter(lo))  # the first batch finds the layout
+    calls = []
+    monkeypatch.setattr(samples_module, "decode_example", lambda data: calls.append(1) or decode_example(data))
+    batches = list(lo)
+    assert calls == []
+    images = torch.cat([x for x, _ in batches])
+    assert images.is_contiguous() and images.shape[1:] == ((32, 32, 3) if channels_last else (3, 32, 32))
+    assert [l for _, y in batches for l in y.tolist()] == [l for _, l in want]
+    assert all(torch.equal(img.permute(2, 0, 1) if channels_last else img, w) for img, (w, _) in zip(images, want))

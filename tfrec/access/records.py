@@ -24,6 +24,7 @@ from .shards import ShardRef, check_table, offsets_table
 # it cost less to read than a second system call (a page-cache read of 64 KiB takes ~10 us).
 COALESCE_GAP_BYTES = 64 << 10
 COALESCE_MAX_BYTES = 16 << 20  # one pread never asks for more than this (plus one record)
+_IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX")) if hasattr(os, "sysconf") else 1024  # buffers per os.preadv
 
 
 def unframe(buf: bytes | memoryview, path: str, index: int, offset: int, check_crc: bool = True) -> bytes:
@@ -154,21 +155,71 @@ class RecordSource:
             CorruptRecordError: a damaged record (without skip_corrupt), naming shard, record and byte offset.
             IndexError: an index outside [0, len).
         """
-        shards, local = self.locate(np.asarray(indices, np.int64))
+        shards, local, spans = self.spans(indices)
         out: list[bytes | None] = [None] * len(shards)
-        spans = np.zeros((len(shards), 2), np.int64)
         for k in np.unique(shards).tolist():
             rows = np.flatnonzero(shards == k)
-            table = self.table(k)
-            inside = local[rows] < len(table)
+            inside = spans[rows, 1] >= 0
             for r in rows[~inside]:  # past a scanned table that lost damaged records (skip_corrupt)
                 self.stats.skip(self.shards[k].path, int(local[r]), -1, "not found by the framing scan")
             rows = rows[inside]
-            spans[rows] = table[local[rows]]
             order = rows[np.argsort(spans[rows, 0], kind="stable")]
             for run in _runs(spans[order]):
                 self._read_run(k, order[run], local, spans, out)
         return out
+
+    def spans(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(shard number, index in the shard, (offset, framed length)) of each record; (-1, -1) past a
+        scanned table that lost damaged records.
+
+        Raises:
+            IndexError: an index outside [0, len).
+        """
+        shards, local = self.locate(np.asarray(indices, np.int64))
+        spans = np.full((len(shards), 2), -1, np.int64)
+        for k in np.unique(shards).tolist():
+            rows = np.flatnonzero(shards == k)
+            table = self.table(k)
+            rows = rows[local[rows] < len(table)]
+            spans[rows] = table[local[rows]]
+        return shards, local, spans
+
+    def read_rows(self, shards: np.ndarray, spans: np.ndarray) -> np.ndarray:
+        """Framed records of one length, read straight into the rows of an (n, framed) uint8 matrix.
+
+        The rows are in the order given; reads are sorted by offset and neighbours coalesced, one
+        os.preadv per run (gaps between records go to a scratch buffer). Nothing is checked here: a
+        row past the end of its file is left short (zeros), so a check of its framing fails.
+        """
+        n = len(spans)
+        framed = int(spans[0, 1]) if n else 0
+        rows = np.empty((n, framed), np.uint8)
+        for k in np.unique(shards).tolist():
+            mine = np.flatnonzero(shards == k)
+            order = mine[np.argsort(spans[mine, 0], kind="stable")]
+            for run in _runs(spans[order]):
+                self._read_into(k, order[run], spans, rows)
+        return rows
+
+    def _read_into(self, k: int, rows: np.ndarray, spans: np.ndarray, out: np.ndarray) -> None:
+        framed, first = out.shape[1], int(spans[rows[0], 0])
+        n = len(rows)
+        if (np.diff(rows) == 1).all() and (spans[rows, 0] == first + framed * np.arange(n)).all():
+            pieces = [(first, memoryview(out[rows[0]:rows[0] + n]).cast("B"))]  # records in order: one buffer
+            again: list = []
+        else:
+            pieces, again = _pieces(rows, spans, out)
+        for at in range(0, len(pieces), _IOV_MAX):
+            chunk = pieces[at:at + _IOV_MAX]
+            try:
+                got = os.preadv(self._fd(k), [b for _, b in chunk], chunk[0][0])
+            except OSError as e:
+                raise CorruptRecordError(self.shards[k].path, -1, chunk[0][0], f"cannot read: {e.strerror or e}") from e
+            if got < sum(len(b) for _, b in chunk):  # past the end of the file: rows that fail every check
+                out[rows] = 0
+                return
+        for r, src in again:
+            out[r] = out[src] if src is not None else 0  # 0: an overlapping span (a wrong index) fails the checks
 
     def _read_run(self, k: int, rows: np.ndarray, local: np.ndarray, spans: np.ndarray, out: list) -> None:
         path = self.shards[k].path
@@ -192,18 +243,34 @@ class RecordSource:
                 self.stats.skip(e.path, e.index, e.offset, e.reason, nbytes=framed)
 
 
+def _pieces(rows: np.ndarray, spans: np.ndarray, out: np.ndarray) -> tuple[list, list]:
+    """os.preadv's (file offset, buffer) pieces of an offset-sorted run: each row, a scratch buffer per gap;
+    and (row, row read) of records asked twice."""
+    pieces, seen, again, reach = [], {}, [], int(spans[rows[0], 0])
+    for r in rows.tolist():
+        offset = int(spans[r, 0])
+        if offset < reach:  # the same record twice in a batch: copied after the read
+            again.append((r, seen.get(offset)))
+            continue
+        if offset > reach:
+            pieces.append((reach, bytearray(offset - reach)))
+        pieces.append((offset, memoryview(out[r])))
+        seen[offset], reach = r, offset + out.shape[1]
+    return pieces, again
+
+
 def _runs(spans: np.ndarray) -> list[slice]:
-    """Slices of offset-sorted (offset, length) rows that one pread each covers."""
+    """Slices of offset-sorted (offset, length) rows that one read each covers: a new read where the gap to
+    the bytes already covered passes COALESCE_GAP_BYTES, or where a read would pass COALESCE_MAX_BYTES."""
     if not len(spans):
         return []
-    ends = spans[:, 0] + spans[:, 1]
-    runs, first = [], 0
-    reach = int(ends[0])
-    for i in range(1, len(spans)):
-        offset = int(spans[i, 0])
-        if offset - reach > COALESCE_GAP_BYTES or ends[i] - spans[first, 0] > COALESCE_MAX_BYTES:
-            runs.append(slice(first, i))
-            first = i
-        reach = max(reach, int(ends[i]))
-    runs.append(slice(first, len(spans)))
+    starts = spans[:, 0]
+    reach = np.maximum.accumulate(starts + spans[:, 1])
+    breaks = (np.flatnonzero(starts[1:] - reach[:-1] > COALESCE_GAP_BYTES) + 1).tolist()
+    runs = []
+    for a, b in zip([0, *breaks], [*breaks, len(spans)]):
+        while a < b:
+            c = a + 1 + int(np.searchsorted(reach[a + 1:b] - starts[a], COALESCE_MAX_BYTES, side="right"))
+            runs.append(slice(a, c))
+            a = c
     return runs

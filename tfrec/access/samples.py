@@ -19,10 +19,12 @@ from ..errors import CorruptRecordError, SchemaError, TfrecError
 from ..io.dataset import Dataset, is_dataset, open_dataset
 from ..io.scan import Problem, scan_file
 from .decode import decode_image
+from .layout import FixedLayout, build_layout, fixed_schema, image_shape
 from .records import RecordSource
 from .shards import dataset_shards, foreign_shards
 
 INFER_RECORDS = 200  # records read from the first files to infer a foreign schema (as `tfrec inspect` does)
+MAX_LAYOUTS = 8  # record lengths of a fixed-shape schema that get a layout (int64 varints of other widths)
 
 
 class SampleSource:
@@ -35,6 +37,8 @@ class SampleSource:
         self.image = next((f for f in schema.features if f.kind == "image"), None)
         labels = sorted((f for f in schema.features if f.kind == "class_label"), key=lambda f: f.name != "label")
         self.label = labels[0] if labels else (schema["label"] if "label" in schema else None)
+        self.fixed = fixed_schema(schema)  # every feature of a fixed byte size: batches can skip the parser
+        self._layouts: dict[int, FixedLayout | None] = {}  # framed length -> its layout (None: none found)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -53,7 +57,13 @@ class SampleSource:
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         """The samples of a batch, in the order asked (damaged records left out with skip_corrupt)."""
-        return [s for s in self._samples(indices) if s is not None]
+        if not self.fixed:
+            return [s for s in self._samples(indices) if s is not None]
+        kept, columns = self.columns(indices)
+        scalars = {f.name: (int if f.storage == "int64" else float) for f in self.schema.features
+                   if f.kind != "image" and f.value_count == 1 and not f.shape}
+        return [{name: scalars[name](col[r]) if name in scalars else col[r] for name, col in columns.items()}
+                for r in range(len(kept))]
 
     def payloads(self, indices: Sequence[int]) -> list[bytes | None]:
         """The serialized Examples of records (None: damaged, skipped)."""
@@ -63,6 +73,89 @@ class SampleSource:
         indices = np.asarray(indices, np.int64)
         return [None if data is None else self.parse(data, int(i))
                 for i, data in zip(indices.tolist(), self.records.get_many(indices))]
+
+    def columns(self, indices: Sequence[int], channels_first: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
+        """A batch as columns: (the records kept, {feature: its values for each kept record, in the order asked}).
+
+        For a fixed-shape schema each column is one array (images (n, H, W, C), or (n, C, H, W) with
+        channels_first; ints int64; floats float32): records built as a known layout are read into one
+        matrix and gathered with NumPy (both CRCs and the layout checked for the whole batch at once),
+        the others parsed one by one. Otherwise each column is a list of the samples' values.
+        Damaged records are left out with skip_corrupt (counted in `stats`).
+
+        Raises:
+            CorruptRecordError: a damaged record (without skip_corrupt), naming shard, record and byte offset.
+        """
+        indices = np.asarray(indices, np.int64)
+        if not self.fixed:
+            kept, samples = self._kept(indices)
+            return kept, {f.name: [s[f.name] for s in samples] for f in self.schema.features}
+        out = self._empty(len(indices), channels_first)
+        done = np.zeros(len(indices), bool)
+        if len(indices):
+            shards, _, spans = self.records.spans(indices)
+            for framed in np.unique(spans[:, 1]).tolist():
+                rows = np.flatnonzero(spans[:, 1] == framed)
+                layout = self._layout(int(framed), int(indices[rows[0]])) if framed > 0 else None
+                if layout is not None:
+                    done[rows] = self._gather(layout, rows, shards[rows], spans[rows], out, channels_first)
+        keep = np.ones(len(indices), bool)
+        rest = np.flatnonzero(~done)
+        for r, data in zip(rest.tolist(), self.records.get_many(indices[rest]) if len(rest) else []):
+            sample = None if data is None else self.parse(data, int(indices[r]))
+            if sample is None:
+                keep[r] = False
+                continue
+            for f in self.schema.features:
+                value = sample[f.name]
+                out[f.name][r] = value.transpose(2, 0, 1) if channels_first and f.kind == "image" else value
+        if not keep.all():
+            return indices[keep], {name: col[keep] for name, col in out.items()}
+        return indices, out
+
+    def _kept(self, indices: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        samples = self._samples(indices)
+        keep = np.array([s is not None for s in samples], bool)
+        return indices[keep] if len(indices) else indices, [s for s in samples if s is not None]
+
+    def _empty(self, n: int, channels_first: bool) -> dict[str, np.ndarray]:
+        out = {}
+        for f in self.schema.features:
+            if f.kind == "image":
+                h, w, c = image_shape(f)
+                out[f.name] = np.empty((n, c, h, w) if channels_first else (n, h, w, c), np.uint8)
+            else:
+                out[f.name] = np.empty((n, *f.shape), np.int64 if f.storage == "int64" else np.float32)
+        return out
+
+    def _layout(self, framed: int, i: int) -> FixedLayout | None:
+        """The layout of records of this framed length, built from record i (once per length, at most MAX_LAYOUTS)."""
+        if framed in self._layouts:
+            return self._layouts[framed]
+        if len(self._layouts) >= MAX_LAYOUTS:
+            return None
+        layout = None
+        try:
+            data = self.records.get_many([i])[0]
+            sample = None if data is None else self.parse(data, i)
+            if sample is not None:
+                layout = build_layout(self.schema, data, sample)
+        except CorruptRecordError:  # the batch's slow path names it
+            return None
+        if data is not None:  # a damaged record decides nothing: the next one of this length tries
+            self._layouts[framed] = layout
+        return layout
+
+    def _gather(self, layout: FixedLayout, rows: np.ndarray, shards: np.ndarray, spans: np.ndarray,
+                out: dict[str, np.ndarray], channels_first: bool) -> np.ndarray:
+        """Reads the rows' records into one matrix and fills `out` where they are intact and built as the layout."""
+        matrix = self.records.read_rows(shards, spans)
+        ok = layout.check(matrix, self.records.check_crc)
+        whole = ok.all() and len(rows) == len(next(iter(out.values())))
+        good, at = (matrix, slice(None)) if whole else (matrix[ok], rows[ok])
+        for field in layout.fields:
+            out[field.name][at] = layout.column(field, good, channels_first)
+        return ok
 
     def parse(self, data: bytes, i: int) -> dict[str, Any] | None:
         """A serialized Example (record i) as a sample dict; None where it fails to parse and skip_corrupt is on.
