@@ -10,8 +10,8 @@ them one at a time matters: on a 2-core machine two benchmarks at once would tim
     python benchmarks/run_all.py [--quick] [--only NAME ...] [--skip NAME ...]
 
 --quick passes --quick to every benchmark, and one round (three for the sub-second timings of verify
-and view) instead of their medians, and skips the utilisation sweep: the whole run takes under five minutes on the 2-core reference
-machine (see the run_all section). Without it each runs at its full size.
+and view) instead of their medians, and skips the utilisation sweep: the whole run takes about five and a
+half minutes on the 2-core reference machine (see the run_all section). Without it each runs at its full size.
 """
 from __future__ import annotations
 
@@ -28,14 +28,15 @@ sys.path.insert(0, HERE)
 
 from _results import RESULTS, git_rev, machine, update_section  # noqa: E402
 
-BENCHMARKS = ("convert", "encode", "verify", "read", "read_startup", "skip_corrupt", "jpeg_decoders", "train", "utilisation", "service",
-              "scale", "view")  # jpeg_decoders needs the [bench] extra (simplejpeg)
+BENCHMARKS = ("convert", "encode", "verify", "read", "read_startup", "read_torch", "skip_corrupt", "jpeg_decoders",
+              "train", "utilisation", "service", "scale", "view")  # jpeg_decoders needs the [bench] extra (simplejpeg)
 # With --quick, fewer alternating rounds than each script's own --quick (which alone added up to 509 s
 # here; 312 s with single rounds), and no sweep for utilisation (its chart stays the full run's): the eight
-# then in the list took 261 s together; jpeg_decoders and service, added later, 13 s and 17 s alone. The
-# whole run fits in five minutes, and its figures are single rounds, for checks, not records.
+# then in the list took 261 s together; jpeg_decoders and service, added later, 13 s and 17 s alone, and
+# read_torch (needs torch and the tfrecord package; see its docstring) about 40 s: the whole run takes
+# about five and a half minutes, and its figures are single rounds, for checks, not records.
 QUICK_ROUNDS = {"convert": ["--runs", "1"], "verify": ["--runs", "3"], "read": ["--rounds", "1"],
-                "read_startup": ["--rounds", "1"], "skip_corrupt": ["--rounds", "1"],
+                "read_startup": ["--rounds", "1"], "read_torch": ["--rounds", "1"], "skip_corrupt": ["--rounds", "1"],
                 "train": ["--rounds", "1"], "utilisation": ["--rounds", "1", "--no-sweep"], "scale": ["--runs", "1"],
                 "view": ["--runs", "3"], "jpeg_decoders": ["--runs", "1"], "service": ["--runs", "1"]}
 
@@ -91,7 +92,8 @@ def markdown(out: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="pass --quick to every benchmark (under five minutes)")
+    parser.add_argument("--quick", action="store_true",
+                        help="pass --quick to every benchmark (about five and a half minutes)")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these")
     parser.add_argument("--skip", nargs="+", choices=BENCHMARKS, default=[], help="leave these out")
     args = parser.parse_args()
