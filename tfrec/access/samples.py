@@ -8,7 +8,7 @@ coalesced). It holds no lock and no open file when pickled.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -74,14 +74,17 @@ class SampleSource:
         return [None if data is None else self.parse(data, int(i))
                 for i, data in zip(indices.tolist(), self.records.get_many(indices))]
 
-    def columns(self, indices: Sequence[int], channels_first: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
+    def columns(self, indices: Sequence[int], channels_first: bool = False,
+                alloc: Callable[[tuple], np.ndarray] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """A batch as columns: (the records kept, {feature: its values for each kept record, in the order asked}).
 
         For a fixed-shape schema each column is one array (images (n, H, W, C), or (n, C, H, W) with
         channels_first; ints int64; floats float32): records built as a known layout are read into one
         matrix and gathered with NumPy (both CRCs and the layout checked for the whole batch at once),
         the others parsed one by one. Otherwise each column is a list of the samples' values.
-        Damaged records are left out with skip_corrupt (counted in `stats`).
+        Damaged records are left out with skip_corrupt (counted in `stats`). `alloc(shape)` gives the
+        uint8 array the images are decoded into (the PyTorch workers': shared memory, so the batch is
+        not copied again on its way to the main process).
 
         Raises:
             CorruptRecordError: a damaged record (without skip_corrupt), naming shard, record and byte offset.
@@ -90,7 +93,7 @@ class SampleSource:
         if not self.fixed:
             kept, samples = self._kept(indices)
             return kept, {f.name: [s[f.name] for s in samples] for f in self.schema.features}
-        out = self._empty(len(indices), channels_first)
+        out = self._empty(len(indices), channels_first, alloc or (lambda shape: np.empty(shape, np.uint8)))
         done = np.zeros(len(indices), bool)
         if len(indices):
             shards, _, spans = self.records.spans(indices)
@@ -118,12 +121,12 @@ class SampleSource:
         keep = np.array([s is not None for s in samples], bool)
         return indices[keep] if len(indices) else indices, [s for s in samples if s is not None]
 
-    def _empty(self, n: int, channels_first: bool) -> dict[str, np.ndarray]:
+    def _empty(self, n: int, channels_first: bool, alloc: Callable) -> dict[str, np.ndarray]:
         out = {}
         for f in self.schema.features:
             if f.kind == "image":
                 h, w, c = image_shape(f)
-                out[f.name] = np.empty((n, c, h, w) if channels_first else (n, h, w, c), np.uint8)
+                out[f.name] = alloc((n, c, h, w) if channels_first else (n, h, w, c))
             else:
                 out[f.name] = np.empty((n, *f.shape), np.int64 if f.storage == "int64" else np.float32)
         return out

@@ -87,7 +87,13 @@ class _BatchFetch(torch.utils.data.Dataset):
         whole, records.stats = records.stats, ReadStats()  # this batch's skips, reported to the loader
         try:
             # a fixed-shape schema's batch is gathered straight into NCHW (or NHWC): no per-sample collate
-            kept, columns = self.source.columns(indices, channels_first=transform is None and not self.channels_last)
+            shared: list[torch.Tensor] = []
+            alloc = None
+            if transform is None and torch.utils.data.get_worker_info() is not None:
+                alloc = lambda shape: shared.append(torch.empty(shape, dtype=torch.uint8).share_memory_()) \
+                    or shared[-1].numpy()  # noqa: E731 - the batch goes to the main process without a copy
+            kept, columns = self.source.columns(indices, channels_first=transform is None and not self.channels_last,
+                                                alloc=alloc)
             skipped = list(records.stats.damaged.values())
         finally:
             records.stats = whole
@@ -98,7 +104,8 @@ class _BatchFetch(torch.utils.data.Dataset):
                                  else np.full(len(kept), -1, np.int64))
         images = columns[self.source.image.name]
         if transform is None and isinstance(images, np.ndarray):
-            return torch.from_numpy(images), labels, len(indices), skipped
+            batch = shared[0] if shared and len(images) == len(indices) else torch.from_numpy(images)
+            return batch, labels, len(indices), skipped
         if transform is not None:
             images = [transform(img, np.random.default_rng([self.seed, epoch, i]))
                       for img, i in zip(images, kept.tolist())]
