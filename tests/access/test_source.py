@@ -189,3 +189,35 @@ def test_batched_reads_are_coalesced(datasets, monkeypatch):
     src = RecordSource(open_source(datasets["cifar10"], split="train").records.shards)
     src.get_many(list(range(len(src)))[::-1])
     assert len(calls) == len(src.shards)  # one read per shard for a whole, contiguous batch
+
+
+def test_threads_opening_a_shard_at_once_keep_one_descriptor(datasets, monkeypatch):
+    # Threads sharing one source (Grain's thread reads, the viewer) each opened the shard and leaked all but one.
+    import threading
+
+    from tfrec.access import records as R
+
+    paths = open_dataset(datasets["cifar10"]).shard_paths("train")
+    records = open_source(datasets["cifar10"], split="train").records
+    opened, closed, barrier = [], [], threading.Barrier(8)
+    real_open, real_close = os.open, os.close
+
+    def slow_open(path, *args):
+        fd = real_open(path, *args)
+        if path in paths:
+            opened.append(fd)
+            barrier.wait(timeout=10)  # every thread has opened before any keeps its descriptor
+        return fd
+
+    def spy_close(fd):
+        closed.append(fd)
+        return real_close(fd)
+
+    monkeypatch.setattr(R.os, "open", slow_open)
+    monkeypatch.setattr(R.os, "close", spy_close)
+    threads = [threading.Thread(target=records.__getitem__, args=(0,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert len(opened) == 8 and len(set(opened) - set(closed)) == 1

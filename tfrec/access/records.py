@@ -136,9 +136,13 @@ class RecordSource:
         fd = self._fds.get(k)
         if fd is None:
             try:
-                fd = self._fds[k] = os.open(self.shards[k].path, os.O_RDONLY)
+                opened = os.open(self.shards[k].path, os.O_RDONLY)
             except OSError as e:
                 raise TfrecError(f"{self.shards[k].path}: cannot open: {e.strerror or e}") from e
+            # threads sharing a source (Grain's, the viewer's) may open a shard at once: keep one, close the rest
+            fd = self._fds.setdefault(k, opened)
+            if fd != opened:
+                os.close(opened)
         return fd
 
     # ------------------------------------------------------------ reading
