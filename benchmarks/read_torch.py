@@ -3,7 +3,8 @@
 One run, the same data and the same cores for everyone (issue 26, item 10):
 
 * raw CIFAR-format records (32x32x3 uint8, 50,000 in 8 shards; 10,000 with --quick), batch 256, uint8 NCHW:
-  tfrec.torch.loader (file order, and shuffled: a seeded global permutation), (a) the `tfrecord` package's
+  tfrec.torch.loader (file order, shuffled: a seeded global permutation, and in file order with no worker
+  processes, num_workers=0, which is not the targets' setting), (a) the `tfrecord` package's
   TFRecordDataset (one per shard, chained, with the shards' `.idx` so that each DataLoader worker reads its
   own part of every shard) + DataLoader doing the same decode (np.frombuffer, reshape, CHW), and
   (d) tfrec.make_dataset (TensorFlow; dtype uint8, in file order and shuffled);
@@ -57,6 +58,8 @@ MARK = "@@read_torch "  # prefixes the children's answers on stdout (TensorFlow 
 CONTENDERS = {
     "raw/tfrec-loader": ("torch", "raw", "tfrec.torch.loader, file order"),
     "raw/tfrec-loader-shuffled": ("torch", "raw", "tfrec.torch.loader(shuffle=True, seed=0): global permutation"),
+    "raw/tfrec-loader-in-process": ("torch", "raw", "tfrec.torch.loader(num_workers=0), file order: no worker "
+                                                    "processes, so no batches handed between processes"),
     "raw/tfrecord-pkg": ("torch", "raw", "(a) tfrecord.torch.TFRecordDataset per shard with its .idx, chained; "
                                          "DataLoader; np.frombuffer -> CHW"),
     "raw/make_dataset": ("tf", "raw", "(d) tfrec.make_dataset(dtype='uint8', shuffle=False)"),
@@ -78,6 +81,10 @@ TARGETS = {
     "raw, shuffled: loader / make_dataset": ("raw/tfrec-loader-shuffled", "raw/make_dataset-shuffled", 1.0, "steady"),
     "jpeg: loader / ImageFolder with Pillow": ("jpeg/tfrec-loader", "jpeg/imagefolder-pillow", 1.0, "steady"),
     "jpeg: loader / decode+resize limit": ("jpeg/tfrec-loader", "jpeg/limit-decode-resize", 0.85, "steady"),
+    "raw, in-process (num_workers=0, not the same workers): loader / tfrecord package": (
+        "raw/tfrec-loader-in-process", "raw/tfrecord-pkg", 5.0, "steady"),
+    "raw, in-process (num_workers=0, not the same workers): loader / make_dataset": (
+        "raw/tfrec-loader-in-process", "raw/make_dataset", 1.0, "steady"),
     "raw: first batch, loader / make_dataset": ("raw/tfrec-loader", "raw/make_dataset", 2.0, "first"),
     "jpeg: first batch, loader / make_dataset": ("jpeg/tfrec-loader", "jpeg/make_dataset", 2.0, "first"),
 }
@@ -235,9 +242,9 @@ def torch_contenders(paths: dict) -> dict:
         return torch.utils.data.DataLoader(chained, batch_size=RAW_BATCH if kind == "raw" else JPEG_BATCH,
                                            num_workers=WORKERS)
 
-    def loader(kind: str, shuffle: bool):
+    def loader(kind: str, shuffle: bool, workers: int = WORKERS):
         if kind == "raw":
-            return tfrec.torch.loader(paths["raw"], batch_size=RAW_BATCH, num_workers=WORKERS, shuffle=shuffle, seed=0)
+            return tfrec.torch.loader(paths["raw"], batch_size=RAW_BATCH, num_workers=workers, shuffle=shuffle, seed=0)
         return tfrec.torch.loader(paths["jpeg"], batch_size=JPEG_BATCH, num_workers=WORKERS, shuffle=shuffle, seed=0,
                                   image_size=SIZE)
 
@@ -245,6 +252,7 @@ def torch_contenders(paths: dict) -> dict:
     return {
         "raw/tfrec-loader": lambda: loader("raw", False),
         "raw/tfrec-loader-shuffled": lambda: loader("raw", True),
+        "raw/tfrec-loader-in-process": lambda: loader("raw", False, 0),
         "raw/tfrecord-pkg": lambda: tfrecord_pkg("raw"),
         "jpeg/tfrec-loader": lambda: loader("jpeg", False),
         "jpeg/tfrec-loader-shuffled": lambda: loader("jpeg", True),
@@ -363,7 +371,14 @@ def markdown(out: dict) -> str:
     lines += ["", "| target (issue 26) | measured | wanted | met |", "| --- | ---: | ---: | --- |"]
     for label, t in out["targets"].items():
         lines.append(f"| {label} | {t['measured']}x | {t['compare']} {t['wanted']}x | {'yes' if t['met'] else 'no'} |")
+    res = out["results"]
+    handed = res["raw/tfrec-loader"]["cpu_us_per_image"] - res["raw/tfrec-loader-in-process"]["cpu_us_per_image"]
     lines += [
+        "",
+        f"Raw CIFAR in one process (raw/tfrec-loader-in-process) cost "
+        f"{res['raw/tfrec-loader-in-process']['cpu_us_per_image']:.1f} CPU µs/image; with {out['workers']} worker "
+        f"processes {res['raw/tfrec-loader']['cpu_us_per_image']:.1f}, so about {handed:.0f} µs/image go to the "
+        "workers' start and to handing each batch from a worker to the main process.",
         "",
         "Not measured here: issue 26's ~1024x768 photos with the imagenet preset against (b).",
         "",
