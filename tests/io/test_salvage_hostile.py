@@ -87,16 +87,6 @@ def _expected(layout: str, tail: bool = True) -> tuple[list[bytes], list[tuple[i
     return payloads[:k] + (payloads[k + 1 :] if tail else []), [(k, at)]
 
 
-@pytest.fixture(params=["compiled", "python"])
-def walk(request):
-    """The scanner's compiled walk over records of varying length, then its Python one."""
-    if request.param == "python":
-        with scan.without_compiled():
-            yield request.param
-    else:
-        yield request.param
-
-
 @pytest.mark.parametrize("idx", INDEXES)
 @pytest.mark.parametrize("compression", ["none", "gzip"])
 @pytest.mark.parametrize("lie", list(LIES))

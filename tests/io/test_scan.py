@@ -106,17 +106,6 @@ def test_deferred_run_checks_name_each_damaged_record(tmp_path, monkeypatch):
     assert _found(scan.scan_file(path, on_record=lambda *a: None)) == want
 
 
-@pytest.fixture(params=["compiled", "python"])
-def walk(request):
-    """Runs a test with the compiled walk over records of varying length, then with the Python one."""
-    if request.param == "python":
-        with scan.without_compiled():
-            yield request.param
-    else:
-        assert scan._framing is not None, "tfrec/io/_framing.c was not built (pip install -e . needs a C compiler)"
-        yield request.param
-
-
 def test_varied_records_checked_one_by_one(tmp_path, monkeypatch, walk):
     monkeypatch.setattr(scan, "SCAN_CHUNK_BYTES", 64 << 10)  # records cross read boundaries
     path = str(tmp_path / "varied.tfrecord")
