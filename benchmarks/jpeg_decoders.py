@@ -242,7 +242,7 @@ def main() -> None:
     rates, cpu = {k: [] for k in cands}, {k: [] for k in cands}
     for r in range(rounds + 1):  # round 0 warms up
         for name, make in cands.items():
-            wall, cpu_s, images = time_whole_pass(make)
+            wall, cpu_s, images, *_ = time_whole_pass(make)  # also start-up and the steady rate
             if r:
                 rates[name].append(images / wall)
                 cpu[name].append(cpu_s / images * 1e6)
