@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from tfrec.access import EpochOrder, epoch_seed, permuted, share_size
+from tfrec.access.order import permuted_many
 from tfrec.errors import TfrecError
 
 
@@ -19,6 +20,21 @@ def test_the_order_of_seed_0_is_kept():
     assert [permuted(i, 10, 0) for i in range(10)] == [8, 7, 1, 3, 0, 4, 6, 9, 5, 2]
     assert EpochOrder(10, True, 0).records(0).tolist() == [9, 5, 3, 1, 6, 0, 4, 7, 2, 8]
     assert EpochOrder(10, True, 0).records(0).tolist() == [EpochOrder(10, True, 0).record(0, p) for p in range(10)]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 10, 97, 1000, 50_000, 2**20 + 3])
+def test_permuted_many_is_the_scalar_permutation_vectorised(n):
+    rng = np.random.default_rng(n)
+    positions = np.unique(rng.integers(0, max(n, 1), 500)) if n else np.zeros(0, np.int64)
+    for seed in (0, 1, 7, 2**31 + 5, 2**32 - 1):
+        got = permuted_many(positions, n, seed)
+        assert got.dtype == np.int64
+        assert got.tolist() == [permuted(int(p), n, seed) for p in positions]
+
+
+def test_shuffled_records_are_the_scalar_permutation_of_their_positions():
+    order = EpochOrder(1001, True, 9, 2, 3)
+    assert order.records(4, 10, 300).tolist() == [order.record(4, p) for p in range(10, 300)]
 
 
 @pytest.mark.parametrize("n", [1, 7, 10, 50])

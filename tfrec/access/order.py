@@ -34,6 +34,35 @@ def permuted(position: int, n: int, seed: int) -> int:
             return x
 
 
+def permuted_many(positions: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """permuted() of every position at once (int64), with NumPy: the same values, ~100x faster per position."""
+    x = np.asarray(positions, np.int64).astype(np.uint64)
+    if n <= 1 or not len(x):
+        return x.astype(np.int64)
+    bits = max(2, (n - 1).bit_length())
+    bits += bits % 2
+    half, mask = np.uint64(bits // 2), np.uint64((1 << (bits // 2)) - 1)
+    keys = [np.uint64(((seed & 0xFFFFFFFF) * 0x9E3779B97F4A7C15 + k * 0xBF58476D1CE4E5B9) & _U64) for k in range(4)]
+    todo = np.arange(len(x))
+    with np.errstate(over="ignore"):
+        while len(todo):
+            v = x[todo]
+            left, right = v >> half, v & mask
+            for key in keys:
+                left, right = right, left ^ (_mix_many(right + key) & mask)
+            v = (left << half) | right
+            x[todo] = v
+            todo = todo[v >= np.uint64(n)]  # cycle walking, as permuted()
+    return x.astype(np.int64)
+
+
+def _mix_many(z: np.ndarray) -> np.ndarray:
+    # _mix's finaliser on uint64 arrays (the key already added; NumPy's uint64 arithmetic wraps as & _U64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
 def _mix(value: int, seed: int, round_: int) -> int:
     # splitmix64's finaliser over the value, seed and round
     z = (value + (seed & 0xFFFFFFFF) * 0x9E3779B97F4A7C15 + round_ * 0xBF58476D1CE4E5B9) & _U64
@@ -94,8 +123,8 @@ class EpochOrder:
         positions = range(self.rank + start * self.world_size, self.rank + stop * self.world_size, self.world_size)
         if not self.shuffle:
             return np.arange(positions.start, positions.stop, positions.step, dtype=np.int64)[: max(0, stop - start)]
-        s = epoch_seed(self.seed, epoch)
-        return np.fromiter((permuted(p, self.size, s) for p in positions), np.int64, len(positions))
+        positions = np.arange(positions.start, positions.stop, positions.step, dtype=np.int64)[: max(0, stop - start)]
+        return permuted_many(positions, self.size, epoch_seed(self.seed, epoch))
 
     def batches(self, epoch: int, batch_size: int, start: int = 0, drop_last: bool = False):
         """Yields the share's records from `start` on in batches (int64 arrays); the last may be short.
