@@ -25,12 +25,14 @@ from ..read.options import ReadOptions
 from ..read.pipeline import make_dataset
 from ..training.data import plan_data
 from ..training.loop import train
-from .capacity import add_increments, limiting_stage, plan_cores
-from .noise import noise_warnings, round_spread
-from .options import INPUT_BOUND_STALL_PCT, TARGET_VS_SYNTHETIC, TARGET_VS_TUTORIAL, TrainBenchOptions
+from .capacity import add_increments, plan_cores
+from .noise import noise_warnings
+from .options import TrainBenchOptions
 from .pagecache import drop_page_cache
 from .progress import BenchProgress
 from .read import stage_rates
+from .rounds import find_limits, median_row, mode_row, page_cache_row, targets
+from .rounds import ratio_rounds as rounds_ratios
 from .tutorial import tutorial_stages
 
 def gpu_name() -> str | None:
@@ -103,28 +105,9 @@ class _Inputs:
 
 
 def _train_mode(path: Dataset, opts: TrainBenchOptions, datasets: Callable[[int], tf.data.Dataset]) -> dict:
-    """One mode's timed epoch. The first wait is the reader's start-up (opening files, from cold storage
-    for tfrec, and filling the shuffle buffer): reported apart (`first_wait_s`, `start_images_per_s`), since
-    a benchmark epoch of a few dozen steps would weigh it far more than a real epoch does."""
+    """One mode's timed epoch through the trainer (`rounds.mode_row`: start-up reported apart)."""
     timing.settle()
-    r = train(path, opts.train_options(), datasets=datasets).to_json()
-    row = r["epochs"][-1]
-    first, per_step = row["first_wait_s"] or 0.0, row["images"] / max(1, row["steps"])
-    steady_wall = row["wall_s"] - first
-    return {"images_per_s": round((row["images"] - per_step) / steady_wall, 1) if steady_wall > 0 else None,
-            "input_stall_pct": row["steady_stall_pct"], "step_ms_p50": row["step_ms_p50"],
-            "step_ms_p95": row["step_ms_p95"], "wait_ms_p95": row["wait_ms_p95"], "first_wait_s": first,
-            "start_images_per_s": row["images_per_s"], "start_stall_pct": row["input_stall_pct"], "gpu": row["gpu"]}
-
-
-def _median_row(runs: list[dict]) -> dict:
-    out = {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0] if k != "gpu"}
-    out["images_per_s_rounds"] = [r["images_per_s"] for r in runs]
-    out["spread"] = round_spread(out["images_per_s_rounds"])  # (max - min) / median of the rounds
-    gpu = [r["gpu"] for r in runs if r["gpu"]]
-    # Without a GPU (or NVML) nothing was measured: None, never a zero.
-    out["gpu"] = {k: statistics.median(g[k] for g in gpu) for k in gpu[0]} if gpu else None
-    return out
+    return mode_row(train(path, opts.train_options(), datasets=datasets).to_json())
 
 
 def _measure(path: Dataset, opts: TrainBenchOptions, inputs: _Inputs) -> tuple[dict[str, list[dict]], dict]:
@@ -142,15 +125,6 @@ def _measure(path: Dataset, opts: TrainBenchOptions, inputs: _Inputs) -> tuple[d
         with bar.part(f"stage rates of {pipelines} ({opts.stage_rounds} rounds of {opts.stage_batches} batches)"):
             stages = inputs.stages()
     return runs, stages
-
-
-def _ratio_rounds(rates: dict[str, list[float]]) -> dict[str, list[float]]:
-    """Each ratio in each round (a / b of the same round): their median is the ratio, robust to drift that
-    falls on both members of a round alike; their range is its noise."""
-    pairs = {f"{m}_vs_synthetic": (m, "synthetic") for m in rates if m != "synthetic"}
-    if "tfrec" in rates and "tutorial" in rates:
-        pairs["tfrec_vs_tutorial"] = ("tfrec", "tutorial")
-    return {name: [a / b for a, b in zip(rates[m], rates[n])] for name, (m, n) in pairs.items()}
 
 
 def benchmark_train(path: Dataset | str, options: TrainBenchOptions | None = None, **overrides) -> dict:
@@ -180,29 +154,17 @@ def benchmark_train(path: Dataset | str, options: TrainBenchOptions | None = Non
     dataset = plan.dataset  # every mode's run and reader reads through it: dataset.json is read once
     inputs = _Inputs(dataset, opts, plan.image_size)
     runs, stages = _measure(dataset, opts, inputs)
-    modes = {m: _median_row(r) for m, r in runs.items()}
+    modes = {m: median_row(r) for m, r in runs.items()}
     synthetic = modes["synthetic"]["images_per_s"]
     rates = {m: [r["images_per_s"] for r in rows] for m, rows in runs.items()}
-    ratio_rounds = _ratio_rounds(rates)
+    ratio_rounds = rounds_ratios(rates)
     ratios = {name: round(statistics.median(values), 3) for name, values in ratio_rounds.items()}
     if "tfrec_vs_tutorial" in ratios:
         ratios["reader_tfrec_vs_tutorial"] = round(stages["tfrec"][-1]["images_per_s"]
                                                    / stages["tutorial"][-1]["images_per_s"], 3)
     for pipeline in stages.values():
         add_increments(pipeline)
-    limits = {}
-    for mode in opts.modes:
-        bound = mode != "synthetic" and modes[mode]["input_stall_pct"] > INPUT_BOUND_STALL_PCT
-        modes[mode]["input_bound"] = bound
-        if bound:
-            pipeline = stages["tutorial" if mode == "tutorial" else "tfrec"]
-            limits[mode] = limiting_stage(pipeline, synthetic, skip=("read",) if mode == "tfrec_cached" else ())
-            if limits[mode]["shortfall"] is not None and limits[mode]["shortfall"] < 1:
-                # Alone, the pipeline outruns the model: the wait comes from sharing the cores with the step
-                # (on a CPU the model and the reader run on the same cores), not from a stage's rate.
-                limits[mode]["cause"] = "contention"
-            else:
-                limits[mode]["cause"] = "stage"
+    limits = find_limits(modes, stages, synthetic)
     drops = inputs.drops
     result = {
         "path": plan.path, "split": opts.split, "model": plan.model, "image_size": list(plan.image_size),
@@ -213,59 +175,8 @@ def benchmark_train(path: Dataset | str, options: TrainBenchOptions | None = Non
         "warnings": noise_warnings(rates, ratio_rounds), "stages": stages, "stage_rounds": opts.stage_rounds,
         "limits": limits,
         "capacity": plan_cores(stages["tfrec"], synthetic),
-        "page_cache": {"dropped": bool(drops), "method": drops[-1]["method"] if drops else None,
-                       "resident_before": _median([d["resident_before"] for d in drops]),
-                       "resident_after": _median([d["resident_after"] for d in drops])},
+        "page_cache": page_cache_row(drops),
         "cache_fill_s": inputs.cache_fill_s,
     }
     result["targets"] = targets(result)
     return result
-
-
-def _median(values: list) -> float | None:
-    values = [v for v in values if v is not None]
-    return round(statistics.median(values), 4) if values else None
-
-
-def targets(result: dict) -> dict:
-    """The issue's targets, measured in this run: tfrec / synthetic >= 0.95; tfrec >= 3x tutorial where the
-    tutorial mode is input-bound (not applicable otherwise: then both run at the model's speed). A missed
-    headline comes with `why`: see `headline_diagnosis`."""
-    ratios, modes = result["ratios"], result["modes"]
-    out = {}
-    if "tfrec_vs_synthetic" in ratios:
-        v = ratios["tfrec_vs_synthetic"]
-        out["tfrec_vs_synthetic"] = {"wanted": TARGET_VS_SYNTHETIC, "measured": v, "met": v >= TARGET_VS_SYNTHETIC}
-        if v < TARGET_VS_SYNTHETIC:
-            out["tfrec_vs_synthetic"]["why"] = headline_diagnosis(result)
-    if "tfrec_vs_tutorial" in ratios:
-        bound = modes["tutorial"]["input_bound"]
-        v = ratios["tfrec_vs_tutorial"]
-        out["tfrec_vs_tutorial"] = {"wanted": TARGET_VS_TUTORIAL, "measured": v, "applies": bound,
-                                    "met": (v >= TARGET_VS_TUTORIAL) if bound else None}
-    return out
-
-
-def headline_diagnosis(result: dict) -> dict:
-    """Why tfrec fell short of synthetic, the DS-Analyzer way: the share of the synthetic rate lost to
-    preparing (synthetic -> tfrec cached) and to fetching from storage (tfrec cached -> tfrec), the stage
-    to blame (read, when fetching lost more; else the costliest stage by CPU time), whether the step
-    waited for input or itself ran slower (the reader's threads and I/O taking the cores from the step, on
-    a CPU), the cores the reader needed, and the run's own noise (the synthetic rate's spread over rounds)."""
-    modes, cap, ratios = result["modes"], result["capacity"], result["ratios"]
-    tfrec, synthetic = modes["tfrec"], modes["synthetic"]
-    prepared = min(1.0, ratios.get("tfrec_cached_vs_synthetic", 1.0))
-    fetch_loss = max(0.0, prepared - ratios["tfrec_vs_synthetic"])
-    prepare_loss = 1.0 - prepared
-    costly = max((s for s in cap["stages"] if s["cpu_us_per_image"] and s["stage"] != "read"),
-                 key=lambda s: s["cpu_us_per_image"], default=None)
-    rounds = synthetic["images_per_s_rounds"]
-    return {"stage": "read" if fetch_loss >= prepare_loss else costly and costly["stage"],
-            "fetch_loss": round(fetch_loss, 3), "prepare_loss": round(prepare_loss, 3),
-            "cause": "input" if tfrec["input_bound"] else "slower step",
-            "input_stall_pct": tfrec["input_stall_pct"],
-            "step_p50_vs_synthetic": round(tfrec["step_ms_p50"] / synthetic["step_ms_p50"], 3),
-            "costliest_prepare_stage": costly and costly["stage"],
-            "costliest_prepare_stage_cpu_us": costly and costly["cpu_us_per_image"],
-            "reader_cores": cap.get("cores"),
-            "synthetic_spread": round(max(rounds) / min(rounds), 3) if len(rounds) > 1 and min(rounds) else None}
