@@ -27,6 +27,7 @@ from ..errors import TfrecError
 from ..codec.images import MAX_PIXELS, PIL_FORMATS, image_format, truncation_reason
 from ..codec.example import ExampleDecodeError, decode_example
 from .template import Template, build_template
+from .detection import LABEL_MAP, detection_problems, is_detection, label_map_beside, read_label_map
 from ..io.dataset import Dataset, open_dataset, shard_entries
 from ..io.manifest import MANIFEST, MISSING_SHARD
 from ..io.records import HEADER_BYTES, normalize_compression
@@ -90,6 +91,7 @@ class ShardTask:
     checksum: str | None = None  # the checksum kind to compute ('crc32', 'crc32c') or None
     index_required: bool = False  # tfrec datasets always have one
     dataset: bool = True  # compare with the .idx file (and `expected`)
+    labels: tuple[tuple[int, str], ...] | None = None  # label_map.pbtxt beside the data (detection records)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class ShardReport:
     problems: tuple[Problem, ...]
     seconds: float
     stopped: bool = False  # the check stopped at max_errors before the end of the file
+    detection_records: int = 0  # records with the Object Detection API's keys (their invariants checked)
 
     def to_json(self) -> dict:
         return {"file": self.file, "compression": self.compression, "records": self.records, "bytes": self.bytes,
@@ -179,8 +182,11 @@ class RecordChecker:
     seen before (`tfrec.check.template`) and decodes one by one only those that match none.
     """
 
-    def __init__(self, path: str, schema: Schema | None, level: str, max_problems: int):
+    def __init__(self, path: str, schema: Schema | None, level: str, max_problems: int,
+                 labels: dict[int, str] | None = None):
         self.path, self.schema, self.level, self.max_problems = path, schema, level, max_problems
+        self.labels = labels  # a detection dataset's label map
+        self.detection_records = 0
         self.problems: list[Problem] = []
         self.templates: list[Template] = []
         self.raw_sizes = {f.name: int(np.prod(f.shape)) for f in (schema.features if schema else ())
@@ -195,10 +201,14 @@ class RecordChecker:
             self.problems.append(Problem(self.path, index, offset, "parse", f"not a tf.train.Example: {e}"))
             return
         reasons = [("parse", r) for r in check_example(example, self.schema)] if self.schema else []
+        detection = is_detection(example)  # its values matter: never a template (which checks structure only)
+        if detection:
+            self.detection_records += 1
+            reasons += [("detection", r) for r in detection_problems(example, self.labels, self.level == "decode")]
         if self.level == "decode" and not reasons:
             reasons = [("decode", r) for r in decode_checks(example, self.schema)]
         self.problems += [Problem(self.path, index, offset, check, r) for check, r in reasons]
-        if not reasons and self.level == "parse" and len(self.templates) < MAX_TEMPLATES:
+        if not reasons and not detection and self.level == "parse" and len(self.templates) < MAX_TEMPLATES:
             template = build_template(data, self.raw_sizes)
             if template is not None:
                 self.templates.append(template)
@@ -358,7 +368,9 @@ def tf_decoded_size(value: bytes, channels: int) -> tuple[int, int]:
 def verify_shard(task: ShardTask) -> ShardReport:
     """Verifies one file: framing, parse/decode, and agreement with dataset.json and its .idx."""
     start = time.perf_counter()
-    checker = RecordChecker(task.path, task.schema, task.level, task.max_problems) if task.level != "framing" else None
+    labels = dict(task.labels) if task.labels is not None else None
+    checker = (RecordChecker(task.path, task.schema, task.level, task.max_problems, labels)
+               if task.level != "framing" else None)
     bulk = checker.batch if checker is not None and task.level == "parse" else None
     scan = scan_file(task.path, task.compression, checker, task.max_problems, checksum=task.checksum, on_records=bulk)
     problems = list(scan.problems) + (checker.problems if checker else [])
@@ -369,7 +381,8 @@ def verify_shard(task: ShardTask) -> ShardReport:
         problems += _against_index(scan, task.index_required)
     stopped = not scan.complete or (checker is not None and len(checker.problems) >= task.max_problems)
     return ShardReport(task.path, scan.compression, scan.records, scan.file_bytes, scan.checksum,
-                       tuple(problems), time.perf_counter() - start, stopped)
+                       tuple(problems), time.perf_counter() - start, stopped,
+                       checker.detection_records if checker is not None else 0)
 
 
 def _against_manifest(scan: ScanResult, expected: dict) -> list[Problem]:
@@ -431,7 +444,22 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _dataset_tasks(dataset: Dataset | str, options: VerifyOptions) -> tuple[list[ShardTask], list[Problem]]:
+def _labels_beside(path: str, seen: dict, problems: list[Problem]) -> tuple[tuple[int, str], ...] | None:
+    """The label_map.pbtxt beside a dataset directory or a file (read once per folder); a malformed one is a problem."""
+    found = label_map_beside(path)
+    if found is None:
+        return None
+    if found not in seen:
+        try:
+            seen[found] = tuple(sorted(read_label_map(found).items()))
+        except TfrecError as e:
+            seen[found] = None
+            problems.append(Problem(found, None, None, "detection", str(e).removeprefix(f"{found}: ")))
+    return seen[found]
+
+
+def _dataset_tasks(dataset: Dataset | str, options: VerifyOptions,
+                   seen: dict | None = None) -> tuple[list[ShardTask], list[Problem]]:
     """The shard tasks of a tfrec dataset, and the problems visible from dataset.json alone (the handle's)."""
     manifest_path = dataset.manifest_path if isinstance(dataset, Dataset) else os.path.join(dataset, MANIFEST)
     try:
@@ -442,15 +470,17 @@ def _dataset_tasks(dataset: Dataset | str, options: VerifyOptions) -> tuple[list
         return [], [Problem(manifest_path, None, None, "dataset", str(e).removeprefix(f"{manifest_path}: "))]
     problems = [p for p in dataset.problems
                 if options.dataset or p.reason.startswith("malformed") or p.reason == MISSING_SHARD]
+    labels = _labels_beside(dataset.root, {} if seen is None else seen, problems) if options.level != "framing" else None
     tasks = []
     for s in dataset.present():
         if not options.dataset:
-            tasks.append(ShardTask(s.path, compression, options.level, schema, options.max_errors, dataset=False))
+            tasks.append(ShardTask(s.path, compression, options.level, schema, options.max_errors, dataset=False,
+                                   labels=labels))
         else:
             kind = str(s.entry.get("checksum", "")).partition(":")[0]
             checksum = kind if options.checksums and kind in CHECKSUMS else None
             tasks.append(ShardTask(s.path, compression, options.level, schema, options.max_errors, dict(s.entry),
-                                   checksum, True))
+                                   checksum, True, labels=labels))
     if options.dataset:
         listed = {os.path.normpath(s.path) for s in dataset.shards}
         problems += [Problem(p, None, None, "dataset", "a shard file not listed in dataset.json")
@@ -478,18 +508,20 @@ def verify(paths: Sequence[str | Dataset], options: VerifyOptions | None = None)
         return fs.on_local_copies(verify, paths, options)
     start = time.perf_counter()
     foreign_schema = load_schema(options.schema) if options.schema and options.level != "framing" else None
-    tasks, problems, notes = [], [], []
+    tasks, problems, notes, seen = [], [], [], {}
     inputs = find_inputs(paths)
     for item in inputs:
         if item.dataset:
-            t, p = _dataset_tasks(item.source, options)
+            t, p = _dataset_tasks(item.source, options, seen)
             tasks += t
             problems += p
         else:
             if item.note:
                 notes.append(item.note)
             tasks += [ShardTask(f, options.compression, options.level, foreign_schema, options.max_errors,
-                                dataset=options.dataset) for f in item.files]
+                                dataset=options.dataset,
+                                labels=_labels_beside(f, seen, problems) if options.level != "framing" else None)
+                      for f in item.files]
     sizes = [os.path.getsize(t.path) for t in tasks]
     if options.runner == "beam":
         from ..write.beam_glue import map_on_beam
@@ -501,5 +533,10 @@ def verify(paths: Sequence[str | Dataset], options: VerifyOptions | None = None)
     problems = [p for r in reports for p in r.problems] + problems
     if options.level != "framing" and not options.schema and any(not i.dataset for i in inputs):
         notes.append("foreign files were checked as tf.train.Examples without a schema (pass --schema to check keys)")
+    detected = sum(r.detection_records for r in reports)
+    if detected:
+        against = f"in {LABEL_MAP}" if any(t.labels is not None for t in tasks) else f">= 1 (no {LABEL_MAP} beside the data)"
+        notes.append(f"{detected:,} records use the Object Detection API's detection keys: boxes (0 <= min < max <= 1), "
+                     f"per-object list lengths, class ids {against} and masks were checked")
     return VerifyReport(tuple(p.root if isinstance(p, Dataset) else str(p) for p in paths), options.level, tuple(reports),
                         tuple(problems[: options.max_errors]), len(problems), time.perf_counter() - start, tuple(notes))

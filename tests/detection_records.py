@@ -1,0 +1,83 @@
+"""Tiny detection datasets built in the test run: tf.train.Examples with the Object Detection API's keys."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from tfrec.codec.example import encode_example
+from tfrec.io.records import write_records
+
+NAMES = ("cat", "dog", "bird")  # ids 1, 2, 3
+
+
+def jpeg(height: int, width: int, seed: int = 0, quality: int = 90) -> bytes:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def png_mask(height: int, width: int, box: Sequence[float] | None = None) -> bytes:
+    """A 0/1 PNG mask of the given size, 1 inside `box` (ymin, xmin, ymax, xmax normalised)."""
+    m = np.zeros((height, width), np.uint8)
+    if box is not None:
+        y0, x0, y1, x1 = box
+        m[int(y0 * height): int(np.ceil(y1 * height)), int(x0 * width): int(np.ceil(x1 * width))] = 1
+    buf = io.BytesIO()
+    Image.fromarray(m).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def example(boxes: Sequence[Sequence[float]], labels: Sequence[int], height: int = 48, width: int = 64,
+            seed: int = 0, masks: bool = False, image: bytes | None = None, **extra) -> bytes:
+    """One record as create_coco_tf_record.py writes it; boxes are (ymin, xmin, ymax, xmax) normalised."""
+    encoded = image if image is not None else jpeg(height, width, seed)
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    features = {
+        "image/height": [height], "image/width": [width],
+        "image/filename": f"{seed:06d}.jpg".encode(), "image/source_id": str(seed).encode(),
+        "image/key/sha256": hashlib.sha256(encoded).hexdigest().encode(),
+        "image/encoded": encoded, "image/format": b"jpeg",
+        "image/object/bbox/xmin": ("float", b[:, 1].tolist()), "image/object/bbox/xmax": ("float", b[:, 3].tolist()),
+        "image/object/bbox/ymin": ("float", b[:, 0].tolist()), "image/object/bbox/ymax": ("float", b[:, 2].tolist()),
+        "image/object/class/text": ("bytes", [NAMES[(i - 1) % len(NAMES)].encode() for i in labels]),
+        "image/object/class/label": ("int64", list(labels)),
+        "image/object/is_crowd": ("int64", [0] * len(labels)),
+        "image/object/area": ("float", ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) * height * width).tolist()),
+    }
+    if masks:
+        features["image/object/mask"] = ("bytes", [png_mask(height, width, box) for box in b.tolist()])
+    features.update(extra)
+    return encode_example({k: v for k, v in features.items() if v is not None})
+
+
+def label_map_text(names: Sequence[str] = NAMES) -> str:
+    return "".join(f"item {{\n  id: {i}\n  name: '{n}'\n}}\n" for i, n in enumerate(names, 1))
+
+
+def write_detection(directory: str, records: Sequence[bytes], label_map: bool = True,
+                    name: str = "objects.tfrecord") -> str:
+    """Writes a foreign shard (no dataset.json) and, if asked, a label_map.pbtxt beside it; returns the shard."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, name)
+    write_records(path, list(records))
+    if label_map:
+        with open(os.path.join(directory, "label_map.pbtxt"), "w") as f:
+            f.write(label_map_text())
+    return path
+
+
+def clean_records(n: int = 6, masks: bool = False) -> list[bytes]:
+    """n records with 0 to 3 objects each, boxes well inside the image."""
+    out = []
+    for i in range(n):
+        k = i % 4
+        boxes = [(0.1 + 0.05 * j, 0.1 + 0.1 * j, 0.5 + 0.1 * j, 0.6 + 0.1 * j) for j in range(k)]
+        out.append(example(boxes, [1 + (i + j) % 3 for j in range(k)], seed=i, masks=masks))
+    return out
