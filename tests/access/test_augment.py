@@ -154,18 +154,53 @@ def _tf_resized(image: np.ndarray, size, fit: str) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+@pytest.fixture(params=["opencv", "pillow"])
+def resizer(request, monkeypatch):
+    """Each resize backend in turn: OpenCV's (where installed) and Pillow's."""
+    import tfrec.access.augment as augment_module
+
+    if request.param == "opencv":
+        pytest.importorskip("cv2")
+    monkeypatch.setattr(augment_module, "_cv2", (lambda: None) if request.param == "pillow" else augment_module._cv2)
+    return request.param
+
+
+def test_opencv_resize_is_used_where_installed_and_pillow_on_request(monkeypatch):
+    import tfrec.access.augment as augment_module
+
+    pytest.importorskip("cv2")
+    augment_module._cv2.cache_clear()
+    assert augment_module._cv2() is not None
+    monkeypatch.setenv("TFREC_RESIZE", "pillow")
+    augment_module._cv2.cache_clear()
+    assert augment_module._cv2() is None
+    monkeypatch.delenv("TFREC_RESIZE")
+    augment_module._cv2.cache_clear()
+
+
+def test_the_two_resizes_are_at_most_one_level_apart(resizer):
+    import tfrec.access.augment as augment_module
+
+    img = np.asarray(Image.fromarray(_image(12, 16)).resize((500, 375), Image.Resampling.BICUBIC))
+    for window, size in [((0, 0, 375, 500), (224, 224)), ((10, 30, 200, 301), (64, 80)), ((5, 5, 20, 30), (60, 90))]:
+        got = resize(img, window, size)
+        top, left, h, w = window
+        want = augment_module._resize_pillow(img[top: top + h, left: left + w], size)
+        assert got.shape == (*size, 3) and np.abs(got.astype(int) - want.astype(int)).max() <= 1
+
+
 @pytest.mark.parametrize("fit", ["stretch", "crop", "pad"])
 @pytest.mark.parametrize("shape, size", [((90, 160), (48, 48)), ((160, 90), (48, 64)), ((30, 40), (64, 50)),
                                          ((61, 77), (61, 77))])
 @pytest.mark.parametrize("channels", [1, 3, 4])
-def test_fit_matches_the_tf_reader(fit, shape, size, channels):
+def test_fit_matches_the_tf_reader(fit, shape, size, channels, resizer):
     img = np.asarray(Image.fromarray(_image(12, 16)).resize(shape[::-1], Image.Resampling.BICUBIC))
     img = np.concatenate([img, img[..., :1]], -1)[..., :channels] if channels != 3 else img
     got = make_augment("none", size, fit)(img, np.random.default_rng(0))
     _close(got, _tf_resized(img, size, fit))
 
 
-def test_imagenet_window_resize_matches_tf_crop_and_resize():
+def test_imagenet_window_resize_matches_tf_crop_and_resize(resizer):
     import tensorflow as tf
 
     img = np.asarray(Image.fromarray(_image(12, 16)).resize((200, 150), Image.Resampling.BICUBIC))

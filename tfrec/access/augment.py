@@ -13,9 +13,10 @@ tfrec/read/augment.py's (tests/access/test_augment.py checks the parameters agai
 
 `fit` reaches image_size as the reader does: 'stretch', 'crop' (the largest centred window of the
 target's aspect first) or 'pad' (fit inside, black borders, tf.image.resize_with_pad's offsets).
-Resizes are bilinear without antialiasing at half-pixel centres, as tf.image.resize: Pillow's affine
-transform, which truncates where TensorFlow's uint8 output is rounded (at most 1 level apart, half a
-level darker on average; RESIZE_TOLERANCE).
+Resizes are bilinear without antialiasing at half-pixel centres, as tf.image.resize: OpenCV's
+INTER_LINEAR where it is installed (about 11x cheaper), else Pillow's affine transform, which
+truncates where TensorFlow's uint8 output is rounded (either at most 1 level from TensorFlow's;
+RESIZE_TOLERANCE).
 
 Decoding and cropping cooperate: a caller that decodes JPEGs itself draws the window first and
 decodes at the DCT scale it allows, then passes the window and the stored size back:
@@ -30,7 +31,9 @@ generator state, on pixels decoded at the reduced scale.
 """
 from __future__ import annotations
 
+import functools
 import math
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -49,6 +52,7 @@ CROP_SCALE = (0.08, 1.0)  # RandomResizedCrop's area range
 CROP_RATIO = (3 / 4, 4 / 3)  # and aspect ratio (width / height) range
 CROP_ATTEMPTS = 10
 RESIZE_TOLERANCE = (1, 0.55)  # max and mean absolute difference from tf.image.resize's rounded uint8 output
+RESIZE_ENV = "TFREC_RESIZE"  # 'pillow': Pillow's resize even where OpenCV is installed
 
 Window = tuple[int, int, int, int]  # (top, left, height, width)
 
@@ -198,13 +202,39 @@ def _scaled_window(window: Window, source: tuple[int, int], shape: tuple[int, in
 
 def resize(image: np.ndarray, window: Window, size: tuple[int, int]) -> np.ndarray:
     """`window` of image [H, W, C] uint8 resized to size (height, width): bilinear, no antialiasing, half-pixel
-    centres (tf.image.resize's kernel), each channel on its own (no alpha premultiplication)."""
-    from PIL import Image
+    centres (tf.image.resize's kernel), each channel on its own (no alpha premultiplication).
 
+    OpenCV's INTER_LINEAR when it is installed (rounded; 107 vs 1,239 CPU us for ~500x375 -> 224x224
+    with Pillow here), else Pillow's affine transform (truncated): both within RESIZE_TOLERANCE of
+    tf.image.resize's rounded output, and at most 1 level from each other.
+    """
     top, left, h, w = window
     crop = image[top: top + h, left: left + w]
     if (h, w) == tuple(size):
         return np.ascontiguousarray(crop)
+    cv2 = _cv2()
+    if cv2 is not None and crop.shape[2] <= 4:
+        out = cv2.resize(crop, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+        return out[..., None] if out.ndim == 2 else out
+    return _resize_pillow(crop, size)
+
+
+@functools.lru_cache(maxsize=None)
+def _cv2():
+    """OpenCV, or None where it is not installed (or TFREC_RESIZE=pillow asks for Pillow's resize)."""
+    if os.environ.get(RESIZE_ENV, "").strip().lower() == "pillow":
+        return None
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2
+
+
+def _resize_pillow(crop: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    h, w = crop.shape[:2]
     th, tw = size
     affine = (w / tw, 0, 0, 0, h / th, 0)
 
