@@ -13,7 +13,8 @@ from tfrec.sources import model, registry
 
 def test_formats_come_from_the_registry():
     assert registry.FORMATS == tuple(registry.READERS)
-    assert registry.FORMATS == ("mnist", "cifar10", "cifar100", "imagefolder", "parquet", "npz")
+    assert registry.FORMATS == ("mnist", "cifar10", "cifar100", "imagefolder", "parquet", "npz", "coco", "voc", "yolo",
+                                "csv")
 
 
 @pytest.mark.parametrize("fmt", registry.FORMATS)
@@ -24,7 +25,7 @@ def test_every_registered_reader_resolves(fmt):
 
 def test_unknown_format_lists_the_supported_ones(tmp_path):
     with pytest.raises(SourceError, match=r"unknown format 'tiff'; supported: auto, mnist, cifar10, cifar100, "
-                                          r"imagefolder, parquet, npz"):
+                                          r"imagefolder, parquet, npz, coco, voc, yolo, csv"):
         registry.reader("tiff")
     with pytest.raises(SourceError, match=r"unknown format 'tiff'; supported: auto, mnist"):
         sources.read_source(str(tmp_path), "tiff")

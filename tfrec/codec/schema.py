@@ -84,8 +84,10 @@ class Schema:
 
     @property
     def image(self) -> FeatureSpec | None:
-        """The `image` feature, if the schema has one."""
-        return self["image"] if "image" in self else None
+        """The `image` feature, else the first feature of kind image (the detection schemas' `image/encoded`)."""
+        if "image" in self:
+            return self["image"]
+        return next((f for f in self.features if f.kind == "image"), None)
 
     def to_json(self) -> dict:
         """The schema in the `schemas/*.json` format."""

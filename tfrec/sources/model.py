@@ -62,7 +62,8 @@ class SourceData:
     description: str
     schema: Schema
     splits: dict[str, SplitData]
-    # item -> (record, '', the stored image's format) or (None, why the item was skipped, '')
+    # item -> (record, '', the stored image's format) or (None, why the item was skipped, ''); a detection
+    # layout's adds a 4th element, its annotation events (sources/objects.py: clipped or dropped boxes, ...)
     make_record: Callable[[Any], tuple[bytes | None, str, str]] | None = None
     skipped: list[dict] = field(default_factory=list)
     ignored: int = 0  # files passed over as no image (by extension)
@@ -72,6 +73,10 @@ class SourceData:
     notes: tuple[str, ...] = ()  # what the result says besides its counts (not a problem: e.g. "unlabelled")
     labels: str = ""  # image folders: how records got their labels (one of LABEL_MODES); '' where the files hold them
     cleanup: Callable[[], None] | None = None  # removes temporary files the reader made (called by convert)
+    # detection layouts (COCO, VOC, YOLO, CSV): the task they write ('' for one label per image) and the class
+    # names, in label map order (label_map.pbtxt's id i is class_names[i - 1])
+    task: str = ""
+    class_names: tuple[str, ...] = ()
 
     def close(self) -> None:
         """Removes the reader's temporary files, if any (safe to call twice)."""

@@ -19,6 +19,10 @@ READERS: dict[str, tuple[str, str]] = {
     "imagefolder": ("imagefolder", "read_image_folder"),
     "parquet": ("parquet", "read_parquet"),
     "npz": ("npz", "read_npz"),
+    "coco": ("coco", "read_coco"),
+    "voc": ("voc", "read_voc"),
+    "yolo": ("yolo", "read_yolo"),
+    "csv": ("csv_manifest", "read_csv_manifest"),
 }
 FORMATS = tuple(READERS)
 
@@ -40,18 +44,21 @@ def _detect_file(path: str, base: str) -> str:
         return "parquet"
     if base.endswith(".npz"):
         return "npz"
+    if base.lower().endswith(".csv"):
+        return "csv"
     if base.startswith("cifar-100"):
         return "cifar100"
     if base.startswith("cifar-10"):
         return "cifar10"
     raise SourceError(
-        f"{path}: a single file must be a CIFAR .tar.gz archive, a .parquet file or a .npz archive; "
+        f"{path}: a single file must be a CIFAR .tar.gz archive, a .parquet file, a .npz archive or a .csv manifest; "
         "give the folder of IDX files or images"
     )
 
 
 def detect_format(path: str | Sequence[str]) -> str:
-    """Guesses the source format from file names: IDX files, CIFAR binaries, Parquet, .npz, or class folders.
+    """Guesses the source format from file names: COCO, VOC or YOLO folders, a CSV manifest, IDX files, CIFAR
+    binaries, Parquet, .npz, or class folders.
 
     Several paths (a shell-expanded `data/*.parquet`) must all be Parquet files.
 
@@ -72,6 +79,9 @@ def detect_format(path: str | Sequence[str]) -> str:
     base = os.path.basename(path.rstrip("/"))
     if not os.path.isdir(path):  # a file, or a FIFO or device that its reader refuses by name
         return _detect_file(path, base)
+    layout = _detect_objects(path)
+    if layout:
+        return layout
     names = set()
     for root, dirs, files in os.walk(path):
         names.update(files)
@@ -100,8 +110,39 @@ def detect_format(path: str | Sequence[str]) -> str:
         raise SourceError(f"{path}: holds {npz[0]}; give the .npz file itself")
     raise SourceError(
         f"{path}: cannot tell the format: no IDX files (*-idx3-ubyte), CIFAR binaries (*.bin), .parquet files "
-        "class subfolders or image files; pass --format"
+        "class subfolders or image files, nor a COCO, VOC, YOLO or CSV layout; pass --format"
     )
+
+
+# The header cells a CSV manifest starts with (sources/csv_manifest.py).
+_CSV_FIRST = ("filename", "file", "path", "image")
+
+
+def _csv_manifest(file: str) -> bool:
+    try:
+        with open(file, "rb") as f:
+            first = f.readline(4096).decode("utf-8-sig", "replace")
+    except OSError:
+        return False
+    return first.split(",")[0].strip().lower() in _CSV_FIRST
+
+
+def _detect_objects(path: str) -> str:
+    """The detection layout a folder has (COCO, VOC, YOLO, a CSV manifest), or ''."""
+    annotations = os.path.join(path, "annotations")
+    if os.path.isdir(annotations) and any(n.startswith("instances_") and n.endswith(".json")
+                                          for n in os.listdir(annotations)):
+        return "coco"
+    if all(os.path.isdir(os.path.join(path, d)) for d in ("Annotations", "JPEGImages")):
+        return "voc"
+    if all(os.path.isdir(os.path.join(path, d)) for d in ("images", "labels")):
+        return "yolo"
+    entries = os.listdir(path)
+    if any(n.lower().endswith(".csv") and _csv_manifest(os.path.join(path, n)) for n in entries):
+        return "csv"
+    if any(os.path.isfile(os.path.join(path, d, "_annotations.csv")) for d in entries):
+        return "csv"  # Roboflow's export: {split}/_annotations.csv beside the images
+    return ""
 
 
 def _image_extensions() -> tuple[str, ...]:

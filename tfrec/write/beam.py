@@ -60,8 +60,9 @@ class _Finish:
         for split, file in self.order:
             written.setdefault(split, []).append(done[file][1])
             skipped.extend(done[file][2])
-        if self.options.source.on_error == "fail" and skipped:
-            raise SourceError(f"{skipped[0]['path']}: {skipped[0]['reason']} (--on-error fail; no dataset.json written)")
+        files = shards.file_skips(skipped)  # not the annotation events (clipped boxes, ...)
+        if self.options.source.on_error == "fail" and files:
+            raise SourceError(f"{files[0]['path']}: {files[0]['reason']} (--on-error fail; no dataset.json written)")
         entries = {split: shards.split_entry(infos) for split, infos in written.items()}
         self.prep.publish(self.options, entries, skipped)
         return self.prep.out

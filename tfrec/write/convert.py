@@ -155,8 +155,9 @@ class _Run:
         self._check_fail()
 
     def _check_fail(self) -> None:
-        if self.options.source.on_error == "fail" and self.skipped:
-            first = self.skipped[0]
+        files = shards.file_skips(self.skipped)
+        if self.options.source.on_error == "fail" and files:
+            first = files[0]
             raise SourceError(f"{first['path']}: {first['reason']} (--on-error fail; no dataset.json written)")
 
     def write_split(self, name: str, p: job.SplitPlan) -> dict[str, Any]:
@@ -207,7 +208,7 @@ class _Run:
                 for fmt, count in formats.items():
                     self.shard_formats[fmt] = self.shard_formats.get(fmt, 0) + count
                 self._check_fail()
-                bar.update(len(skipped))
+                bar.update(len(shards.file_skips(skipped)))
                 yield framed, lengths
 
         for spec in todo:

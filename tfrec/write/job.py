@@ -18,9 +18,10 @@ from ..io.journal import Journal, fingerprint
 from ..io.manifest import FORMAT_VERSION, MANIFEST, read_manifest, write_manifest
 from ..io.records import normalize_compression
 from ..sources import SourceData, SourceOptions, SplitData, read_source
+from ..sources.objects import LABEL_MAP, label_map_text, summarise_events
 from .options import ConvertOptions
 from .output import prepare_output
-from .shards import ShardUnit
+from .shards import ShardUnit, file_skips
 from .tfds import tfds_summary, write_tfds_metadata
 
 
@@ -163,6 +164,8 @@ class Prepared:
         manifest = _manifest(self.name, self.source, options, written, skipped)
         manifest = fs.remap(manifest, *self.shown) if self.shown[0] else manifest
         tfds = _write_tfds(self.out, manifest) if options.tfds_metadata else None
+        if self.source.class_names:  # detection layouts: the Object Detection API's label map, before dataset.json
+            _write_label_map(self.out, self.source.class_names)
         write_manifest(self.out, manifest)
         self.journal.remove()
         return manifest, tfds
@@ -212,9 +215,25 @@ def stored_schema(schema: Schema, written: dict) -> Schema:
     return schema.with_image(encoding="jpeg") if shards and formats == {"jpeg"} else schema
 
 
+def _write_label_map(out: str, names: Sequence[str]) -> None:
+    try:
+        fs.write_atomic(fs.join(out, LABEL_MAP), label_map_text(names).encode("utf-8"))
+    except OSError as e:
+        raise TfrecError(f"{out}: cannot write {LABEL_MAP}: {e.strerror}; no dataset.json written") from e
+
+
+def _task_entries(source: SourceData, skipped: list) -> dict:
+    """dataset.json's task, label map file and annotation report (detection layouts only)."""
+    if not source.task:
+        return {}
+    events = [s for s in skipped if "event" in s]
+    return {"task": source.task, "label_map": LABEL_MAP, "annotations": summarise_events(events)}
+
+
 def _manifest(name: str, source: SourceData, options: ConvertOptions, written: dict, skipped: list) -> dict:
     """dataset.json's content; the same for both runners but for `runner`."""
     label = source.schema.label
+    names = list(label.names) if label is not None and label.names else list(source.class_names) or None
     return {
         "name": name,
         "format_version": FORMAT_VERSION,
@@ -224,16 +243,18 @@ def _manifest(name: str, source: SourceData, options: ConvertOptions, written: d
         "source": {"format": source.kind, "description": source.description,
                    **({"labels": source.labels} if source.labels else {})},
         "schema": stored_schema(source.schema, written).to_json(),
-        "label_names": list(label.names) if label is not None and label.names else None,
+        **({"task": source.task} if source.task else {}),
+        "label_names": names,
         "compression": normalize_compression(options.compression),
         "seed": options.seed,
         "shuffled": options.shuffle,
         "splits": written,
-        "skipped": skipped,
+        "skipped": file_skips(skipped),
         "warnings": list(source.warnings),
         "resize": _resize_entry(options.source),
         "ignored_files": source.ignored,  # how many files were passed over as no image
         "ignored": list(source.ignored_names),  # which: the first MAX_LISTED_IGNORED of them
+        **{k: v for k, v in _task_entries(source, skipped).items() if k != "task"},
     }
 
 

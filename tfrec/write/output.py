@@ -9,6 +9,7 @@ from ..errors import TfrecError
 from ..io import fs
 from ..io.journal import Journal
 from ..io.manifest import MANIFEST
+from ..sources.objects import LABEL_MAP
 from .options import ConvertOptions
 from .tfds import remove_tfds_metadata
 
@@ -18,7 +19,7 @@ def _clear(out: str, keep: set[str]) -> None:
     fs.remove(fs.join(out, MANIFEST))  # first, so the directory never looks complete while it is cleared
     for name in fs.listdir(out):
         base = name[:-4] if name.endswith(".idx") else name
-        if (".tfrecord-" in name or (name.startswith(".") and ".tmp-" in name)) and base not in keep:
+        if (".tfrecord-" in name or (name.startswith(".") and ".tmp-" in name) or name == LABEL_MAP) and base not in keep:
             fs.remove(fs.join(out, name))
     remove_tfds_metadata(out)
 

@@ -46,10 +46,13 @@ def iter_bulk(split: SplitData, schema: Schema, idx: np.ndarray) -> Iterator[tup
 
 
 def encode_chunk(make_record: Callable, items: list) -> tuple[bytes, list[int], list[dict], dict[str, int]]:
-    """Worker task: turns items into framed records; bad items become skip entries; counts the image formats."""
+    """Worker task: turns items into framed records; bad items become skip entries (and annotation events
+    entries with an `event` key: see file_skips); counts the image formats."""
     framed, lengths, skipped, formats = [], [], [], {}
     for item in items:
-        record, reason, fmt = make_record(item)
+        record, reason, fmt, *events = make_record(item)
+        if events:  # a detection layout's annotation events travel with the skipped files (an `event` key)
+            skipped += events[0]
         if record is None:
             skipped.append({"path": item[1], "reason": reason})
             continue
@@ -57,6 +60,11 @@ def encode_chunk(make_record: Callable, items: list) -> tuple[bytes, list[int], 
         lengths.append(len(record) + FRAMING_BYTES)
         formats[fmt] = formats.get(fmt, 0) + 1
     return b"".join(framed), lengths, skipped, formats
+
+
+def file_skips(skipped: list[dict]) -> list[dict]:
+    """The skipped files among skip entries, without the annotation events (clipped boxes, rotations, ...)."""
+    return [s for s in skipped if "event" not in s]
 
 
 def write_shard(path: str, compression: str, chunks: Iterable[tuple]) -> dict:
