@@ -24,6 +24,13 @@ ORDER = ["io", "codec", "sources", "write", "check", "access", "view", "read", "
 TF_FREE = ["io", "codec", "sources", "write", "check", "access", "view", "demo"]
 # The frameworks' own folders: each imports its framework, and nothing else imports either one.
 FRAMEWORK_FOLDERS = {"torch": "torch", "grain": "grain"}
+# The backend packages of the higher folders that import a framework too (DESIGN.md: "PyTorch only in torch/ and
+# the torch backend modules"); like the framework folders, they import no TensorFlow.
+FRAMEWORK_BACKENDS = {"torch": ("tfrec.training.torch", "tfrec.bench.torch")}
+# The trainer's framework-neutral modules: the CLI, the registries, the options and what both backends share.
+TRAINING_NEUTRAL = ["tfrec.training.zoo", "tfrec.training.options", "tfrec.training.plan", "tfrec.training.result",
+                    "tfrec.training.metrics", "tfrec.training.predictions", "tfrec.training.monitor",
+                    "tfrec.training.frameworks", "tfrec.training.checkpoints", "tfrec.training.confusion"]
 # Imports inside a function that reach a higher folder, which DESIGN.md allows by name ("verify --deep decodes
 # with the reader's decoders, lazily"; inspect --augment shows the reader's augmentation): no circle, since
 # nothing in read/ imports check/ (test_no_import_circle holds that).
@@ -205,11 +212,12 @@ def test_framework_folders_import_no_tensorflow(folder):
     test_folder_imports_no_tensorflow(folder)
 
 
-def framework_imports(root: Path, package: str, framework: str, home: str) -> list[str]:
-    """Imports of `framework` (the top-level package, anywhere in a module) outside the folder `home`."""
+def framework_imports(root: Path, package: str, framework: str, home: str, backends: tuple[str, ...] = ()) -> list[str]:
+    """Imports of `framework` (the top-level package, anywhere in a module) outside the folder `home` and the
+    `backends` packages (dotted names)."""
     bad = []
     for module, path in module_names(root, package).items():
-        if folder_of(module) == home:
+        if folder_of(module) == home or any(module == b or module.startswith(b + ".") for b in backends):
             continue
         for imp in imports_of(path, module):
             if imp.module == framework or imp.module.startswith(framework + "."):
@@ -219,7 +227,46 @@ def framework_imports(root: Path, package: str, framework: str, home: str) -> li
 
 @pytest.mark.parametrize("framework", sorted(FRAMEWORK_FOLDERS))
 def test_a_framework_is_imported_only_in_its_folder(framework):
-    assert framework_imports(ROOT, "tfrec", framework, FRAMEWORK_FOLDERS[framework]) == []
+    assert framework_imports(ROOT, "tfrec", framework, FRAMEWORK_FOLDERS[framework],
+                             FRAMEWORK_BACKENDS.get(framework, ())) == []
+
+
+def test_the_backend_checker_allows_only_the_backend_package(tmp_path):
+    files = {"__init__.py": "", "training/__init__.py": "", "training/torch/__init__.py": "",
+             "training/torch/loop.py": "import torch\n", "training/torchy.py": "import torch\n"}
+    for name, text in files.items():
+        (tmp_path / "pkg" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "pkg" / name).write_text(text)
+    assert framework_imports(tmp_path / "pkg", "pkg", "torch", "torch", ("pkg.training.torch",)) == [
+        "pkg.training.torchy (line 1) imports torch"]
+
+
+def _tensorflow_loaded_by(mods: list[str]) -> list[str]:
+    code = ("import importlib, sys\n"
+            f"for m in {mods!r}: importlib.import_module(m)\n"
+            "print(sorted(m for m in sys.modules if m == 'tensorflow' or m.startswith(('tensorflow.', 'keras'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return ast.literal_eval(out.strip())
+
+
+def test_the_trainers_neutral_modules_import_no_framework():
+    code = ("import importlib, sys\n"
+            f"for m in {TRAINING_NEUTRAL!r}: importlib.import_module(m)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'torch', 'jax', 'grain'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("framework", sorted(FRAMEWORK_BACKENDS))
+def test_backend_packages_import_no_tensorflow(framework):
+    pytest.importorskip(framework)
+    assert (ROOT / "training" / framework).is_dir()
+    for backend in FRAMEWORK_BACKENDS[framework]:
+        folder = ROOT.joinpath(*backend.split(".")[1:])
+        if not folder.is_dir():  # a backend package of bench/ that this tree does not have yet
+            continue
+        mods = [backend] + [f"{backend}.{m.name}" for m in pkgutil.iter_modules([str(folder)])]
+        assert len(mods) > 1 and _tensorflow_loaded_by(mods) == [], backend
 
 
 def test_the_framework_checker_sees_a_stray_import(tmp_path):

@@ -8,6 +8,8 @@ from .zoo import TrainUsageError, get_model_info
 OPTIMIZERS = ("sgd", "adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "step")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")  # multi_worker: the cluster from TF_CONFIG
+FRAMEWORKS = ("tf", "torch", "jax")  # the backends `--framework` names (tfrec.training.frameworks finds them)
+EXPORT_SUFFIXES = {"tf": ".keras", "torch": ".pt", "jax": ".keras"}  # each backend's native export format
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}  # the usual starting points for these optimizers
 
 
@@ -43,6 +45,7 @@ class TrainOptions:
     seed: int | None = None
     deterministic: bool = False
     progress: bool = True
+    framework: str = "tf"  # which backend trains: tfrec.training.loop (tf) or tfrec.training.torch.loop
 
     def __post_init__(self):
         size = self.image_size
@@ -64,8 +67,10 @@ class TrainOptions:
             (0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)", self.label_smoothing),
             (self.checkpoint_every is None or self.checkpoint_every >= 1, "checkpoint_every", "at least 1",
              self.checkpoint_every),
-            (self.export is None or self.export.endswith(".keras"), "export", "a file name ending in .keras",
-             self.export),
+            (self.framework in FRAMEWORKS, "framework", f"one of {', '.join(FRAMEWORKS)}", self.framework),
+            (self.export is None or self.export.endswith(self.export_suffix), "export",
+             f"a file name ending in {self.export_suffix}" + (f" (--framework {self.framework})"
+                                                              if self.framework != "tf" else ""), self.export),
             (not self.saved_model or bool(self.export), "saved_model", "an export path too (--export)",
              self.saved_model),
             (not self.deterministic or self.seed is not None, "deterministic", "a seed too (--seed)",
@@ -74,6 +79,10 @@ class TrainOptions:
         for ok, name, expected, found in checks:
             if not ok:
                 raise TrainUsageError(f"{name}: expected {expected}, found {found!r}")
+
+    @property
+    def export_suffix(self) -> str:
+        return EXPORT_SUFFIXES.get(self.framework, ".keras")
 
     @property
     def learning_rate(self) -> float:
