@@ -94,6 +94,40 @@ def _ignored_line(result: dict) -> str:
     return f"  ignored {_counted(count, 'file')} without an image extension" + (f": {shown}{tail}" if shown else "")
 
 
+# Annotation events (clipped or dropped boxes, rotated images, size disagreements) named in the summary, per kind.
+SUMMARY_EVENTS = 5
+
+
+def _annotation_lines(result: dict) -> list[str]:
+    """A detection layout's task, label map and every clipped or dropped box, rotation and size disagreement."""
+    a = result["annotations"]
+    names = result.get("label_names") or []
+    lines = [f"  task {result.get('task')}: {len(names):,} class{'' if len(names) == 1 else 'es'} in {result.get('label_map')} "
+             f"(ids 1..{len(names)})"]
+    kinds = (("clipped", a["boxes_clipped"], "box clipped to the image", "boxes clipped to the image"),
+             ("dropped", a["boxes_dropped"], "box dropped", "boxes dropped"),
+             ("rotated", a["images_rotated"], "image stored upright (EXIF orientation)",
+              "images stored upright (EXIF orientation)"),
+             ("size", a["size_disagreements"], "image whose annotated size differs from its decoded size",
+              "images whose annotated size differs from their decoded size"))
+    for kind, count, one, many in kinds:
+        if not count:
+            continue
+        by = a["dropped_by_reason"] if kind == "dropped" else {}
+        reasons = f" ({', '.join(f'{r}: {n:,}' for r, n in by.items())})" if by else ""
+        lines.append(f"  {count:,} {one if count == 1 else many}{reasons}:")
+        shown = [e for e in a["events"] if e["event"] == kind][:SUMMARY_EVENTS]
+        for e in shown:
+            obj = f" object {e['object']}" if "object" in e else ""
+            lines.append(f"    {e['path']}{obj}: {e['reason']}")
+        if count > len(shown):
+            lines.append(f"    ... and {count - len(shown):,} more (dataset.json lists the first "
+                         f"{len(a['events']):,} events, counts all)")
+    if not a["boxes_clipped"] and not a["boxes_dropped"]:
+        lines.append("  every box inside its image: none clipped or dropped")
+    return lines
+
+
 def convert_summary(result: dict) -> str:
     """The human summary of a conversion: splits, shards, records, bytes, skipped and ignored files, notes."""
     lines = [f"wrote {result['out']} ({result['name']}, {result['source']['format']}) in {result['seconds']:.2f} s"]
@@ -108,6 +142,8 @@ def convert_summary(result: dict) -> str:
         lines += [f"    {s['path']}: {s['reason']}" for s in result["skipped"][:20]]
         if len(result["skipped"]) > 20:
             lines.append(f"    ... and {len(result['skipped']) - 20} more (all listed in dataset.json)")
+    if result.get("annotations"):
+        lines += _annotation_lines(result)
     lines += [f"  warning: {w}" for w in result.get("warnings", [])]
     lines += [f"  note: {n}" for n in result.get("notes", [])]
     if result.get("reused_shards"):
@@ -175,7 +211,10 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
     """Convert SRC into sharded TFRecords in OUT.
 
     SRC is MNIST IDX files, CIFAR-10/100 binaries, an image folder, Parquet files (Hugging Face
-    datasets among them; several files, a folder or a glob), or a Keras .npz archive. A SRC that is
+    datasets among them; several files, a folder or a glob), a Keras .npz archive, or a detection
+    layout: COCO (annotations/instances_{split}{year}.json), Pascal VOC (Annotations/, JPEGImages/),
+    YOLO (images/, labels/, data.yaml) or a CSV manifest (filename,width,height,class,xmin,ymin,xmax,ymax;
+    or filename,label[,label...] for classification and multi-label). A SRC that is
     no path here but one of the names `tfrec fetch` knows is downloaded into the cache first
     (~/.cache/tfrec, or $TFREC_CACHE).
 
@@ -185,6 +224,16 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
     directory without it is incomplete). SRC and OUT may be URLs (gs://, s3://: pip install
     'tfrec[gcs]' or 'tfrec[s3]'); --runner beam writes the same bytes as an Apache Beam pipeline
     (the DirectRunner here; Dataflow, Flink or Spark through --beam-option).
+
+    Detection layouts are written with the TensorFlow Object Detection API's keys (image/encoded,
+    image/object/bbox/xmin..., class/label 1-based) and a label_map.pbtxt beside dataset.json
+    (--schema instance_segmentation adds a PNG mask per object, semantic_segmentation a class mask).
+    Boxes that overhang the image by at most 2% of its side are clipped; boxes further outside, with
+    non-finite coordinates or zero/negative size after clipping are dropped; crowd and difficult
+    objects are kept and flagged. Each clip and drop is counted by reason and listed by file in the
+    summary and dataset.json. EXIF-rotated JPEGs are stored upright (re-encoded: Pillow has no lossless
+    transpose) with their boxes taken as drawn on the upright view; an annotated size that differs from
+    the decoded size is reported per image and the boxes are normalised by the decoded size.
 
     \b
     Examples:
@@ -196,6 +245,8 @@ def convert(src, out, fmt, name, shards, shard_size, compression, split, shuffle
       tfrec convert ~/.keras/datasets/mnist.npz out/mnist
       tfrec convert fashion_mnist out/fashion     (fetches it first)
       tfrec convert photos/ s3://bucket/photos --runner beam
+      tfrec convert coco/ out/coco --format coco           (annotations/instances_val2017.json + val2017/)
+      tfrec convert coco/ out/coco-masks --schema instance_segmentation
     """
     from tfrec.write.convert import ConvertOptions
     from tfrec.write.convert import convert as run

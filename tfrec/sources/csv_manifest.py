@@ -2,7 +2,8 @@
 one row per object, pixels) and `filename,label[,label...]` for classification and multi-label.
 
 SRC is a .csv file (one `train` split), or a folder of them (one split per file, named by its stem:
-train.csv, val.csv; Roboflow's `{split}/_annotations.csv` folders too). Image paths are relative to
+train.csv, val.csv; a folder with one CSV of another name is split `train`; Roboflow's
+`{split}/_annotations.csv` folders too). Image paths are relative to
 the CSV's folder. Detection: classes sorted by name become labels 1..K; a row with an empty class is an
 image without objects. Labels: classes sorted by name become ids 0..K-1; when any row has more than one
 label the dataset is multi-label (schema multi_label: image/class/label holds 0-based ids), else it is
@@ -35,6 +36,9 @@ def csv_files(path: str) -> dict[str, str]:
     if os.path.isfile(path):
         return {"train": path}
     direct = sorted(n for n in os.listdir(path) if n.lower().endswith(".csv"))
+    if len(direct) == 1:  # one manifest: split 'train' unless its name says val or test (labels.csv -> train)
+        stem = direct[0][:-4].lower()
+        return {SPLIT_NAMES.get(stem, "train"): os.path.join(path, direct[0])}
     if direct:
         return {SPLIT_NAMES.get(n[:-4].lower(), n[:-4].lower()): os.path.join(path, n) for n in direct}
     out = {}
