@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tfrec.access.augment import (CROP_ATTEMPTS, CROP_RATIO, CROP_SCALE, DEFAULT_CROP_SIZE, FLIPS, PAD_CROP, PRESETS,
-                                  RESIZE_TOLERANCE, make_augment, random_crop_window, resize)
+                                  DCT_SCALED_MEAN_TOLERANCE, RESIZE_TOLERANCE, make_augment, random_crop_window, resize)
 from tfrec.access.decode import decode_image
 from tfrec.errors import TfrecError
 
@@ -240,6 +240,40 @@ def test_decode_and_crop_cooperate(preset, fit):
         diff = np.abs(out.astype(int) - full.astype(int))
         assert diff.mean() < 6, diff.mean()  # a reduced-scale decode, not the same pixels
     assert scaled_any
+
+
+@pytest.mark.parametrize("preset", ["none", "imagenet", "cifar"])
+def test_decode_of_encoded_bytes_takes_the_dct_scale_with_the_same_draws(preset, monkeypatch):
+    from tfrec.access import augment as augment_module
+
+    data, (h, w) = _jpeg(768, 1024), (768, 1024)
+    aug = make_augment(preset, (96, 96))
+    targets = []
+    real = augment_module.image_decode.decode_image
+    monkeypatch.setattr(augment_module.image_decode, "decode_image",
+                        lambda d, **kw: targets.append(kw.get("target")) or real(d, **kw))
+    for seed in range(4):
+        got = aug.decode(data, np.random.default_rng(seed), 3)
+        rng = np.random.default_rng(seed)
+        window = aug.crop_window(h, w, rng)
+        small = real(data, channels=3, target=aug.decode_target(h, w, window))
+        assert np.array_equal(got, aug(small, rng, window=window, source_size=(h, w)))  # the same draws after
+        full = aug(real(data, channels=3), np.random.default_rng(seed))
+        assert got.shape == full.shape
+        assert np.abs(got.astype(int) - full.astype(int)).mean() <= DCT_SCALED_MEAN_TOLERANCE
+    assert all(t is not None for t in targets)
+
+
+def test_decode_of_other_formats_and_of_no_resize_is_the_full_decode():
+    img = Image.fromarray(_image(6, 8)).resize((64, 48), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    png = buf.getvalue()
+    aug = make_augment("cifar", (32, 32))
+    assert np.array_equal(aug.decode(png, np.random.default_rng(1), 3),
+                          aug(decode_image(png, channels=3), np.random.default_rng(1)))
+    jpeg = _jpeg(48, 64)
+    assert np.array_equal(make_augment("none", None).decode(jpeg, np.random.default_rng(0)), decode_image(jpeg))
 
 
 def test_presets_mirror_the_tf_registry():

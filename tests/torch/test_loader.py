@@ -169,3 +169,31 @@ def test_raw_fixed_shape_batches_are_gathered_without_the_example_decoder(datase
     assert images.is_contiguous() and images.shape[1:] == ((32, 32, 3) if channels_last else (3, 32, 32))
     assert [l for _, y in batches for l in y.tolist()] == [l for _, l in want]
     assert all(torch.equal(img.permute(2, 0, 1) if channels_last else img, w) for img, (w, _) in zip(images, want))
+
+
+def test_image_size_well_below_the_stored_size_decodes_jpegs_at_a_dct_scale(tmp_path, monkeypatch):
+    from tfrec.access import augment as augment_module
+    from tfrec.access.augment import DCT_SCALED_MEAN_TOLERANCE, make_augment
+    from tfrec.access.decode import decode_image
+    from tfrec.demo import synth
+    from tfrec.write.convert import ConvertOptions, convert
+
+    synth.write_image_folder(tmp_path / "src", n_per_class=3, seed=5, num_classes=2, size=(256, 192), fmt="jpeg")
+    convert(str(tmp_path / "src"), str(tmp_path / "ds"), ConvertOptions(shards=1, progress=False))
+    src = open_source(str(tmp_path / "ds"), "train")
+    stored = [src.parse(d, i, decode_images=False)["image"] for i, d in enumerate(src.payloads(range(len(src))))]
+    targets = []
+    real = augment_module.image_decode.decode_image
+    monkeypatch.setattr(augment_module.image_decode, "decode_image",
+                        lambda d, **kw: targets.append(kw.get("target")) or real(d, **kw))
+    for augment in ("none", "imagenet"):
+        targets.clear()
+        images = torch.cat([x for x, _ in tfrec.torch.loader(str(tmp_path / "ds"), batch_size=4, image_size=(32, 32),
+                                                             augment=augment, seed=3, channels_last=True)])
+        assert len(targets) == len(stored) and all(t is not None for t in targets)
+        aug = make_augment(augment, (32, 32))
+        for i, (img, data) in enumerate(zip(images.numpy(), stored)):  # the full-scale decode, the same draws
+            full = aug(decode_image(data, channels=3), np.random.default_rng([3, 0, i]))
+            assert np.abs(img.astype(int) - full.astype(int)).mean() <= DCT_SCALED_MEAN_TOLERANCE
+    exact = torch.cat([x for x, _ in tfrec.torch.loader(str(tmp_path / "ds"), batch_size=4, channels_last=True)])
+    assert all(np.array_equal(img, decode_image(d, channels=3)) for img, d in zip(exact.numpy(), stored))

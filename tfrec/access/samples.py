@@ -43,6 +43,12 @@ class SampleSource:
     def __len__(self) -> int:
         return len(self.records)
 
+    @property
+    def image_channels(self) -> int | None:
+        """The channels the schema's image is decoded to (None: as stored)."""
+        f = self.image
+        return f.shape[2] if f is not None and len(f.shape) == 3 else None
+
     def __repr__(self) -> str:
         return f"SampleSource({self.name!r}, records={len(self)}, shards={len(self.records.shards)})"
 
@@ -69,13 +75,14 @@ class SampleSource:
         """The serialized Examples of records (None: damaged, skipped)."""
         return self.records.get_many(indices)
 
-    def _samples(self, indices: Sequence[int]) -> list[dict[str, Any] | None]:
+    def _samples(self, indices: Sequence[int], decode_images: bool = True) -> list[dict[str, Any] | None]:
         indices = np.asarray(indices, np.int64)
-        return [None if data is None else self.parse(data, int(i))
+        return [None if data is None else self.parse(data, int(i), decode_images)
                 for i, data in zip(indices.tolist(), self.records.get_many(indices))]
 
     def columns(self, indices: Sequence[int], channels_first: bool = False,
-                alloc: Callable[[tuple], np.ndarray] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                alloc: Callable[[tuple], np.ndarray] | None = None,
+                decode_images: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
         """A batch as columns: (the records kept, {feature: its values for each kept record, in the order asked}).
 
         For a fixed-shape schema each column is one array (images (n, H, W, C), or (n, C, H, W) with
@@ -84,14 +91,15 @@ class SampleSource:
         the others parsed one by one. Otherwise each column is a list of the samples' values.
         Damaged records are left out with skip_corrupt (counted in `stats`). `alloc(shape)` gives the
         uint8 array the images are decoded into (the PyTorch workers': shared memory, so the batch is
-        not copied again on its way to the main process).
+        not copied again on its way to the main process). With decode_images=False an encoded image
+        (JPEG, PNG, ...) stays its bytes, for a caller that decodes it at a reduced scale (Augment.decode).
 
         Raises:
             CorruptRecordError: a damaged record (without skip_corrupt), naming shard, record and byte offset.
         """
         indices = np.asarray(indices, np.int64)
         if not self.fixed:
-            kept, samples = self._kept(indices)
+            kept, samples = self._kept(indices, decode_images)
             return kept, {f.name: [s[f.name] for s in samples] for f in self.schema.features}
         out = self._empty(len(indices), channels_first, alloc or (lambda shape: np.empty(shape, np.uint8)))
         done = np.zeros(len(indices), bool)
@@ -116,8 +124,8 @@ class SampleSource:
             return indices[keep], {name: col[keep] for name, col in out.items()}
         return indices, out
 
-    def _kept(self, indices: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        samples = self._samples(indices)
+    def _kept(self, indices: np.ndarray, decode_images: bool = True) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        samples = self._samples(indices, decode_images)
         keep = np.array([s is not None for s in samples], bool)
         return indices[keep] if len(indices) else indices, [s for s in samples if s is not None]
 
@@ -160,15 +168,16 @@ class SampleSource:
             out[field.name][at] = layout.column(field, good, channels_first)
         return ok
 
-    def parse(self, data: bytes, i: int) -> dict[str, Any] | None:
+    def parse(self, data: bytes, i: int, decode_images: bool = True) -> dict[str, Any] | None:
         """A serialized Example (record i) as a sample dict; None where it fails to parse and skip_corrupt is on.
+        With decode_images=False an encoded image is left as its bytes (a raw one is still an array).
 
         Raises:
             CorruptRecordError: the record is not an Example the schema describes (names shard, record, offset).
         """
         try:
             example = decode_example(data)
-            return {f.name: self._value(f, example) for f in self.schema.features}
+            return {f.name: self._value(f, example, decode_images) for f in self.schema.features}
         except (ExampleDecodeError, SchemaError, ValueError, OSError) as e:
             path, index, offset = self.where(i)
             err = CorruptRecordError(path, index, offset, f"cannot parse with schema {self.schema.name!r}: {e}")
@@ -184,13 +193,17 @@ class SampleSource:
         table = self.records.table(k)
         return self.records.shards[k].path, j, int(table[j, 0]) if j < len(table) else -1
 
-    def _value(self, f: FeatureSpec, example: dict) -> Any:
+    def _value(self, f: FeatureSpec, example: dict, decode_images: bool = True) -> Any:
         if f.name not in example:
             raise SchemaError(f"no feature {f.name!r}")
         kind, values = example[f.name]
         if kind != f.storage and values:
             raise SchemaError(f"feature {f.name!r} is {kind}, the schema says {f.storage}")
         if f.kind == "image":
+            if not decode_images and f.encoding != "raw":
+                if len(values) != 1:
+                    raise SchemaError(f"feature {f.name!r}: expected one image, found {len(values)} values")
+                return bytes(values[0])
             return self._image(f, values, example)
         if f.storage == "bytes":
             values = [v.decode("utf-8", "replace") for v in values] if f.kind == "text" else list(values)
@@ -206,9 +219,8 @@ class SampleSource:
         if len(values) != 1:
             raise SchemaError(f"feature {f.name!r}: expected one image, found {len(values)} values")
         data = values[0]
-        channels = f.shape[2] if len(f.shape) == 3 else None
         if f.encoding != "raw":
-            return decode_image(data, channels=channels)
+            return decode_image(data, channels=f.shape[2] if len(f.shape) == 3 else None)
         shape = list(f.shape)
         for d, key in enumerate(("height", "width", "channels")):  # a raw image of variable shape says its own
             if d < len(shape) and shape[d] is None:

@@ -84,16 +84,18 @@ class _BatchFetch(torch.utils.data.Dataset):
         epoch, indices = batch
         records = self.source.records
         transform = self.transform()
+        encoded = transform is not None and self.source.image.encoding != "raw"
+        shared: list[torch.Tensor] = []
+        alloc = None
+        if torch.utils.data.get_worker_info() is not None:
+            alloc = lambda shape: shared.append(torch.empty(shape, dtype=torch.uint8).share_memory_()) \
+                or shared[-1].numpy()  # noqa: E731 - the batch goes to the main process without a copy
         whole, records.stats = records.stats, ReadStats()  # this batch's skips, reported to the loader
         try:
-            # a fixed-shape schema's batch is gathered straight into NCHW (or NHWC): no per-sample collate
-            shared: list[torch.Tensor] = []
-            alloc = None
-            if transform is None and torch.utils.data.get_worker_info() is not None:
-                alloc = lambda shape: shared.append(torch.empty(shape, dtype=torch.uint8).share_memory_()) \
-                    or shared[-1].numpy()  # noqa: E731 - the batch goes to the main process without a copy
+            # a fixed-shape schema's batch is gathered straight into NCHW (or NHWC): no per-sample collate;
+            # encoded images stay bytes here, decoded below at the DCT scale the transform allows
             kept, columns = self.source.columns(indices, channels_first=transform is None and not self.channels_last,
-                                                alloc=alloc)
+                                                alloc=alloc if transform is None else None, decode_images=not encoded)
             skipped = list(records.stats.damaged.values())
         finally:
             records.stats = whole
@@ -107,20 +109,24 @@ class _BatchFetch(torch.utils.data.Dataset):
             batch = shared[0] if shared and len(images) == len(indices) else torch.from_numpy(images)
             return batch, labels, len(indices), skipped
         if transform is not None:
-            images = [transform(img, np.random.default_rng([self.seed, epoch, i]))
+            channels = self.source.image_channels
+            images = [transform.decode(img, np.random.default_rng([self.seed, epoch, i]), channels) if encoded
+                      else transform(img, np.random.default_rng([self.seed, epoch, i]))
                       for img, i in zip(images, kept.tolist())]
-        return self._stack(list(images)), labels, len(indices), skipped
+        out = self._stack(list(images), alloc)
+        return (shared[-1] if shared else torch.from_numpy(out)), labels, len(indices), skipped
 
-    def _stack(self, images: list[np.ndarray]) -> torch.Tensor:
+    def _stack(self, images: list[np.ndarray], alloc=None) -> np.ndarray:
         shapes = {img.shape for img in images}
         if len(shapes) > 1:
             raise TfrecError(f"{self.source.name}: images of different sizes in one batch ({sorted(shapes)[:3]}); "
                              f"pass image_size=(height, width)")
         h, w, c = images[0].shape if images else (0, 0, 0)
-        out = np.empty((len(images), h, w, c) if self.channels_last else (len(images), c, h, w), np.uint8)
+        shape = (len(images), h, w, c) if self.channels_last else (len(images), c, h, w)
+        out = alloc(shape) if alloc is not None and images else np.empty(shape, np.uint8)
         for k, img in enumerate(images):
             out[k] = img if self.channels_last else img.transpose(2, 0, 1)
-        return torch.from_numpy(out)
+        return out
 
 
 def _identity(batch):
