@@ -13,6 +13,7 @@ import numpy as np
 
 from ..codec.images import PIL_FORMATS, tf_unreadable, truncation_reason
 from ..codec.schema import Schema
+from ..errors import SourceError
 from ._checks import file_kind
 from .masks import object_mask, png_bytes
 from .objects import CLIPPED, DROPPED, NO_BOX, ROTATED, SIZE, ImageAnnotation, check_box, event
@@ -161,7 +162,7 @@ def make_object_record(item, options: WorkerOptions) -> tuple[bytes | None, str,
     masks = "image/object/mask" in schema or "image/segmentation/class/encoded" in schema
     try:
         cols, box_events = _objects(ann, name, width, height, masks)
-    except Exception as e:  # noqa: BLE001  a malformed segmentation: the image is skipped, named
+    except (SourceError, ValueError, TypeError, KeyError) as e:  # a malformed segmentation: the image is skipped
         return None, f"bad segmentation: {e}", "", []
     sample = _sample(schema, data, fmt, width, height, ann, cols)
     return schema.encode(sample), "", fmt, events + box_events
