@@ -7,6 +7,7 @@ import os
 import click
 
 from tfrec.read.options import DTYPES, FITS
+from tfrec.training.options import FRAMEWORKS
 
 from ._common import (augment_option, batch_size_option, deprecated_alias, emit, image_size_option,
                       import_tensorflow_quietly, json_option, mixed_precision_option, quiet_option, schema_option,
@@ -140,6 +141,8 @@ def train_bench_summary(r: dict) -> str:
         spread = "-" if m.get("spread") is None else f"{100 * m['spread']:.0f}%"
         lines.append(f"  {MODE_LABELS[mode]:<38} {m['images_per_s']:>9,.0f} {spread:>7} "
                      f"{m['step_ms_p50']:>8.1f}/{m['step_ms_p95']:<8.1f} {m['input_stall_pct']:>6.1f}%  {_gpu(m)}")
+    if r.get("plain"):
+        lines += plain_lines(r)
     lines.append("  start-up (first wait of the timed epoch): " + ", ".join(
         f"{mode} {m['first_wait_s']:.2f} s" for mode, m in r["modes"].items()))
     ratios = r["ratios"]
@@ -170,6 +173,11 @@ def train_bench_summary(r: dict) -> str:
     cap = r["capacity"]
     lines.append(f"  capacity: {cap['arithmetic']}; per core: " + ", ".join(
         f"{s['stage']} {s['images_per_s_per_core']:,}/s" for s in cap["stages"] if s["images_per_s_per_core"]))
+    for name, reader in (r.get("readers") or {}).items():
+        lines.append(f"  {name} pipeline alone with {reader['workers']} worker processes: "
+                     f"{reader['images_per_s']:,.0f} images/s (stage rates above: in this process, one core)")
+    if r.get("cache"):
+        lines.append(f"  tfrec cached: {r['cache']['method']} ({r['cache']['bytes'] / 1e6:,.1f} MB)")
     pc = r["page_cache"]
     if pc["dropped"] and pc["method"]:
         lines.append(f"  page cache: dropped with {pc['method']} before each timed tfrec epoch "
@@ -179,6 +187,18 @@ def train_bench_summary(r: dict) -> str:
     lines += [f"  warning: {w}" for w in r.get("warnings", [])]
     return "\n".join(lines)
 
+
+
+def plain_lines(r: dict) -> list[str]:
+    """The honest-pace row of the PyTorch path: the plain loop's images/s and synthetic / plain."""
+    p, ratio = r["plain"], r["ratios"]["synthetic_vs_plain"]
+    target = r["targets"]["synthetic_vs_plain"]
+    p95 = "-" if p["step_ms_p95"] is None else f"{p['step_ms_p95']:.1f}"
+    return [f"  {'plain PyTorch loop (no tfrec code)':<38} {p['images_per_s']:>9,.0f} {'':>7} "
+            f"{p['step_ms_p50']:>8.1f}/{p95:<8} {'-':>7}  {p['optimizer']}, {p['precision']}, {p['device']}"
+            + (", channels-last" if p["channels_last"] else ""),
+            f"  synthetic / plain loop = {ratio:.3f} (target >= {target['wanted']}: "
+            f"{'met' if target['met'] else 'missed'}; the trainer's own cost per step)"]
 
 
 def sweep_summary(s: dict) -> str:
@@ -216,10 +236,13 @@ QUICK = {"steps": 8, "warmup_steps": 2, "rounds": 1, "stage_batches": 5}
               help="A short run for checks and CI: 8 steps, 1 round, 5 batches per stage (in 3 rounds).")
 @click.option("--sweep", is_flag=True, help="Also sweep reader parallelism, batch size and augmentation preset.")
 @click.option("--chart", type=click.Path(dir_okay=False), help="Write a PNG chart: the sweep's, or the modes'.")
+@click.option("--framework", type=click.Choice(FRAMEWORKS),
+              help="Which framework trains: tf (tf.data + Keras), torch (tfrec.torch.loader + PyTorch) or jax "
+                   "[default: tf when TensorFlow is installed, else torch].")
 @json_option
 @quiet_option
 def train(path, model, batch_size, steps_per_epoch, rounds, augment, image_size, parallelism, split, mixed_precision,
-          drop_cache, quick, sweep, chart, as_json, quiet):
+          drop_cache, quick, sweep, chart, framework, as_json, quiet):
     """Train a zoo model on PATH from four inputs and say how much the input holds it back.
 
     \b
@@ -228,6 +251,11 @@ def train(path, model, batch_size, steps_per_epoch, rounds, augment, image_size,
       tfrec         the streaming reader, shards evicted from the page cache first
       tfrec_cached  the same reader with the serialized records in memory
       tutorial      TFRecordDataset -> parse_single_example -> decode -> augment per image -> batch
+    With --framework torch the reader is tfrec.torch.loader (--parallelism: its worker processes,
+    default one per core), tfrec_cached reads a copy of the shards in /dev/shm, the tutorial is the
+    `tfrecord` package's reader + a DataLoader, the stages are timed in one process, and each round
+    also runs a plain PyTorch loop on the synthetic batch: synthetic / plain (target >= 0.9) is the
+    trainer's own cost. No TensorFlow is imported on that path.
     The headline is tfrec / synthetic (1.0: the input never holds the model back). The gap
     tfrec_cached -> tfrec is fetching; synthetic -> tfrec_cached is preparing (parse, decode,
     augment). Where a mode is input-bound (stall > 5%) the report names the limiting stage, from
@@ -246,24 +274,30 @@ def train(path, model, batch_size, steps_per_epoch, rounds, augment, image_size,
       tfrec bench train out/cifar10 --model cifar_cnn --augment cifar
       tfrec bench train out/photos --model resnet50 --image-size 224 --augment imagenet --mixed-precision
       tfrec bench train out/cifar10 --quick --sweep --chart sweep.png --json
+      tfrec bench train out/cifar10 --framework torch --model resnet20 --augment cifar --chart modes.png
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tfrec.bench.options import TrainBenchOptions
+    from tfrec.training.frameworks import require
 
+    framework = require(framework)  # exit 2 for jax (not in this release) or a framework not installed
     given = {k: v for k, v in (("steps", steps_per_epoch), ("rounds", rounds)) if v is not None}
     options = TrainBenchOptions(model=model, batch_size=batch_size, augment=augment, split=split,
                                 image_size=image_size and image_size[::-1], num_parallel_calls=parallelism,
                                 mixed_precision=mixed_precision, drop_cache=drop_cache,
                                 progress=not (quiet or as_json), **{**(QUICK if quick else {}), **given})
-    import_tensorflow_quietly()
-    from tfrec.bench.train import benchmark_train
+    if framework == "torch":
+        from tfrec.bench.torch.sweep import sweep_train
+        from tfrec.bench.torch.train import benchmark_train
+    else:
+        import_tensorflow_quietly()
+        from tfrec.bench.sweep import sweep_train
+        from tfrec.bench.train import benchmark_train
 
     with sigterm_as_interrupt():
         result = benchmark_train(path, options)
         human = train_bench_summary(result)
         if sweep:
-            from tfrec.bench.sweep import sweep_train
-
             result["sweep"] = sweep_train(path, options)
             human += "\n" + sweep_summary(result["sweep"])
     if chart:

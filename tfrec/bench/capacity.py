@@ -62,10 +62,13 @@ def add_increments(stages: list[dict]) -> list[dict]:
     return stages
 
 
-def limiting_stage(stages: list[dict], model_images_per_s: float | None, skip: tuple[str, ...] = ()) -> dict:
+def limiting_stage(stages: list[dict], model_images_per_s: float | None, skip: tuple[str, ...] = (),
+                   rate: float | None = None) -> dict:
     """The stage that adds the most time per image, and how far the whole pipeline is from the model's rate.
 
-    `skip` names stages that cannot be the limit (read, when the records are cached in memory).
+    `skip` names stages that cannot be the limit (read, when the records are cached in memory). `rate` is
+    the whole pipeline's images/s at its parallelism where the stages were timed in one process (the
+    PyTorch loader's: its workers); default: the last stage's.
 
     Returns:
         {"stage", "adds_us_per_image", "pipeline_images_per_s", "model_images_per_s", "shortfall"}:
@@ -73,7 +76,7 @@ def limiting_stage(stages: list[dict], model_images_per_s: float | None, skip: t
     """
     costs = stage_costs(stages)
     worst = max((c for c in costs if c["stage"] not in skip), key=lambda c: c["wall_us"])
-    rate = stages[-1]["images_per_s"]
+    rate = rate or stages[-1]["images_per_s"]
     return {"stage": worst["stage"], "adds_us_per_image": round(worst["wall_us"], 2),
             "pipeline_images_per_s": round(rate, 1), "model_images_per_s": model_images_per_s,
             "shortfall": round(model_images_per_s / rate, 3) if model_images_per_s and rate else None}

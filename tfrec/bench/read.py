@@ -43,10 +43,11 @@ def stage_rates(stages: list[tuple[str, tf.data.Dataset]], batches: int, rounds:
         for name, ds in stages:
             timing.settle()
             runs[name].append(time_pass(ds.prefetch(tf.data.AUTOTUNE), batches))
-    return [_stage_row(name, r) for name, r in runs.items()]
+    return [stage_row(name, r) for name, r in runs.items()]
 
 
-def _stage_row(name: str, runs: list[dict]) -> dict:
+def stage_row(name: str, runs: list[dict]) -> dict:
+    """One stage's row from its rounds: the medians of images/s and CPU µs per image, and the rounds themselves."""
     rates = [r["images_per_s"] for r in runs]
     cpu = [r["cpu_us_per_image"] for r in runs]
     known = [c for c in cpu if c is not None]

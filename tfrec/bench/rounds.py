@@ -43,17 +43,20 @@ def ratio_rounds(rates: dict[str, list[float]]) -> dict[str, list[float]]:
     return {name: [a / b for a, b in zip(rates[m], rates[n])] for name, (m, n) in pairs.items()}
 
 
-def find_limits(modes: dict[str, dict], stages: dict[str, list[dict]], synthetic: float) -> dict:
+def find_limits(modes: dict[str, dict], stages: dict[str, list[dict]], synthetic: float,
+                rates: dict[str, float] | None = None) -> dict:
     """Marks each mode input-bound or not (stall above INPUT_BOUND_STALL_PCT) and, for each input-bound mode,
-    names its limiting stage and whether the wait comes from a stage's rate or from sharing the cores."""
+    names its limiting stage and whether the wait comes from a stage's rate or from sharing the cores.
+    `rates`: each pipeline's images/s at its parallelism, where its stages were timed in one process."""
     limits = {}
     for mode, row in modes.items():
         bound = mode != "synthetic" and row["input_stall_pct"] > INPUT_BOUND_STALL_PCT
         row["input_bound"] = bound
         if not bound:
             continue
-        pipeline = stages["tutorial" if mode == "tutorial" else "tfrec"]
-        limits[mode] = limiting_stage(pipeline, synthetic, skip=("read",) if mode == "tfrec_cached" else ())
+        name = "tutorial" if mode == "tutorial" else "tfrec"
+        limits[mode] = limiting_stage(stages[name], synthetic, skip=("read",) if mode == "tfrec_cached" else (),
+                                      rate=(rates or {}).get(name))
         if limits[mode]["shortfall"] is not None and limits[mode]["shortfall"] < 1:
             # Alone, the pipeline outruns the model: the wait comes from sharing the cores with the step
             # (on a CPU the model and the reader run on the same cores), not from a stage's rate.
