@@ -1,6 +1,7 @@
 """Fixed-layout batches: raw fixed-shape records gathered with NumPy equal the Example decoder's samples exactly."""
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
@@ -153,3 +154,18 @@ def test_a_shard_cut_short_is_named_not_gathered(datasets, tmp_path):
         f.truncate(offsets(shard)[-1] + 20)
     with pytest.raises(CorruptRecordError, match=rf"{shard}: record {len(offsets(shard)) - 1} at byte offset"):
         src.columns(list(range(src.records.shards[0].records)))
+    last = src.records.shards[0].records - 1  # read alone (far from record 0): its own preadv comes back short
+    with pytest.raises(CorruptRecordError, match=rf"{shard}: record {last} at byte offset"):
+        src.columns([0, last])
+
+
+def test_records_far_apart_are_read_one_preadv_each_and_neighbours_together(datasets, monkeypatch):
+    calls = []
+    real = os.preadv
+    monkeypatch.setattr(os, "preadv", lambda fd, bufs, off: calls.append(len(bufs)) or real(fd, bufs, off))
+    src = open_source(datasets["cifar10"], split="train")
+    src.columns([0])
+    calls.clear()
+    batch = [20, 0, 1, 12, 2]  # 0, 1, 2 adjacent; 12 and 20 more than a page from anything asked
+    _assert_columns_are(src, batch, False)
+    assert sorted(calls[:3]) == [1, 1, 3]

@@ -20,9 +20,11 @@ from ..io.salvage import ReadStats
 from ..io.scan import Problem
 from .shards import ShardRef, check_table, offsets_table
 
-# A batch's records that lie within this many bytes of each other are read with one pread: gaps up to
-# it cost less to read than a second system call (a page-cache read of 64 KiB takes ~10 us).
-COALESCE_GAP_BYTES = 64 << 10
+# A batch's records that lie within this many bytes of each other are read with one pread (the gap read
+# into a scratch buffer). Measured on shuffled 3 KiB CIFAR records (50k in 8 shards, batch 256, CPU time):
+# 117k records/s with no gap read, 113k at 4 KiB, 108k at 16 KiB, 94k at 64 KiB: a system call costs less
+# than reading and allocating a gap of more than a page.
+COALESCE_GAP_BYTES = 4 << 10
 COALESCE_MAX_BYTES = 16 << 20  # one pread never asks for more than this (plus one record)
 _IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX")) if hasattr(os, "sysconf") else 1024  # buffers per os.preadv
 
@@ -198,11 +200,27 @@ class RecordSource:
         n = len(spans)
         framed = int(spans[0, 1]) if n else 0
         rows = np.empty((n, framed), np.uint8)
+        flat = memoryview(rows).cast("B") if n and framed else None
         for k in np.unique(shards).tolist():
             mine = np.flatnonzero(shards == k)
             order = mine[np.argsort(spans[mine, 0], kind="stable")]
-            for run in _runs(spans[order]):
-                self._read_into(k, order[run], spans, rows)
+            runs = _runs(spans[order])
+            if len(runs) == 1:
+                self._read_into(k, order, spans, rows)
+                continue
+            fd, rows_at, offsets = self._fd(k), order.tolist(), spans[order, 0].tolist()
+            for run in runs:
+                if run.stop - run.start > 1:
+                    self._read_into(k, order[run], spans, rows)
+                    continue
+                # a record alone (a shuffled batch's usual case): one preadv straight into its row
+                r, offset = rows_at[run.start], offsets[run.start]
+                try:
+                    got = os.preadv(fd, [flat[r * framed:(r + 1) * framed]], offset)
+                except OSError as e:
+                    raise CorruptRecordError(self.shards[k].path, -1, offset, f"cannot read: {e.strerror or e}") from e
+                if got < framed:  # past the end of the file: a row that fails every check
+                    rows[r] = 0
         return rows
 
     def _read_into(self, k: int, rows: np.ndarray, spans: np.ndarray, out: np.ndarray) -> None:
@@ -273,6 +291,9 @@ def _runs(spans: np.ndarray) -> list[slice]:
     breaks = (np.flatnonzero(starts[1:] - reach[:-1] > COALESCE_GAP_BYTES) + 1).tolist()
     runs = []
     for a, b in zip([0, *breaks], [*breaks, len(spans)]):
+        if b - a == 1 or reach[b - 1] - starts[a] <= COALESCE_MAX_BYTES:
+            runs.append(slice(a, b))
+            continue
         while a < b:
             c = a + 1 + int(np.searchsorted(reach[a + 1:b] - starts[a], COALESCE_MAX_BYTES, side="right"))
             runs.append(slice(a, c))
