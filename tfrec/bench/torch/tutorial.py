@@ -50,9 +50,10 @@ class TutorialRecords(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         wid, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         for k, path in enumerate(self.files):
-            if self.compression == "none":
-                yield path, path + ".idx", (wid, workers) if workers > 1 else None
-            elif k % workers == wid:
+            if self.compression == "none" and workers > 1:
+                yield path, path + ".idx", (wid, workers)
+            elif workers == 1 or k % workers == wid:
+                # no index alone: given one without a shard, the package starts at a random record and wraps
                 yield path, None, None
 
     def records(self) -> Iterator[Any]:
