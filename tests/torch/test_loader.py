@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 import tfrec.torch  # noqa: E402
 from tests.damage import flip, offsets  # noqa: E402
 from tfrec.access import open_source  # noqa: E402
+from tfrec.errors import TfrecError  # noqa: E402
 from tfrec.io.dataset import open_dataset  # noqa: E402
 
 
@@ -54,13 +55,14 @@ def test_channels_last_gives_nhwc(datasets):
     assert images.shape == (4, 32, 32, 3)
 
 
-@pytest.mark.parametrize("num_workers", [0, 2, 3])
+@pytest.mark.parametrize("num_workers, worker_mode", [(0, "auto"), (2, "thread"), (3, "thread"), (2, "process"),
+                                                     (3, "process")])
 @pytest.mark.parametrize("world_size", [1, 2])
-def test_every_record_once_per_epoch_across_workers_and_ranks(datasets, num_workers, world_size):
+def test_every_record_once_per_epoch_across_workers_and_ranks(datasets, num_workers, worker_mode, world_size):
     seen = []
     for rank in range(world_size):
         lo = tfrec.torch.loader(datasets["cifar10"], split="train", batch_size=4, num_workers=num_workers,
-                                shuffle=True, seed=3, rank=rank, world_size=world_size,
+                                shuffle=True, seed=3, rank=rank, world_size=world_size, worker_mode=worker_mode,
                                 multiprocessing_context="fork" if num_workers else None)
         share = [(img.permute(1, 2, 0).numpy().tobytes(), int(l)) for x, y in lo for img, l in zip(x, y)]
         assert len(share) in (50 // world_size, -(-50 // world_size))
@@ -79,12 +81,12 @@ def test_epochs_are_different_permutations_and_set_epoch_repeats_one(datasets):
     assert next(iter(lo))[1].tolist() == first
 
 
-@pytest.mark.parametrize("num_workers", [0, 2])
+@pytest.mark.parametrize("num_workers, worker_mode", [(0, "auto"), (2, "thread"), (2, "process")])
 @pytest.mark.parametrize("stop", [1, 3, 6])
-def test_resume_mid_epoch_gives_exactly_the_remaining_samples(datasets, num_workers, stop):
+def test_resume_mid_epoch_gives_exactly_the_remaining_samples(datasets, num_workers, worker_mode, stop):
     def make():
         return tfrec.torch.loader(datasets["cifar10"], split="train", batch_size=4, shuffle=True, seed=9,
-                                  num_workers=num_workers, rank=1, world_size=2,
+                                  num_workers=num_workers, rank=1, world_size=2, worker_mode=worker_mode,
                                   multiprocessing_context="fork" if num_workers else None)
 
     whole = [l for _, y in make() for l in y.tolist()]
@@ -110,13 +112,14 @@ def test_resume_reads_nothing_before_the_position(datasets, monkeypatch):
     assert sum(len(y) for _, y in lo) == 5 and sorted(set(asked)) == list(range(45, 50))
 
 
-def test_skip_corrupt_counts_over_workers(datasets, tmp_path):
+@pytest.mark.parametrize("worker_mode", ["thread", "process"])
+def test_skip_corrupt_counts_over_workers(datasets, tmp_path, worker_mode):
     out = tmp_path / "damaged"
     shutil.copytree(datasets["cifar10"], out)
     shard = open_dataset(out).shard_paths("train")[0]
     flip(shard, offsets(shard)[3] + 40)
     lo = tfrec.torch.loader(str(out), split="train", batch_size=8, num_workers=2, skip_corrupt=True,
-                            multiprocessing_context="fork")
+                            multiprocessing_context="fork", worker_mode=worker_mode)
     assert sum(len(y) for _, y in lo) == 49
     assert lo.stats.records_skipped == 1 and list(lo.stats.damaged) == [(shard, 3)]
     with pytest.raises(Exception, match=rf"record 3 at byte offset {offsets(shard)[3]}: data CRC"):
@@ -197,3 +200,25 @@ def test_image_size_well_below_the_stored_size_decodes_jpegs_at_a_dct_scale(tmp_
             assert np.abs(img.astype(int) - full.astype(int)).mean() <= DCT_SCALED_MEAN_TOLERANCE
     exact = torch.cat([x for x, _ in tfrec.torch.loader(str(tmp_path / "ds"), batch_size=4, channels_last=True)])
     assert all(np.array_equal(img, decode_image(d, channels=3)) for img, d in zip(exact.numpy(), stored))
+
+
+def test_worker_mode_auto_takes_threads_for_gathered_raw_batches_and_processes_for_decoding(datasets):
+    import multiprocessing
+
+    raw = tfrec.torch.loader(datasets["cifar10"], split="train", batch_size=8, num_workers=2)
+    assert raw.worker_mode == "thread"
+    batches = []
+    for x, y in raw:
+        assert multiprocessing.active_children() == []  # no worker process behind thread batches
+        batches.append((x, y))
+    alone = list(tfrec.torch.loader(datasets["cifar10"], split="train", batch_size=8))
+    assert len(batches) == len(alone)
+    assert all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(batches, alone))
+    for kw in ({"image_size": (16, 16)}, {"augment": "cifar"}):
+        assert tfrec.torch.loader(datasets["cifar10"], split="train", num_workers=2, **kw).worker_mode == "process"
+    assert tfrec.torch.loader(datasets["imagefolder"], split="train", num_workers=2).worker_mode == "process"
+    assert tfrec.torch.loader(datasets["cifar10"], split="train").worker_mode == "none"
+    assert tfrec.torch.loader(datasets["cifar10"], split="train", num_workers=2,
+                              worker_mode="process").worker_mode == "process"
+    with pytest.raises(TfrecError, match="worker_mode must be one of auto, thread, process, not 'fibre'"):
+        tfrec.torch.loader(datasets["cifar10"], split="train", num_workers=2, worker_mode="fibre")

@@ -8,6 +8,10 @@ what came before (torchdata's StatefulDataLoader conventions; set_epoch as Distr
 """
 from __future__ import annotations
 
+import collections
+import pickle
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -18,6 +22,9 @@ from ..access import EpochOrder, SampleSource, open_source
 from ..access.augment import make_augment
 from ..errors import TfrecError
 from ..io.salvage import ReadStats
+
+
+WORKER_MODES = ("auto", "thread", "process")
 
 
 def _label_of(source: SampleSource, sample: dict) -> int:
@@ -161,9 +168,11 @@ class Loader:
                  seed: int = 0, image_size: tuple[int, int] | None = None, augment: str = "none",
                  rank: int | None = None, world_size: int | None = None, drop_last: bool = False,
                  pin_memory: bool = False, persistent_workers: bool = False, channels_last: bool = False,
-                 prefetch_factor: int | None = None, multiprocessing_context: Any = None):
+                 prefetch_factor: int | None = None, multiprocessing_context: Any = None, worker_mode: str = "auto"):
         if batch_size < 1:
             raise TfrecError(f"batch_size must be at least 1, not {batch_size}")
+        if worker_mode not in WORKER_MODES:
+            raise TfrecError(f"worker_mode must be one of {', '.join(WORKER_MODES)}, not {worker_mode!r}")
         rank, world_size = _distributed(rank, world_size)
         self.source = source
         self.batch_size, self.drop_last = batch_size, drop_last
@@ -172,6 +181,17 @@ class Loader:
         self._resume: int | None = None  # the position load_state_dict asked the next pass to start at
         self.stats = ReadStats()
         fetch = _BatchFetch(source, channels_last, tuple(image_size) if image_size else None, augment, seed)
+        if num_workers < 1:
+            self.worker_mode = "none"
+        elif worker_mode == "auto":  # gathered batches cost less to make than to hand between processes
+            self.worker_mode = "thread" if source.fixed and fetch.transform() is None else "process"
+        else:
+            self.worker_mode = worker_mode
+        self._fetch, self._threads = fetch, num_workers if self.worker_mode == "thread" else 0
+        self._depth = num_workers * (prefetch_factor or 2)
+        self._pin = pin_memory and torch.cuda.is_available()
+        if self._threads:  # the DataLoader below is then never iterated
+            num_workers, multiprocessing_context = 0, None
         self._loader = torch.utils.data.DataLoader(
             fetch, batch_sampler=_Sampler(self), collate_fn=_identity, num_workers=num_workers,
             pin_memory=pin_memory, persistent_workers=persistent_workers and num_workers > 0,
@@ -188,12 +208,37 @@ class Loader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         self._start = self.position = self._resume or 0
         self._resume = None
-        for images, labels, asked, skipped in self._loader:
+        for images, labels, asked, skipped in (self._thread_batches() if self._threads else self._loader):
             for s in skipped:
                 self.stats.skip(s["path"], s["index"], s["offset"], s["reason"], s["records"])
             self.position += asked
             yield images, labels
         self.epoch, self.position, self._start = self.epoch + 1, 0, 0
+
+    def _thread_batches(self) -> Iterator[tuple]:
+        """The batches made by a pool of threads, each with its own copy of the source (its own descriptors and
+        skip counts), yielded in the sampler's order; at most num_workers * prefetch_factor in flight."""
+        local = threading.local()
+
+        def fetch(batch):
+            mine = getattr(local, "fetch", None)
+            if mine is None:
+                mine = local.fetch = pickle.loads(pickle.dumps(self._fetch))
+            out = mine.__getitems__(batch)
+            return (out[0].pin_memory(), *out[1:]) if self._pin else out
+
+        with ThreadPoolExecutor(self._threads, thread_name_prefix="tfrec-loader") as pool:
+            pending: collections.deque = collections.deque()
+            try:
+                for batch in _Sampler(self):
+                    pending.append(pool.submit(fetch, batch))
+                    if len(pending) >= self._depth:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for future in pending:  # a pass broken off: nothing more is started
+                    future.cancel()
 
     def set_epoch(self, epoch: int) -> None:
         """Starts `epoch` from its beginning at the next iteration (as DistributedSampler.set_epoch)."""
@@ -227,14 +272,20 @@ def loader(path: Any, split: str | None = None, *, batch_size: int = 32, num_wor
            shuffle: bool = False, seed: int = 0, image_size: tuple[int, int] | None = None, augment: str = "none",
            rank: int | None = None, world_size: int | None = None, drop_last: bool = False,
            pin_memory: bool = False, persistent_workers: bool = False, channels_last: bool = False,
-           schema: Any = None, check_crc: bool = True, skip_corrupt: bool = False, **dataloader: Any) -> Loader:
+           schema: Any = None, check_crc: bool = True, skip_corrupt: bool = False, worker_mode: str = "auto",
+           **dataloader: Any) -> Loader:
     """A batch loader over a split of a tfrec dataset (or foreign TFRecord files), without TensorFlow.
 
     Args:
         path: a dataset (tfrec.open_dataset's, or its directory), or foreign TFRecord files, directories, globs.
         split: the split (default: 'train', or the only one).
         batch_size: samples per batch (the last of an epoch may be short unless drop_last).
-        num_workers: DataLoader worker processes; each fetches whole batches.
+        num_workers: workers fetching whole batches in parallel (0: in this process, batch by batch).
+        worker_mode: what the workers are: 'process' (DataLoader worker processes), 'thread' (threads of
+            this process, no batch handed between processes), or 'auto' (default): threads for raw
+            fixed-shape records without image_size/augment (their batches are a read and a NumPy gather:
+            cheaper to make than to hand between processes), processes for everything that decodes.
+            `loader.worker_mode` says which was taken ('none' with num_workers=0).
         shuffle, seed: a seeded global permutation of all records per epoch (else file order).
         image_size: (height, width) to resize to; None keeps the stored size (exact stored pixels).
         augment: an augmentation preset of tfrec.access.augment ('none', 'mnist', 'cifar', 'imagenet').
@@ -256,4 +307,4 @@ def loader(path: Any, split: str | None = None, *, batch_size: int = 32, num_wor
     return Loader(source, batch_size=batch_size, num_workers=num_workers, shuffle=shuffle, seed=seed,
                   image_size=image_size, augment=augment, rank=rank, world_size=world_size, drop_last=drop_last,
                   pin_memory=pin_memory, persistent_workers=persistent_workers, channels_last=channels_last,
-                  **dataloader)
+                  worker_mode=worker_mode, **dataloader)
