@@ -222,3 +222,13 @@ def test_worker_mode_auto_takes_threads_for_gathered_raw_batches_and_processes_f
                               worker_mode="process").worker_mode == "process"
     with pytest.raises(TfrecError, match="worker_mode must be one of auto, thread, process, not 'fibre'"):
         tfrec.torch.loader(datasets["cifar10"], split="train", num_workers=2, worker_mode="fibre")
+
+
+@pytest.mark.parametrize("fmt, kw", [("cifar10", {}), ("imagefolder", {"image_size": (16, 12)})])
+def test_a_workers_batch_is_made_in_shared_memory(datasets, monkeypatch, fmt, kw):
+    lo = tfrec.torch.loader(datasets[fmt], split="train", batch_size=4, **kw)
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: object())  # as inside a worker process
+    images, labels, asked, skipped = lo._fetch.__getitems__((0, np.arange(4)))
+    assert images.is_shared() and asked == 4 and skipped == []
+    monkeypatch.undo()
+    assert torch.equal(images, next(iter(lo))[0])
