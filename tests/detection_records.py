@@ -81,3 +81,67 @@ def clean_records(n: int = 6, masks: bool = False) -> list[bytes]:
         boxes = [(0.1 + 0.05 * j, 0.1 + 0.1 * j, 0.5 + 0.1 * j, 0.6 + 0.1 * j) for j in range(k)]
         out.append(example(boxes, [1 + (i + j) % 3 for j in range(k)], seed=i, masks=masks))
     return out
+
+
+# ---------------------------------------------------------------- scenes whose pixels show where the boxes are
+
+H, W = 96, 128
+COLOURS = {1: (255, 0, 0), 2: (0, 255, 0), 3: (0, 0, 255)}  # class id -> the colour of its rectangles
+
+
+def scene(seed: int, fmt: str) -> tuple[bytes, list, list, list]:
+    """A black image with 1-3 rectangles, each filled with its class's colour: (encoded, boxes, labels, masks)."""
+    rng = np.random.default_rng(seed)
+    pixels = np.zeros((H, W, 3), np.uint8)
+    boxes, labels, masks = [], [], []
+    for k in range(1 + seed % 3):
+        h, w = rng.integers(20, 48), rng.integers(24, 60)
+        y, x = rng.integers(0, H - h), rng.integers(0, W - w)
+        label = 1 + (seed + k) % 3
+        if any(not (y + h <= b[0] * H or b[2] * H <= y or x + w <= b[1] * W or b[3] * W <= x) for b in boxes):
+            continue  # no overlaps: each box's pixels are its own colour
+        pixels[y: y + h, x: x + w] = COLOURS[label]
+        boxes.append((y / H, x / W, (y + h) / H, (x + w) / W))
+        labels.append(label)
+        masks.append(png_mask(H, W, boxes[-1]))
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG" if fmt == "jpeg" else "PNG", **({"quality": 95} if fmt == "jpeg" else {}))
+    return buf.getvalue(), boxes, labels, masks
+
+
+def scenes(tmp_path, n: int = 12, fmt: str = "png") -> str:
+    records = []
+    for i in range(n):
+        encoded, boxes, labels, masks = scene(i, fmt)
+        records.append(example(boxes, labels, H, W, seed=i, image=encoded, **{"image/object/mask": ("bytes", masks)}))
+    return write_detection(str(tmp_path / fmt), records)
+
+
+def check_colours(images, targets, masks: bool = False):
+    """Every real box covers pixels of its class's colour (its inside, less a 2-pixel margin), and nothing
+    but padding follows the real boxes; masks (if any) are 1 inside their box and 0 outside."""
+    images = images.numpy().astype(np.float32)
+    images = images / 255 if images.max() > 1.5 else images
+    boxes, classes, counts = targets["boxes"].numpy(), targets["classes"].numpy(), targets["num_boxes"].numpy()
+    _, th, tw, _ = images.shape
+    checked = 0
+    for i, n in enumerate(counts):
+        assert (classes[i, n:] == 0).all() and (boxes[i, n:] == 0).all()
+        assert (classes[i, :n] >= 1).all()
+        for b, c in zip(boxes[i, :n], classes[i, :n]):
+            assert 0 <= b[0] < b[2] <= 1 and 0 <= b[1] < b[3] <= 1, b
+            y0, x0, y1, x1 = int(b[0] * th) + 2, int(b[1] * tw) + 2, int(b[2] * th) - 2, int(b[3] * tw) - 2
+            if y1 - y0 < 2 or x1 - x0 < 2:
+                continue
+            inside = images[i, y0:y1, x0:x1].mean(axis=(0, 1))
+            want = np.array(COLOURS[int(c)]) / 255
+            assert np.abs(inside - want).max() < 0.2, (i, b, c, inside)
+            if masks:
+                m = targets["masks"].numpy()[i]
+                k = list(boxes[i, :n].tolist()).index(b.tolist())
+                assert m[k, y0:y1, x0:x1].mean() > 0.95
+                outside = m[k].copy()
+                outside[max(y0 - 4, 0): y1 + 4, max(x0 - 4, 0): x1 + 4] = 0
+                assert outside.sum() == 0
+            checked += 1
+    return checked

@@ -55,6 +55,10 @@ PROCESSING_MODES = ("distributed_epoch", "parallel_epochs")
 # A reader gives up on the service after waiting this long for one batch. Far above a healthy wait (the
 # first batch of an ImageNet pipeline, its shuffle buffer filled, comes in seconds), far below forever.
 DATA_SERVICE_TIMEOUT_S = 60.0
+TASKS = ("classification", "detection")  # detection: read/detection.py (the Object Detection API's keys)
+# A box cut by a random crop is kept (clipped to the crop) while at least this fraction of its area
+# remains inside it, else dropped: the 25% that keeps a box mostly recognisable without keeping slivers.
+MIN_BOX_VISIBLE = 0.25
 IMAGE_SEED_SALT, BATCH_SEED_SALT = 0x1A6E, 0xBA7C  # keep per-image and per-batch random streams apart
 
 
@@ -127,6 +131,15 @@ class ReadOptions:
             up short) or 'parallel_epochs' (each worker reads every file: an epoch per worker).
         data_service_timeout: seconds to wait for one batch from the service before failing the pass
             (the service itself waits forever for a lost worker).
+        task: 'classification' (images and class labels) or 'detection': records with the Object
+            Detection API's keys give (images, {'boxes', 'classes', 'num_boxes'}) batches; see
+            tfrec.read.detection and docs/detection.md. The fields below apply to detection only.
+        max_boxes: boxes per image in a detection batch: padded to this many (an image with more
+            keeps its first max_boxes); None: padded to the most boxes of an image in that batch.
+        ragged_boxes: boxes [B, None, 4] and classes [B, None] as tf.RaggedTensor, unpadded.
+        instance_masks: also yield 'masks' [B, N, H, W] uint8 (image/object/mask PNGs), moved with the pixels.
+        min_box_visible: a box cut by a random crop is kept, clipped, while at least this fraction of
+            its area stays inside the crop, else dropped (MIN_BOX_VISIBLE, 0.25).
     """
 
     split: str = "train"
@@ -156,6 +169,11 @@ class ReadOptions:
     data_service: str | None = None
     processing_mode: str = "distributed_epoch"
     data_service_timeout: float = DATA_SERVICE_TIMEOUT_S
+    task: str = "classification"
+    max_boxes: int | None = None  # None: the most boxes of an image in each batch
+    ragged_boxes: bool = False
+    instance_masks: bool = False
+    min_box_visible: float = MIN_BOX_VISIBLE
 
     def __post_init__(self):
         size = self.image_size
@@ -192,6 +210,12 @@ class ReadOptions:
             (self.subset is None or self.subset in SUBSETS, "subset", f"one of {', '.join(SUBSETS)}", self.subset),
             (self.processing_mode in PROCESSING_MODES, "processing_mode", f"one of {', '.join(PROCESSING_MODES)}",
              self.processing_mode),
+            (self.task in TASKS, "task", f"one of {', '.join(TASKS)}", self.task),
+            (self.max_boxes is None or (isinstance(self.max_boxes, int) and self.max_boxes >= 1), "max_boxes",
+             "None or a positive integer", self.max_boxes),
+            (not (self.ragged_boxes and self.max_boxes is not None), "max_boxes", "None with ragged_boxes=True",
+             self.max_boxes),
+            (0 < self.min_box_visible <= 1, "min_box_visible", "a fraction in (0, 1]", self.min_box_visible),
         ]
         for ok, name, expected, found in checks:
             if not ok:

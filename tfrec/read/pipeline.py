@@ -14,10 +14,11 @@ import tensorflow as tf  # noqa: E402
 
 from ..codec.schema import FeatureSpec, Schema
 from ..errors import TfrecError
-from ..io.dataset import is_dataset, open_dataset
+from ..io.dataset import Dataset, is_dataset, open_dataset
 from ..io.salvage import ReadStats, check_shard, iter_intact_records, known_intact
 from .augment import Augmentation, to_float
 from .decode import decode_encoded, decode_raw_batches, image_seeder
+from .detection import FOREIGN_SCHEMA, detection_stages, label_map_of
 from .inputs import Readable, Source, resolve_source, shard_files
 from .subsets import RecordPlan, plan_records
 from .options import (
@@ -296,11 +297,19 @@ def build_stages(source: Source, options: ReadOptions, stats: ReadStats,
             workers, a label_mode the labels cannot take, a validation split that cannot be made.
     """
     schema = source.schema
+    seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
+    if options.task == "detection":  # (images, {boxes, classes, num_boxes}): read/detection.py
+        files, plan, certain = record_plan(source, options)
+        ds = read_records(files, source.compression, options, stats, source.record_bytes, shuffle_files,
+                          source.expected, plan, certain and count)
+        stages = [("read", cache_shuffle_repeat(ds, shuffle_buffer_size(source.record_bytes, options), options))]
+        image = _pick(schema, "image", "image/encoded")
+        stages += detection_stages(stages[-1][1], options, seed, image.shape[2] if image is not None else 3)
+        return _finish_stages(stages, plan, certain and count, options)
     image, label, keys = _select_features(schema, options)
     _check_label_mode(schema, label, options)
     label_key = label.name if label is not None else None
     augmentation = options.augment.bind(options.image_size, label.num_classes if label else None)
-    seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     files, plan, certain = record_plan(source, options)
     certain = certain and count
     ds = read_records(files, source.compression, options, stats, source.record_bytes, shuffle_files, source.expected,
@@ -327,11 +336,17 @@ def build_stages(source: Source, options: ReadOptions, stats: ReadStats,
             stages.append(("augment", ds))
     elif augmentation.ops:
         raise TfrecError(f"augmentation {augmentation.name!r} needs the image feature in features=")
-    out = finish_batches(stages[-1][1], image.name if image else None, label_key, options,
-                         label.num_classes if label else None)
+    stages.append(("output", finish_batches(stages[-1][1], image.name if image else None, label_key, options,
+                                            label.num_classes if label else None)))
+    return _finish_stages(stages, plan, certain, options)
+
+
+def _finish_stages(stages: list, plan: RecordPlan, certain: bool, options: ReadOptions) -> list:
+    """The output stage counted (where certain) and prefetched; every stage with the pipeline's tf.data options."""
+    out = stages[-1][1]
     if certain:
         out = out.apply(tf.data.experimental.assert_cardinality(batch_count(plan.records, options)))
-    stages.append(("output", out.prefetch(AUTOTUNE)))
+    stages[-1] = ("output", out.prefetch(AUTOTUNE))
     dopt = tf.data.Options()
     dopt.deterministic = options.is_deterministic
     dopt.experimental_optimization.map_fusion = True  # parse, decode and finish run as one function
@@ -397,9 +412,12 @@ def make_dataset(dataset: Readable, options: ReadOptions | str | None = None, *l
                           shard_index=input_context.input_pipeline_id,
                           batch_size=input_context.get_per_replica_batch_size(options.batch_size))
     stats = stats if stats is not None else ReadStats()  # with subset='both', the two datasets' sum
-    source = resolve_source(dataset, options.split, options.schema, stats if options.skip_corrupt else None)
+    schema = options.schema
+    if schema is None and options.task == "detection" and not isinstance(dataset, Dataset) and not is_dataset(dataset):
+        schema = FOREIGN_SCHEMA  # foreign files: the reader knows the Object Detection API's keys
+    source = resolve_source(dataset, options.split, schema, stats if options.skip_corrupt else None)
     label = _pick(source.schema, "class_label", "label")
-    if options.features is None and options.label_mode is not None and label is None:
+    if options.features is None and options.label_mode is not None and label is None and options.task != "detection":
         warnings.warn(f"schema {source.schema.name!r} has no class_label feature: make_dataset yields images only, "
                       "not (images, labels) (pass features=[...] for dicts of named features)", stacklevel=2)
     if options.subset != "both":
@@ -457,6 +475,8 @@ def _dataset(source: Source, options: ReadOptions, stats: ReadStats) -> tf.data.
     ds.stages = stages
     ds.read_stats = stats
     ds.class_names = list(label.names) if label is not None and label.names else None
+    if options.task == "detection":  # id -> name from label_map.pbtxt beside the data (None without one)
+        ds.label_map = label_map_of(source.files)
     return ds
 
 
