@@ -259,3 +259,40 @@ def test_semantic_class_mask(tmp_path):
             assert set(np.unique(m)) <= {0} | {labels[c] for c, *_ in scene[3]}
             if scene[0] == "b.jpg":
                 assert (m == labels["person"]).all()  # one object covering the whole image
+
+
+@pytest.mark.parametrize("schema_name", ["detection", "instance_segmentation", "semantic_segmentation", "multi_label"])
+def test_the_column_encoder_gives_the_schema_encoders_bytes(schema_name):
+    from tfrec.codec.schema import load_schema
+    from tfrec.sources.object_example import encode_object_example
+
+    schema = load_schema(schema_name)
+    rng = np.random.default_rng(1)
+    for n in (0, 1, 7):
+        sample = {f.name: (b"\xff\xd8x" if f.kind == "image" else
+                           rng.random(n).astype(np.float32) if f.storage == "float" and f.shape else
+                           [int(v) for v in rng.integers(-3, 300, n)] if f.storage == "int64" and f.shape else
+                           [f"t{i}" for i in range(n)] if f.storage == "bytes" and f.shape else
+                           1234 if f.storage == "int64" else "s\u00e9" if f.storage == "bytes" else 0.5)
+                  for f in schema.features}
+        assert encode_object_example(schema, sample) == schema.encode(sample)
+
+
+def test_headers_read_without_pillow_agree_with_pillow(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from tfrec.sources.image_header import jpeg_header, png_header
+
+    for orientation in (None, 1, 3, 6, 8):
+        data = fx.jpeg(37, 21, exif_orientation=orientation)
+        img = Image.open(io.BytesIO(data))
+        assert jpeg_header(data) == (37, 21, 3, img.getexif().get(0x0112, 1))
+    buf = io.BytesIO()
+    Image.new("L", (5, 9)).save(buf, "JPEG", progressive=True)
+    assert jpeg_header(buf.getvalue()) == (5, 9, 1, 1)
+    buf = io.BytesIO()
+    Image.new("RGB", (13, 4)).save(buf, "PNG")
+    assert png_header(buf.getvalue()) == (13, 4, 8, 2)
+    assert jpeg_header(b"\xff\xd8\xff\xe0\x00") is None and png_header(b"GIF89a") is None

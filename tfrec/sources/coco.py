@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zlib
 
 from ..errors import SourceError
 from ._checks import open_regular
@@ -36,18 +37,20 @@ def coco_annotation_files(path: str) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _load(path: str) -> dict:
+def _load(path: str) -> tuple[dict, int]:
+    """The instances file's JSON and the CRC-32 of its bytes."""
     with open_regular(path) as f:
-        try:
-            data = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise SourceError(f"{path}: not valid COCO JSON: {e}") from e
+        raw = f.read()
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SourceError(f"{path}: not valid COCO JSON: {e}") from e
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise SourceError(f"{path}: not a COCO instances file: expected an object with an 'images' list")
     for key in ("annotations", "categories"):
         if not isinstance(data.get(key, []), list):
             raise SourceError(f"{path}: '{key}' must be a list, found {type(data[key]).__name__}")
-    return data
+    return data, zlib.crc32(raw)
 
 
 def _categories(files: dict[str, dict], where: dict[str, str]) -> dict[int, str]:
@@ -85,10 +88,11 @@ def _split_items(root: str, data: dict, images_dir: str, labels: dict[int, tuple
         by_image.setdefault(a.get("image_id"), []).append(a)
     items = []
     ids = set()
+    folder = os.path.basename(images_dir)
     for img in data["images"]:
         file_name = str(img.get("file_name", ""))
         full = os.path.join(images_dir, file_name)
-        name = os.path.relpath(full, root)
+        name = os.path.normpath(os.path.join(folder, file_name))
         ids.add(img.get("id"))
         objects = []
         for i, a in enumerate(by_image.get(img.get("id"), [])):
@@ -103,7 +107,7 @@ def _split_items(root: str, data: dict, images_dir: str, labels: dict[int, tuple
                                segmentation=a.get("segmentation") if masks else None))
         ann = ImageAnnotation(file_name, str(img.get("id", file_name)), _int(img.get("width")), _int(img.get("height")),
                               tuple(objects))
-        item = listed_item(root, full, ann, skipped)
+        item = listed_item(root, full, ann, skipped, name)
         if item is not None:
             items.append(item)
     orphans = sum(len(v) for k, v in by_image.items() if k not in ids)
@@ -127,7 +131,11 @@ def read_coco(path: str, options: SourceOptions) -> SourceData:
     for split, (_, images) in found.items():
         if not os.path.isdir(images):
             raise SourceError(f"{images}: no such image folder for split {split!r} (COCO keeps them beside annotations/)")
-    data = {split: _load(f) for split, (f, _) in found.items()}
+    loaded = {split: _load(f) for split, (f, _) in found.items()}
+    data = {split: d for split, (d, _) in loaded.items()}
+    crc = 0
+    for _, c in loaded.values():
+        crc = zlib.crc32(c.to_bytes(4, "little"), crc)
     cats = _categories(data, {s: f for s, (f, _) in found.items()})
     ids = sorted(cats)
     labels = {cid: (i + 1, cats[cid]) for i, cid in enumerate(ids)}
@@ -144,4 +152,4 @@ def read_coco(path: str, options: SourceOptions) -> SourceData:
         notes.append(f"COCO category ids {ids[0]}..{ids[-1]} (with gaps) mapped to labels 1..{len(ids)} in id order; "
                      "label_map.pbtxt gives each label its COCO name")
     return object_source("coco", path, f"{len(ids)} categories", splits, [cats[c] for c in ids], schema, options,
-                         skipped, warnings, notes)
+                         skipped, crc, warnings, notes)

@@ -15,6 +15,7 @@ import csv
 import functools
 import io
 import os
+import zlib
 
 import numpy as np
 
@@ -51,19 +52,21 @@ def csv_files(path: str) -> dict[str, str]:
     return out
 
 
-def _rows(file: str) -> tuple[list[str], list[list[str]]]:
+def _rows(file: str) -> tuple[list[str], list[list[str]], int]:
+    """The header, the rows, and the CRC-32 of the file's bytes."""
     with open_regular(file) as f:
-        try:
-            text = f.read().decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise SourceError(f"{file}: not UTF-8 text: {e}") from e
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise SourceError(f"{file}: not UTF-8 text: {e}") from e
     rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
     if not rows:
         raise SourceError(f"{file}: empty CSV")
     header = [c.strip().lower() for c in rows[0]]
     if not header or header[0] not in ("filename", "file", "path", "image"):
         raise SourceError(f"{file}: the first row must be a header starting with 'filename' (found {rows[0][:4]})")
-    return header, rows[1:]
+    return header, rows[1:], zlib.crc32(raw)
 
 
 def _number(value: str, file: str, line: int, column: str) -> float:
@@ -103,16 +106,20 @@ def read_csv_manifest(path: str, options: SourceOptions) -> SourceData:
     files = csv_files(path)
     if not files:
         raise SourceError(f"{path}: no .csv manifest (a file, a folder of them, or {{split}}/_annotations.csv)")
-    parsed = {split: _rows(f) for split, f in files.items()}
+    rows = {split: _rows(f) for split, f in files.items()}
+    parsed = {split: (h, r) for split, (h, r, _) in rows.items()}
+    crc = 0
+    for split, (_, _, c) in sorted(rows.items()):
+        crc = zlib.crc32(f"{split}:{c:08x}".encode(), crc)
     kinds = {"xmin" in h for h, _ in parsed.values()}
     if len(kinds) > 1:
         raise SourceError(f"{path}: some CSV files are detection manifests and some label lists; give one kind")
     if kinds == {True}:
-        return _read_detection(path, files, parsed, options)
-    return _read_labels(path, files, parsed, options)
+        return _read_detection(path, files, parsed, options, crc)
+    return _read_labels(path, files, parsed, options, crc)
 
 
-def _read_detection(path: str, files: dict, parsed: dict, options: SourceOptions) -> SourceData:
+def _read_detection(path: str, files: dict, parsed: dict, options: SourceOptions, crc: int) -> SourceData:
     tables = {split: _detection_split(files[split], h, rows) for split, (h, rows) in parsed.items()}
     names = sorted({cls for t in tables.values() for e in t.values() for cls, _ in e["objects"]})
     labels = {n: i + 1 for i, n in enumerate(names)}
@@ -130,10 +137,10 @@ def _read_detection(path: str, files: dict, parsed: dict, options: SourceOptions
                 items.append(item)
         splits[split] = items
     return object_source("csv", path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path)),
-                         f"{len(names)} classes", splits, names, schema, options, skipped)
+                         f"{len(names)} classes", splits, names, schema, options, skipped, crc)
 
 
-def _read_labels(path: str, files: dict, parsed: dict, options: SourceOptions) -> SourceData:
+def _read_labels(path: str, files: dict, parsed: dict, options: SourceOptions, crc: int) -> SourceData:
     """`filename,label[,label...]`: classification (the image folder schema) or multi-label (schema multi_label)."""
     tables = {split: [(r[0].strip(), [c.strip() for c in r[1:] if c.strip()]) for r in rows]
               for split, (_, rows) in parsed.items()}
@@ -163,7 +170,7 @@ def _read_labels(path: str, files: dict, parsed: dict, options: SourceOptions) -
     shown = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     if multi:
         return object_source("csv", shown, f"{len(names)} labels, multi-label", splits, names,
-                             task_schema(options, "multi_label"), options, skipped)
+                             task_schema(options, "multi_label"), options, skipped, crc)
     return _classification_source(shown, splits, names, options, skipped)
 
 

@@ -16,6 +16,8 @@ from ..codec.schema import Schema
 from ..errors import SourceError
 from ._checks import file_kind
 from .masks import object_mask, png_bytes
+from .image_header import jpeg_header, png_header
+from .object_example import encode_object_example
 from .objects import CLIPPED, DROPPED, NO_BOX, ROTATED, SIZE, ImageAnnotation, check_box, event
 
 # EXIF orientation tag (0x0112): 1 is upright; 2-8 are flips and rotations a viewer applies.
@@ -68,13 +70,44 @@ def _reencode(img, fmt: str, quality: int) -> tuple[bytes, str]:
     return buf.getvalue(), fmt
 
 
-def _image(data: bytes, name: str, options: WorkerOptions) -> tuple[Any, str, list[dict]]:
-    """(bytes to store, format, width, height) or a skip reason; with the rotation event when rotated."""
-    from PIL import Image, UnidentifiedImageError
+def _header(data: bytes) -> tuple[str, int, int, int] | None:
+    """(format, width, height, EXIF orientation) when the header alone shows the bytes can be stored as they
+    are (an 8-bit PNG, or a 1- or 3-component JPEG), else None (Pillow decides)."""
+    head = jpeg_header(data)
+    if head is not None:
+        w, h, components, orientation = head
+        return ("jpeg", w, h, orientation) if components in (1, 3) else None
+    head = png_header(data)
+    if head is not None and head[2] <= 8:
+        return "png", head[0], head[1], 1
+    return None
 
+
+def _image(data: bytes, name: str, options: WorkerOptions) -> tuple[Any, str, list[dict]]:
+    """((bytes to store, format, width, height), '', events) or (None, why the image is skipped, []); the
+    events name a rotation. Headers are read without Pillow where they suffice (image_header.py)."""
     _, encode, quality, max_pixels, exif = options
     if not data:
         return None, "empty file (0 bytes)", []
+    head = None if encode else _header(data)
+    if head is None:
+        return _image_pillow(data, name, options)
+    fmt, w, h, orientation = head
+    if w * h > max_pixels:
+        return None, f"image too large: {w}x{h} = {w * h} pixels exceeds the cap of {max_pixels}", []
+    truncated = truncation_reason(data, fmt)
+    if truncated:
+        return None, truncated, []
+    if exif and orientation not in (1, None):
+        return _image_pillow(data, name, options)  # stored upright: re-encoded by Pillow
+    return (data, fmt, w, h), "", []
+
+
+def _image_pillow(data: bytes, name: str, options: WorkerOptions) -> tuple[Any, str, list[dict]]:
+    """_image through Pillow: any format it reads, rotated upright, re-encoded where needed or asked."""
+    from PIL import Image, UnidentifiedImageError
+
+    _, encode, quality, max_pixels, exif = options
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -109,39 +142,49 @@ def _image(data: bytes, name: str, options: WorkerOptions) -> tuple[Any, str, li
     return (data, fmt, w, h), "", events
 
 
+MASK_KEYS = ("image/object/mask", "image/segmentation/class/encoded")
+
+
+def wants_masks(schema: Schema) -> bool:
+    """Whether the schema asks for masks (instance or semantic segmentation)."""
+    return any(k in schema for k in MASK_KEYS)
+
+
 def _objects(ann: ImageAnnotation, name: str, width: int, height: int, want_masks: bool) -> tuple[dict, list[dict]]:
-    """The per-object lists after the box rule (all of one length), and the events."""
-    cols: dict[str, list] = {k: [] for k in ("xmin", "xmax", "ymin", "ymax", "label", "text", "crowd", "area",
-                                              "difficult", "truncated", "view", "mask")}
-    events = []
-    sx, sy = (width, height) if ann.units == "normalised" else (1.0, 1.0)
-    for i, o in enumerate(ann.objects):
+    """The per-object columns after the box rule (objects.py; all of one length), and the events."""
+    objs = ann.objects
+    if not objs:
+        return _EMPTY_COLUMNS, []
+    sx, sy = (width, height) if ann.units == "normalised" else (1, 1)
+    events, kept, boxes = [], [], []
+    for i, o in enumerate(objs):
         if o.box is None:
             events.append(event(name, DROPPED, NO_BOX, i, **{"class": o.text}))
             continue
         px = (o.box[0] * sx, o.box[1] * sy, o.box[2] * sx, o.box[3] * sy)
         box, why = check_box(px, width, height)
-        if box is None:
-            events.append(event(name, DROPPED, why, i, box=[round(v, 3) for v in px], **{"class": o.text}))
-            continue
-        if why == CLIPPED:
-            events.append(event(name, CLIPPED, "overhang clipped to the image", i, box=[round(v, 3) for v in px],
-                                **{"class": o.text}))
-        x0, y0, x1, y1 = box
-        cols["xmin"].append(x0 / width)
-        cols["xmax"].append(x1 / width)
-        cols["ymin"].append(y0 / height)
-        cols["ymax"].append(y1 / height)
-        cols["label"].append(o.label)
-        cols["text"].append(o.text)
-        cols["crowd"].append(o.is_crowd)
-        cols["area"].append(float(o.area) if o.area is not None else (x1 - x0) * (y1 - y0))
-        cols["difficult"].append(o.difficult)
-        cols["truncated"].append(o.truncated)
-        cols["view"].append(o.view)
-        if want_masks:
-            cols["mask"].append(object_mask(o.segmentation, box, height, width))
+        if why:
+            shown = [round(float(v), 3) for v in px]
+            if box is None:
+                events.append(event(name, DROPPED, why, i, box=shown, **{"class": o.text}))
+                continue
+            events.append(event(name, CLIPPED, "overhang clipped to the image", i, box=shown, **{"class": o.text}))
+        kept.append(o)
+        boxes.append(box)
+    cols = {
+        "xmin": [b[0] / width for b in boxes], "ymin": [b[1] / height for b in boxes],
+        "xmax": [b[2] / width for b in boxes], "ymax": [b[3] / height for b in boxes],
+        "label": [o.label for o in kept], "text": [o.text for o in kept], "crowd": [o.is_crowd for o in kept],
+        "area": [o.area if o.area is not None else (b[2] - b[0]) * (b[3] - b[1]) for o, b in zip(kept, boxes)],
+        "difficult": [o.difficult for o in kept], "truncated": [o.truncated for o in kept],
+        "view": [o.view for o in kept],
+        "mask": [object_mask(o.segmentation, b, height, width) for o, b in zip(kept, boxes)] if want_masks else [],
+    }
     return cols, events
+
+
+_EMPTY_COLUMNS = {k: [] for k in ("xmin", "xmax", "ymin", "ymax", "label", "text", "crowd", "area", "difficult",
+                                  "truncated", "view", "mask")}
 
 
 def make_object_record(item, options: WorkerOptions) -> tuple[bytes | None, str, str, list[dict]]:
@@ -159,29 +202,27 @@ def make_object_record(item, options: WorkerOptions) -> tuple[bytes | None, str,
         events.append(event(name, SIZE, f"annotated size {ann.width}x{ann.height} differs from the decoded "
                                          f"{width}x{height}: boxes normalised by the decoded size"))
     schema = options[0]
-    masks = "image/object/mask" in schema or "image/segmentation/class/encoded" in schema
     try:
-        cols, box_events = _objects(ann, name, width, height, masks)
+        cols, box_events = _objects(ann, name, width, height, wants_masks(schema))
     except (SourceError, ValueError, TypeError, KeyError) as e:  # a malformed segmentation: the image is skipped
         return None, f"bad segmentation: {e}", "", []
     sample = _sample(schema, data, fmt, width, height, ann, cols)
-    return schema.encode(sample), "", fmt, events + box_events
+    return encode_object_example(schema, sample), "", fmt, events + box_events
 
 
 def _sample(schema: Schema, data: bytes, fmt: str, width: int, height: int, ann: ImageAnnotation, cols: dict) -> dict:
-    """Every key a detection-layout schema may hold; the schema's encode takes the ones it declares."""
-    f32 = np.float32
+    """Every key a detection-layout schema may hold; the encoder takes the ones the schema declares."""
     sample = {
         "image/encoded": data, "image/format": fmt, "image/height": height, "image/width": width,
         "image/filename": ann.filename, "image/source_id": ann.source_id,
         "image/key/sha256": hashlib.sha256(data).hexdigest(),
-        "image/object/bbox/xmin": np.asarray(cols["xmin"], f32), "image/object/bbox/xmax": np.asarray(cols["xmax"], f32),
-        "image/object/bbox/ymin": np.asarray(cols["ymin"], f32), "image/object/bbox/ymax": np.asarray(cols["ymax"], f32),
-        "image/object/class/text": cols["text"], "image/object/class/label": np.asarray(cols["label"], np.int64),
-        "image/object/is_crowd": np.asarray(cols["crowd"], np.int64), "image/object/area": np.asarray(cols["area"], f32),
-        "image/object/difficult": np.asarray(cols["difficult"], np.int64),
-        "image/object/truncated": np.asarray(cols["truncated"], np.int64), "image/object/view": cols["view"],
-        "image/class/label": np.asarray(ann.labels, np.int64), "image/class/text": list(ann.label_texts),
+        "image/object/bbox/xmin": cols["xmin"], "image/object/bbox/xmax": cols["xmax"],
+        "image/object/bbox/ymin": cols["ymin"], "image/object/bbox/ymax": cols["ymax"],
+        "image/object/class/text": cols["text"], "image/object/class/label": cols["label"],
+        "image/object/is_crowd": cols["crowd"], "image/object/area": cols["area"],
+        "image/object/difficult": cols["difficult"], "image/object/truncated": cols["truncated"],
+        "image/object/view": cols["view"],
+        "image/class/label": list(ann.labels), "image/class/text": list(ann.label_texts),
     }
     if "image/object/mask" in schema:
         sample["image/object/mask"] = [png_bytes(m) for m in cols["mask"]]

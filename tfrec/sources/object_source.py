@@ -13,12 +13,11 @@ import numpy as np
 from ..codec.schema import Schema, load_schema
 from ..errors import SourceError, UsageError
 from .model import SourceData, SourceOptions, SplitData
-from .object_records import WorkerOptions, make_object_record
+from .object_records import WorkerOptions, make_object_record, wants_masks  # noqa: F401  (readers import it here)
 from .objects import ImageAnnotation
 
 # Features of the detection schema only Pascal VOC fills; other layouts leave them out of the schema.
 VOC_ONLY = ("image/object/difficult", "image/object/truncated", "image/object/view")
-MASK_KEYS = ("image/object/mask", "image/segmentation/class/encoded")
 
 
 def task_schema(options: SourceOptions, default: str, voc_extras: bool = False) -> Schema:
@@ -43,27 +42,25 @@ def task_of(schema: Schema) -> str:
     return "detection"
 
 
-def wants_masks(schema: Schema) -> bool:
-    """Whether the schema asks for masks (instance or semantic segmentation)."""
-    return any(k in schema for k in MASK_KEYS)
-
-
-def listed_item(root: str, full: str, ann: ImageAnnotation, skipped: list) -> tuple | None:
-    """(path, name, annotation digest, size, annotation) for a listed image file, or None (a skip entry added)."""
-    name = os.path.relpath(full, root)
+def listed_item(root: str, full: str, ann: ImageAnnotation, skipped: list, name: str = "") -> tuple | None:
+    """(path, name, '', size, annotation) for a listed image file, or None (a skip entry added); `name` is
+    the file's path relative to `root`, when the caller knows it (os.path.relpath is slow by the thousand)."""
+    name = name or os.path.relpath(full, root)
     try:
         size = os.stat(full).st_size
     except OSError as e:
         skipped.append({"path": name, "reason": f"image listed in the annotations but cannot be read: {e.strerror}"})
         return None
-    digest = f"{zlib.crc32(ann.digest_key().encode('utf-8', 'surrogateescape')):08x}"
-    return full, name, digest, size, ann
+    return full, name, "", size, ann  # the annotations' content is in the split's content_id (object_source)
 
 
 def object_source(kind: str, path: str, what: str, splits: dict[str, list[tuple]], class_names: Sequence[str],
-                  schema: Schema, options: SourceOptions, skipped: list, warnings: Sequence[str] = (),
-                  notes: Sequence[str] = ()) -> SourceData:
+                  schema: Schema, options: SourceOptions, skipped: list, annotation_crc: int,
+                  warnings: Sequence[str] = (), notes: Sequence[str] = ()) -> SourceData:
     """The SourceData of a detection layout.
+
+    `annotation_crc` is a CRC-32 of the annotation files' bytes: with the images' names and sizes it is each
+    split's content_id, so --resume reuses no shard written from other annotations.
 
     Raises:
         UsageError: --resize (boxes and masks would have to move with the pixels; not offered yet).
@@ -79,7 +76,9 @@ def object_source(kind: str, path: str, what: str, splits: dict[str, list[tuple]
         if not items:
             continue
         labels = np.array([_stratum(it[4]) for it in items], np.int64)
-        out[name] = SplitData(name, labels, items=items, source_bytes=sum(it[3] for it in items))
+        listing = zlib.crc32("\0".join(f"{it[1]}\0{it[3]}" for it in items).encode("utf-8", "surrogateescape"))
+        out[name] = SplitData(name, labels, items=items, source_bytes=sum(it[3] for it in items),
+                              content_id=f"annotations:{annotation_crc:08x},images:{listing:08x}")
     if not out:
         raise SourceError(f"{path}: the {kind} annotations list no image that exists")
     worker = WorkerOptions.of(schema, options.encode, options.quality, options.max_pixels, options.exif_transpose)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+import zlib
 
 from ..errors import SourceError
 from ._checks import open_regular
@@ -45,7 +46,7 @@ def _text(el, tag: str, default: str = "") -> str:
     return found.text.strip() if found is not None and found.text else default
 
 
-def _number(el, tag: str, where: str) -> float | None:
+def _number(el, tag: str) -> float | None:
     text = _text(el, tag)
     try:
         return float(text)
@@ -53,23 +54,25 @@ def _number(el, tag: str, where: str) -> float | None:
         return None
 
 
-def _parse(xml_path: str) -> tuple[str, int | None, int | None, list[dict]]:
+def _parse(xml_path: str) -> tuple[str, int | None, int | None, list[dict], int]:
+    """(filename, width, height, objects, CRC-32 of the file's bytes) of one annotation file."""
     try:
         with open_regular(xml_path) as f:
-            root = ET.fromstring(f.read())
+            raw = f.read()
+        root = ET.fromstring(raw)
     except ET.ParseError as e:
         raise SourceError(f"{xml_path}: not valid XML: {e}") from e
     size = root.find("size")
-    width = int(_number(size, "width", xml_path) or 0) if size is not None else 0
-    height = int(_number(size, "height", xml_path) or 0) if size is not None else 0
+    width = int(_number(size, "width") or 0) if size is not None else 0
+    height = int(_number(size, "height") or 0) if size is not None else 0
     objects = []
     for obj in root.iter("object"):
         box = obj.find("bndbox")
-        coords = tuple(_number(box, k, xml_path) for k in ("xmin", "ymin", "xmax", "ymax")) if box is not None else None
+        coords = tuple(_number(box, k) for k in ("xmin", "ymin", "xmax", "ymax")) if box is not None else None
         objects.append({"name": _text(obj, "name"), "box": None if coords is None or None in coords else coords,
                         "difficult": int(_text(obj, "difficult", "0") or 0), "truncated": int(_text(obj, "truncated", "0") or 0),
                         "pose": _text(obj, "pose")})
-    return _text(root, "filename"), width or None, height or None, objects
+    return _text(root, "filename"), width or None, height or None, objects, zlib.crc32(raw)
 
 
 def read_voc(path: str, options: SourceOptions) -> SourceData:
@@ -100,7 +103,7 @@ def read_voc(path: str, options: SourceOptions) -> SourceData:
         for i in ids:
             if parsed.get(i) is None:
                 continue
-            filename, width, height, objs = parsed[i]
+            filename, width, height, objs, _ = parsed[i]
             filename = filename or f"{i}.jpg"
             objects = tuple(Obj(o["box"], labels[o["name"]], o["name"], difficult=o["difficult"],
                                 truncated=o["truncated"], view=o["pose"]) for o in objs)
@@ -109,4 +112,7 @@ def read_voc(path: str, options: SourceOptions) -> SourceData:
             if item is not None:
                 items.append(item)
         splits[split] = items
-    return object_source("voc", path, f"{len(names)} classes", splits, names, schema, options, skipped)
+    crc = zlib.crc32(repr(split_ids).encode())
+    for p in parsed.values():
+        crc = zlib.crc32(p[4].to_bytes(4, "little") if p else b"-", crc)
+    return object_source("voc", path, f"{len(names)} classes", splits, names, schema, options, skipped, crc)

@@ -8,6 +8,7 @@ boxed by its points' extent.
 from __future__ import annotations
 
 import os
+import zlib
 
 from ..errors import SourceError
 from ._checks import open_regular
@@ -73,11 +74,16 @@ def _splits(path: str) -> dict[str, tuple[str, str]]:
             for d in subs}
 
 
-def _objects(label_file: str, name: str, names: list[str], skipped: list) -> tuple[Obj, ...]:
+def _objects(label_file: str, name: str, names: list[str], skipped: list) -> tuple[tuple[Obj, ...], int]:
+    """The objects of one label file (none without one) and the CRC-32 of its bytes."""
     if not os.path.isfile(label_file):
-        return ()
+        return (), 0
     with open_regular(label_file) as f:
-        lines = f.read().decode("utf-8").splitlines()
+        raw = f.read()
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise SourceError(f"{label_file}: not UTF-8 text: {e}") from e
     objects = []
     for i, line in enumerate(l for l in lines if l.strip()):
         parts = line.split()
@@ -99,7 +105,7 @@ def _objects(label_file: str, name: str, names: list[str], skipped: list) -> tup
             skipped.append(event(name, DROPPED, f"{len(values)} numbers after the class id (expected 4)", i))
             continue
         objects.append(Obj(box, cls + 1, names[cls]))
-    return tuple(objects)
+    return tuple(objects), zlib.crc32(raw)
 
 
 def read_yolo(path: str, options: SourceOptions) -> SourceData:
@@ -114,6 +120,7 @@ def read_yolo(path: str, options: SourceOptions) -> SourceData:
     schema = task_schema(options, "detection")
     skipped: list = []
     splits = {}
+    crc = zlib.crc32("\n".join(names).encode("utf-8"))
     for split, (images, labels) in _splits(path).items():
         items = []
         for dirpath, dirs, files in os.walk(images):
@@ -124,10 +131,11 @@ def read_yolo(path: str, options: SourceOptions) -> SourceData:
                 full = os.path.join(dirpath, f)
                 rel_label = os.path.splitext(os.path.relpath(full, images))[0] + ".txt"
                 rel = os.path.relpath(full, path)
-                objects = _objects(os.path.join(labels, rel_label), rel, names, skipped)
+                objects, label_crc = _objects(os.path.join(labels, rel_label), rel, names, skipped)
+                crc = zlib.crc32(label_crc.to_bytes(4, "little"), crc)
                 item = listed_item(path, full, ImageAnnotation(f, os.path.splitext(f)[0], None, None, objects,
                                                                units="normalised"), skipped)
                 if item is not None:
                     items.append(item)
         splits[split] = items
-    return object_source("yolo", path, f"{len(names)} classes", splits, names, schema, options, skipped)
+    return object_source("yolo", path, f"{len(names)} classes", splits, names, schema, options, skipped, crc)
