@@ -16,7 +16,12 @@ One run, the same data and the same cores for everyone (issue 26, item 10):
   ImageFolder + Resize do; torchvision itself does not import beside the CPU torch here), (c) the limit:
   the same decode and resize as the loader, of the JPEG bytes already in memory, into batch arrays in a
   multiprocessing pool of one process per core, nothing sent back but each batch's length (the cores'
-  decode work alone), and (d) tfrec.make_dataset (image_size 224, dtype uint8).
+  decode work alone), and (d) tfrec.make_dataset (image_size 224, dtype uint8);
+* photos of about 1024x768 (400 images, 120 with --quick) with the imagenet preset to 224x224 (random
+  resized crop and flip), batch 32, uint8 NCHW: tfrec.torch.loader(augment="imagenet", image_size=224)
+  (crop windows drawn before the decode, JPEGs decoded at the DCT scale the window allows) against (b) the
+  ImageFolder-style Dataset doing what torchvision's RandomResizedCrop + RandomHorizontalFlip do with
+  Pillow (open, convert("RGB"), crop the same kind of random window, bilinear resize to 224, flip).
 
 Workers = the cores (DataLoader num_workers, the pool's processes; make_dataset's own parallelism).
 TensorFlow and the tfrecord package cannot share a process (DESIGN.md), so two child processes hold the
@@ -50,13 +55,16 @@ import numpy as np  # noqa: E402
 
 from _results import git_rev, machine, machine_busy_seconds, round_arguments, update_section  # noqa: E402
 
-RAW_BATCH, JPEG_BATCH, SIZE = 256, 64, (224, 224)
+RAW_BATCH, JPEG_BATCH, PHOTO_BATCH, SIZE = 256, 64, 32, (224, 224)
 LIMIT_TASK = 8  # images per task of the limit's pool (its "batches")
 WORKERS = os.cpu_count() or 1
 MARK = "@@read_torch "  # prefixes the children's answers on stdout (TensorFlow may print there too)
 # name: (child, dataset, what it is)
 CONTENDERS = {
-    "raw/tfrec-loader": ("torch", "raw", "tfrec.torch.loader, file order"),
+    "raw/tfrec-loader": ("torch", "raw", "tfrec.torch.loader, file order (worker_mode 'auto': the workers are "
+                                         "threads for these gathered batches)"),
+    "raw/tfrec-loader-processes": ("torch", "raw", "tfrec.torch.loader(worker_mode='process'), file order: "
+                                                   "DataLoader worker processes, batches handed to the main one"),
     "raw/tfrec-loader-shuffled": ("torch", "raw", "tfrec.torch.loader(shuffle=True, seed=0): global permutation"),
     "raw/tfrec-loader-in-process": ("torch", "raw", "tfrec.torch.loader(num_workers=0), file order: no worker "
                                                     "processes, so no batches handed between processes"),
@@ -72,6 +80,9 @@ CONTENDERS = {
     "jpeg/limit-decode-resize": ("torch", "jpeg", "(c) tfrec's decode_image + resize of in-memory bytes into "
                                                   "batch arrays, a process per core, nothing sent back"),
     "jpeg/make_dataset": ("tf", "jpeg", "(d) tfrec.make_dataset(image_size=224, dtype='uint8', shuffle=False)"),
+    "photo/tfrec-loader": ("torch", "photo", "tfrec.torch.loader(augment='imagenet', image_size=224), file order"),
+    "photo/imagefolder-pillow": ("torch", "photo", "(b) folder Dataset: PIL open, convert RGB, random resized crop "
+                                                   "(crop, bilinear resize to 224), flip; DataLoader"),
 }
 # Issue 26's targets: (numerator, denominator, wanted, how compared); "at least" on images/s after the first
 # batch, "at most" on the first batch's time.
@@ -81,6 +92,8 @@ TARGETS = {
     "raw, shuffled: loader / make_dataset": ("raw/tfrec-loader-shuffled", "raw/make_dataset-shuffled", 1.0, "steady"),
     "jpeg: loader / ImageFolder with Pillow": ("jpeg/tfrec-loader", "jpeg/imagefolder-pillow", 1.0, "steady"),
     "jpeg: loader / decode+resize limit": ("jpeg/tfrec-loader", "jpeg/limit-decode-resize", 0.85, "steady"),
+    "photo ~1024x768, imagenet: loader / ImageFolder with Pillow": ("photo/tfrec-loader",
+                                                                    "photo/imagefolder-pillow", 1.3, "steady"),
     "raw, in-process (num_workers=0, not the same workers): loader / tfrecord package": (
         "raw/tfrec-loader-in-process", "raw/tfrecord-pkg", 5.0, "steady"),
     "raw, in-process (num_workers=0, not the same workers): loader / make_dataset": (
@@ -99,7 +112,8 @@ def prepare(workdir: str, quick: bool) -> dict:
 
     n_raw, per_class = (10_000, 30) if quick else (50_000, 120)
     tag = "quick" if quick else "full"
-    paths = {k: os.path.join(workdir, f"torch-{k}-{tag}") for k in ("cifar_src", "raw", "jpeg_src", "jpeg")}
+    paths = {k: os.path.join(workdir, f"torch-{k}-{tag}")
+             for k in ("cifar_src", "raw", "jpeg_src", "jpeg", "photo_src", "photo")}
     if not os.path.exists(os.path.join(paths["raw"], "dataset.json")):
         synth.write_cifar10(paths["cifar_src"], n_train=n_raw, n_test=100, seed=0)
         convert(paths["cifar_src"], paths["raw"], ConvertOptions(shards=8, progress=False, overwrite=True))
@@ -108,6 +122,10 @@ def prepare(workdir: str, quick: bool) -> dict:
         synth.write_image_folder(paths["jpeg_src"], n_per_class=per_class, seed=0, num_classes=10,
                                  size=(500, 375), fmt="jpeg", vary_size=True)
         convert(paths["jpeg_src"], paths["jpeg"], ConvertOptions(shards=8, progress=False, overwrite=True))
+    if not os.path.exists(os.path.join(paths["photo"], "dataset.json")):
+        synth.write_image_folder(paths["photo_src"], n_per_class=12 if quick else 40, seed=1, num_classes=10,
+                                 size=(1024, 768), fmt="jpeg", vary_size=True)
+        convert(paths["photo_src"], paths["photo"], ConvertOptions(shards=8, progress=False, overwrite=True))
     return paths
 
 
@@ -146,13 +164,17 @@ def time_pass(make, expected: int) -> dict:
 
 
 class FolderDataset:
-    """ImageFolder's layout (a folder per class, sorted) read with Pillow: (uint8 CHW tensor, label)."""
+    """ImageFolder's layout (a folder per class, sorted) read with Pillow: (uint8 CHW tensor, label).
 
-    def __init__(self, root: str, size: tuple[int, int]):
+    augment 'none' resizes the whole image (Resize); 'imagenet' crops a random window of 8-100% of the area
+    and 3/4-4/3 aspect, resizes it and flips half the images (RandomResizedCrop + RandomHorizontalFlip).
+    """
+
+    def __init__(self, root: str, size: tuple[int, int], augment: str = "none"):
         classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
         self.files = [(os.path.join(root, c, f), k) for k, c in enumerate(classes)
                       for f in sorted(os.listdir(os.path.join(root, c)))]
-        self.size = size
+        self.size, self.augment = size, augment
 
     def __len__(self) -> int:
         return len(self.files)
@@ -164,7 +186,16 @@ class FolderDataset:
         path, label = self.files[i]
         with open(path, "rb") as f:
             img = Image.open(f).convert("RGB")  # torchvision's pil_loader
-        img = img.resize((self.size[1], self.size[0]), Image.BILINEAR)
+        if self.augment == "imagenet":
+            from tfrec.access.augment import random_crop_window
+
+            rng = np.random.default_rng(i)
+            top, left, h, w = random_crop_window(img.height, img.width, rng)
+            img = img.crop((left, top, left + w, top + h)).resize((self.size[1], self.size[0]), Image.BILINEAR)
+            if rng.random() < 0.5:
+                img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        else:
+            img = img.resize((self.size[1], self.size[0]), Image.BILINEAR)
         return torch.from_numpy(np.asarray(img).transpose(2, 0, 1).copy()), label
 
 
@@ -242,17 +273,23 @@ def torch_contenders(paths: dict) -> dict:
         return torch.utils.data.DataLoader(chained, batch_size=RAW_BATCH if kind == "raw" else JPEG_BATCH,
                                            num_workers=WORKERS)
 
-    def loader(kind: str, shuffle: bool, workers: int = WORKERS):
+    def loader(kind: str, shuffle: bool, workers: int = WORKERS, mode: str = "auto"):
+        if kind == "photo":
+            return tfrec.torch.loader(paths["photo"], batch_size=PHOTO_BATCH, num_workers=WORKERS, shuffle=shuffle,
+                                      seed=0, image_size=SIZE, augment="imagenet")
         if kind == "raw":
-            return tfrec.torch.loader(paths["raw"], batch_size=RAW_BATCH, num_workers=workers, shuffle=shuffle, seed=0)
+            return tfrec.torch.loader(paths["raw"], batch_size=RAW_BATCH, num_workers=workers, shuffle=shuffle, seed=0,
+                                      worker_mode=mode)
         return tfrec.torch.loader(paths["jpeg"], batch_size=JPEG_BATCH, num_workers=WORKERS, shuffle=shuffle, seed=0,
                                   image_size=SIZE)
 
     folder = FolderDataset(paths["jpeg_src"], SIZE)
+    photos = FolderDataset(paths["photo_src"], SIZE, "imagenet")
     return {
         "raw/tfrec-loader": lambda: loader("raw", False),
         "raw/tfrec-loader-shuffled": lambda: loader("raw", True),
         "raw/tfrec-loader-in-process": lambda: loader("raw", False, 0),
+        "raw/tfrec-loader-processes": lambda: loader("raw", False, mode="process"),
         "raw/tfrecord-pkg": lambda: tfrecord_pkg("raw"),
         "jpeg/tfrec-loader": lambda: loader("jpeg", False),
         "jpeg/tfrec-loader-shuffled": lambda: loader("jpeg", True),
@@ -260,6 +297,9 @@ def torch_contenders(paths: dict) -> dict:
         "jpeg/imagefolder-pillow": lambda: torch.utils.data.DataLoader(folder, batch_size=JPEG_BATCH,
                                                                       num_workers=WORKERS),
         "jpeg/limit-decode-resize": lambda: _pool_batches(len(_JPEGS), LIMIT_TASK),
+        "photo/tfrec-loader": lambda: loader("photo", False),
+        "photo/imagefolder-pillow": lambda: torch.utils.data.DataLoader(photos, batch_size=PHOTO_BATCH,
+                                                                       num_workers=WORKERS),
     }
 
 
@@ -282,7 +322,7 @@ def child(kind: str, paths: dict) -> None:
         makers = torch_contenders(paths)
     else:
         makers = tf_contenders(paths)
-    expected = {k: _records(paths[k]) for k in ("raw", "jpeg")}
+    expected = {k: _records(paths[k]) for k in ("raw", "jpeg", "photo")}
     print(MARK + json.dumps(versions(kind)), flush=True)
     for line in iter(sys.stdin.readline, ""):
         name = line.strip()
@@ -355,6 +395,8 @@ def markdown(out: dict) -> str:
         "",
         f"Raw: {out['records']['raw']:,} CIFAR-format records, batch {RAW_BATCH}, uint8 NCHW. JPEG: "
         f"{out['records']['jpeg']:,} images of about 500x375, batch {JPEG_BATCH}, resized to 224x224, uint8 NCHW. "
+        f"Photo: {out['records']['photo']:,} images of about 1024x768, batch {PHOTO_BATCH}, the imagenet preset "
+        "(random resized crop to 224x224, flip), uint8 NCHW. "
         f"{out['workers']} workers (= the cores) for every DataLoader and the pool; {out['rounds']} rounds, medians; "
         f"ratios are medians of per-round ratios. JPEG decoder: {out['jpeg_decoder']}; torch {out['torch']}, "
         f"TensorFlow {out['tensorflow']}.",
@@ -372,15 +414,16 @@ def markdown(out: dict) -> str:
     for label, t in out["targets"].items():
         lines.append(f"| {label} | {t['measured']}x | {t['compare']} {t['wanted']}x | {'yes' if t['met'] else 'no'} |")
     res = out["results"]
-    handed = res["raw/tfrec-loader"]["cpu_us_per_image"] - res["raw/tfrec-loader-in-process"]["cpu_us_per_image"]
+    handed = res["raw/tfrec-loader-processes"]["cpu_us_per_image"] - \
+        res["raw/tfrec-loader-in-process"]["cpu_us_per_image"]
     lines += [
         "",
         f"Raw CIFAR in one process (raw/tfrec-loader-in-process) cost "
-        f"{res['raw/tfrec-loader-in-process']['cpu_us_per_image']:.1f} CPU µs/image; with {out['workers']} worker "
-        f"processes {res['raw/tfrec-loader']['cpu_us_per_image']:.1f}, so about {handed:.0f} µs/image go to the "
-        "workers' start and to handing each batch from a worker to the main process.",
-        "",
-        "Not measured here: issue 26's ~1024x768 photos with the imagenet preset against (b).",
+        f"{res['raw/tfrec-loader-in-process']['cpu_us_per_image']:.1f} CPU µs/image, with {out['workers']} threads "
+        f"(raw/tfrec-loader) {res['raw/tfrec-loader']['cpu_us_per_image']:.1f}, with {out['workers']} worker "
+        f"processes {res['raw/tfrec-loader-processes']['cpu_us_per_image']:.1f}: about {handed:.0f} µs/image go "
+        "to the workers' start and to handing each batch from a worker process to the main one, which is why "
+        "worker_mode='auto' takes threads for these batches.",
         "",
         (f"Other work on the machine during the timed rounds: {out['other_cores_busy']} of {os.cpu_count()} cores "
          "busy on average, besides this benchmark's processes." if out.get("other_cores_busy") is not None else ""),
@@ -425,7 +468,7 @@ def main() -> None:
         passes, found = run(paths, rounds, log)  # its children are reaped: their CPU time is in _cpu_seconds()
         busy1, ours, wall = machine_busy_seconds(), _cpu_seconds() - ours0, time.perf_counter() - t0
         other = None if busy0 is None or busy1 is None else round(max(0.0, busy1 - busy0 - ours) / wall, 2)
-        records = {k: _records(paths[k]) for k in ("raw", "jpeg")}
+        records = {k: _records(paths[k]) for k in ("raw", "jpeg", "photo")}
     results, targets = summarise(passes)
     out = {"benchmark": "read_torch", "quick": args.quick, "machine": machine(), "git": git_rev(),
            "date": time.strftime("%Y-%m-%d"), "rounds": rounds, "workers": WORKERS, "records": records,
