@@ -310,3 +310,61 @@ def detection_problems(example: dict[str, tuple[str, list]], labels: dict[int, s
     if not any(p.startswith(MASK_KEY) for p in out):
         out += _mask_problems(example, n, decode)
     return out
+
+
+# ---------------------------------------------------------------- pictures (inspect's contact sheets, the viewer)
+
+# Distinct, bright colours for class ids (id % len): boxes and masks of one class share one.
+PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255))
+MASK_ALPHA = 0.45
+
+
+def class_name(objects: Objects, k: int, labels: dict[int, str] | None) -> str:
+    """Object k's class as a person reads it: the label map's name, else class/text, else the id."""
+    ident = int(objects.classes[k]) if k < len(objects.classes) else 0
+    if labels and ident in labels:
+        return labels[ident]
+    return objects.texts[k] if k < len(objects.texts) and objects.texts[k] else str(ident)
+
+
+def draw_objects(img, objects: Objects, labels: dict[int, str] | None = None, masks: bool = True):
+    """A copy of a Pillow image with the objects' masks tinted, their boxes outlined and their class names
+    written at each box's corner (in the class's colour). Boxes are normalised, so any size of the image works;
+    a mask that does not decode is skipped (verify names it)."""
+    from PIL import Image, ImageDraw
+
+    out = img.convert("RGB")
+    w, h = out.size
+    if masks and objects.masks:
+        pixels = np.asarray(out, np.float32)
+        for k, value in enumerate(objects.masks):
+            got, _ = _png_size(value, True)
+            if got is None:
+                continue
+            with Image.open(io.BytesIO(value)) as m:
+                mask = np.asarray(m.convert("L").resize((w, h), Image.Resampling.NEAREST)) > 0
+            colour = np.array(PALETTE[int(objects.classes[k]) % len(PALETTE)], np.float32)
+            pixels[mask] = pixels[mask] * (1 - MASK_ALPHA) + colour * MASK_ALPHA
+        out = Image.fromarray(pixels.astype(np.uint8))
+    draw = ImageDraw.Draw(out)
+    width = max(1, round(max(w, h) / 160))
+    for k, (y0, x0, y1, x1) in enumerate(np.nan_to_num(objects.boxes).tolist()):
+        colour = PALETTE[int(objects.classes[k]) % len(PALETTE)]
+        box = [x0 * w, y0 * h, max(x1 * w, x0 * w), max(y1 * h, y0 * h)]
+        draw.rectangle(box, outline=colour, width=width)
+        name = class_name(objects, k, labels)
+        tw = draw.textlength(name)
+        top = box[1] - 11 if box[1] >= 11 else box[1]
+        draw.rectangle([box[0], top, box[0] + tw + 3, top + 11], fill=colour)
+        draw.text((box[0] + 2, top), name, fill=(0, 0, 0))
+    return out
+
+
+def caption_of(objects: Objects, labels: dict[int, str] | None = None) -> str:
+    """A short caption: the number of objects and their classes ('3: cat, dog x2')."""
+    if not len(objects):
+        return "0 objects"
+    names = [class_name(objects, k, labels) for k in range(len(objects))]
+    counts = {n: names.count(n) for n in dict.fromkeys(names)}
+    return f"{len(objects)}: " + ", ".join(n if c == 1 else f"{n} x{c}" for n, c in counts.items())

@@ -23,6 +23,7 @@ from ..errors import TfrecError
 from ..codec.example import ExampleDecodeError, decode_example
 from ..codec.images import as_text, image_format, image_header
 from .infer import class_labels_beside, infer_schema, schema_name
+from .detection import caption_of, draw_objects, is_detection, label_map_beside, objects_of, read_label_map
 from ..io.dataset import Dataset, open_dataset
 from ..io.records import detect_compression, normalize_compression
 from ..io import fs
@@ -349,7 +350,10 @@ def _sample_json(records: list, k: int, schema: Schema | None = None) -> list[di
             for f, i, o, ex in records[:k]]
 
 
-def _pictures(records: list, layout: _Layout, schema: Schema | None, n: int) -> list[tuple[np.ndarray, str]]:
+def _pictures(records: list, layout: _Layout, schema: Schema | None, n: int,
+              boxes: dict[int, str] | None = None) -> list[tuple[np.ndarray, str]]:
+    """Images and captions for the contact sheet; detection records with their boxes, masks and class names
+    drawn on (`boxes`: the label map, id -> name, or None)."""
     if layout.image is None:
         return []
     label = layout.labels[0] if layout.labels else None
@@ -361,8 +365,26 @@ def _pictures(records: list, layout: _Layout, schema: Schema | None, n: int) -> 
             continue
         value = _scalar(example, label) if label else None
         caption = f"#{index}" if value is None else (names[value] if names and 0 <= value < len(names) else str(value))
+        if is_detection(example):
+            image, caption = _with_objects(image, example, boxes)
         out.append((image, caption))
     return out
+
+
+def _with_objects(image: np.ndarray, example: dict, labels: dict[int, str] | None) -> tuple[np.ndarray, str]:
+    from PIL import Image
+
+    objects = objects_of(example)
+    return np.asarray(draw_objects(Image.fromarray(image), objects, labels)), caption_of(objects, labels)
+
+
+def _label_map_or_none(path: str) -> dict[int, str] | None:
+    """The label map beside a dataset or file for drawing (a malformed one is verify's to report: none drawn)."""
+    found = label_map_beside(path)
+    try:
+        return read_label_map(found) if found else None
+    except TfrecError:
+        return None
 
 
 # ---------------------------------------------------------------- sections
@@ -521,7 +543,9 @@ def inspect(paths: Sequence[str | Dataset], options: InspectOptions | None = Non
         problems += found
         stats += st
         schemas.append(schema)
-        pictures += _pictures(records, _Layout.of(schema), schema, options.grid_images - len(pictures))
+        root = (files[0] if item is None else item.source.root if isinstance(item.source, Dataset) else str(item.source))
+        pictures += _pictures(records, _Layout.of(schema), schema, options.grid_images - len(pictures),
+                              _label_map_or_none(root))
     written = {}
     if options.augment:
         pictures = _augmented_pictures(inputs[0].source if inputs[0].dataset else paths[0], options, schemas[0])

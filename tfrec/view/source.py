@@ -22,7 +22,7 @@ import numpy as np
 from ..access.order import permuted
 from ..access.records import RecordSource, unframe
 from ..access.shards import ShardRef
-from ..check import infer_schema, schema_name
+from ..check import infer_schema, label_map_beside, read_label_map, schema_name
 from ..codec.example import ExampleDecodeError, decode_example
 from ..codec.schema import FeatureSpec, Schema, load_schema, schema_from_json
 from ..errors import CorruptRecordError, TfrecError
@@ -116,6 +116,7 @@ class DatasetView:
             self.name = schema_name(files[0])
             self.schema = load_schema(schema) if schema else self._infer_schema()
         self.label = label_feature(self.schema)
+        self.label_map = self._label_map()  # detection records: id -> class name, drawn on their pictures
         self.image = next((f for f in self.schema.features if f.kind == "image"), None) if self.schema else None
         self.class_names = tuple(self.label.names) if self.label is not None and self.label.names else ()
         self.splits = tuple(dict.fromkeys(s.split for s in self.shards if s.split is not None))
@@ -139,6 +140,17 @@ class DatasetView:
         self.shards = tuple(Shard(k, s.path, s.split, s.records, comp) for k, s in enumerate(dataset.present()))
         if not self.shards:
             raise TfrecError(f"{dataset.manifest_path}: lists no shard that exists")
+
+    def _label_map(self) -> dict[int, str] | None:
+        """The label_map.pbtxt beside the dataset (or the first file); a malformed one is listed in problems."""
+        found = label_map_beside(self.dataset.root if self.dataset is not None else self.shards[0].path)
+        if found is None:
+            return None
+        try:
+            return read_label_map(found)
+        except TfrecError as e:
+            self.problems.append(str(e))
+            return None
 
     def _infer_schema(self) -> Schema | None:
         examples: list = []

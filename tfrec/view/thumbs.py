@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..check import draw_objects, is_detection, objects_of
 from ..codec.images import MAX_PIXELS, image_format
 from ..codec.example import ExampleDecodeError
 from ..codec.schema import FeatureSpec
@@ -143,6 +144,8 @@ class Thumbnails:
         big = max(img.size) > THUMB_PIXELS
         if big:
             img.thumbnail((THUMB_PIXELS, THUMB_PIXELS))
+        if is_detection(example):  # boxes are normalised: drawn on the thumbnail itself, crisp
+            img = draw_objects(img, objects_of(example), self.view.label_map)
         body, ctype = encode_picture(img, prefer_jpeg=big)
         return Card(shard, index, label, body, ctype, "", size)
 
@@ -162,6 +165,10 @@ class Thumbnails:
             return placeholder("cannot decode"), "image/png", str(e)
         value = bytes(example[self.view.image.name][1][0])
         fmt = image_format(value) if self.view.image.encoding != "raw" else ""
+        if is_detection(example):
+            body, ctype = encode_picture(draw_objects(img, objects_of(example), self.view.label_map),
+                                         prefer_jpeg=fmt == "jpeg")
+            return body, ctype, ""
         if fmt in BROWSER_TYPES:
             return value, BROWSER_TYPES[fmt], ""
         body, ctype = encode_picture(img, prefer_jpeg=False)
