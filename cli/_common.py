@@ -66,7 +66,8 @@ def skip_corrupt_option(help: str = "Skip damaged records (counted in the result
 
 
 def mixed_precision_option() -> Callable:
-    return click.option("--mixed-precision", is_flag=True, help="float16 compute on a GPU (ignored on CPU).")
+    return click.option("--mixed-precision", is_flag=True, help="float16 compute on a GPU (tf: ignored on a CPU; torch: "
+                                                          "bfloat16 autocast, on a CPU too, float16 on GPUs without bfloat16).")
 
 
 def zoo_model_option() -> Callable:
@@ -77,6 +78,13 @@ def zoo_model_option() -> Callable:
                         help="Zoo architecture [default: chosen from the image size].")
 
 
+def framework_option(help: str) -> Callable:
+    """--framework tf|torch|jax: which backend runs (the names only: no framework is imported here)."""
+    from tfrec.training.options import FRAMEWORKS
+
+    return click.option("--framework", type=click.Choice(FRAMEWORKS), help=help)
+
+
 def model_file_option() -> Callable:
     """--model-file FILE (required), with --model, its old spelling in evaluate and predict, kept as an alias."""
     path = click.Path(exists=True, dir_okay=False)
@@ -85,7 +93,7 @@ def model_file_option() -> Callable:
         fn = deprecated_alias("--model", "--model-file", "model_file", required=True, type=path,
                               why="--model names a zoo architecture, in train and bench train")(fn)
         return click.option("--model-file", type=path, metavar="FILE",
-                            help="A .keras FILE from tfrec train --export.  [required]")(fn)
+                            help="A .keras (TensorFlow) or .pt (PyTorch) FILE from tfrec train --export.  [required]")(fn)
 
     return decorate
 

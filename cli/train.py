@@ -5,8 +5,8 @@ import click
 
 from tfrec.training.options import LR_SCHEDULES, OPTIMIZERS, STRATEGIES
 
-from ._common import (augment_option, batch_size_option, counted, emit, image_size_option, import_tensorflow_quietly,
-                      json_option, mixed_precision_option, model_file_option, quiet_option, seed_option,
+from ._common import (augment_option, batch_size_option, counted, emit, framework_option, image_size_option,
+                      import_tensorflow_quietly, json_option, mixed_precision_option, model_file_option, quiet_option, seed_option,
                       sigterm_as_interrupt, skip_corrupt_option, split_option, steps_per_epoch_option,
                       zoo_model_option)
 
@@ -89,7 +89,9 @@ def train_summary(r: dict) -> str:
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False),
               help="Checkpoint every epoch here; a later run resumes from the latest one.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), help="Also checkpoint every N steps.")
-@click.option("--export", type=click.Path(dir_okay=False), help="Save the trained model to this .keras file.")
+@click.option("--export", type=click.Path(dir_okay=False),
+              help="Save the trained model to this file: .keras (tf), or .pt (torch: the state dict, with its config "
+                   "and preprocessing in a .json beside it).")
 @click.option("--saved-model", is_flag=True, help="With --export, also write a SavedModel directory beside it.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False),
               help="Local weights file (mobilenet_v2/resnet50: the base's no-top weights). Nothing is downloaded.")
@@ -98,18 +100,22 @@ def train_summary(r: dict) -> str:
 @mixed_precision_option()
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
               help="tf.distribute: auto uses all local GPUs (mirrored) when there are several; multi_worker "
-                   "trains across machines (the cluster from TF_CONFIG), each worker reading its own files.")
+                   "trains across machines (the cluster from TF_CONFIG), each worker reading its own files. "
+                   "--framework torch trains on one device (auto only).")
 @seed_option("Seed weights, order and augmentation.")
 @click.option("--deterministic", is_flag=True, help="With --seed: identical weights run after run (slower ops).")
+@framework_option("Backend: tf (Keras, read by tf.data), torch (native PyTorch modules, read by tfrec.torch's loader, "
+                  "no TensorFlow needed) [default: tf when TensorFlow is installed, else torch].")
 @json_option
 @quiet_option
 def train(path, model, epochs, steps_per_epoch, batch_size, image_size, augment, optimizer, lr, lr_schedule,
           warmup_epochs, weight_decay, label_smoothing, train_split, val_split, skip_corrupt, logdir, checkpoint_dir,
           checkpoint_every, export, saved_model, weights, freeze_base, fine_tune_at, mixed_precision, strategy, seed,
-          deterministic, as_json, quiet):
+          deterministic, framework, as_json, quiet):
     """Train a zoo model on the tfrec dataset PATH, and say how long each step waited for input.
 
-    Reads through tfrec.make_dataset; every step's wait for its batch and the step itself are timed.
+    Reads through tfrec.make_dataset (--framework tf) or tfrec.torch.loader (--framework torch); every
+    step's wait for its batch and the step itself are timed (on a GPU, after the device finishes the step).
     "input stall" is the share of training time spent waiting for batches: near 0% means the model,
     not the data pipeline, sets the pace.
 
@@ -118,10 +124,13 @@ def train(path, model, epochs, steps_per_epoch, batch_size, image_size, augment,
       tfrec train out/mnist --epochs 3
       tfrec train out/cifar10 --model resnet20 --augment cifar --optimizer sgd --lr-schedule cosine \\
           --warmup-epochs 1 --logdir runs/c10 --checkpoint-dir ckpt/c10 --export c10.keras
+      tfrec train out/mnist --framework torch --epochs 3 --checkpoint-dir ckpt/mnist --export mnist.pt
     """
+    from tfrec.training.frameworks import require
     from tfrec.training.options import TrainOptions
     from tfrec.training.zoo import TrainUsageError
 
+    framework = require(framework)  # exit code 2, one line, before any framework is imported
     try:
         options = TrainOptions(
             model=model, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
@@ -131,15 +140,32 @@ def train(path, model, epochs, steps_per_epoch, batch_size, image_size, augment,
             logdir=logdir, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, export=export,
             saved_model=saved_model, weights=weights, freeze_base=freeze_base, fine_tune_at=fine_tune_at,
             mixed_precision=mixed_precision, strategy=strategy, seed=seed, deterministic=deterministic,
-            progress=not (quiet or as_json))
+            progress=not (quiet or as_json), framework=framework)
     except TrainUsageError as e:
         raise click.UsageError(str(e))
-    import_tensorflow_quietly()
-    from tfrec.training.loop import train as run
+    if framework == "torch":
+        from tfrec.training.torch.loop import train as run
+    else:
+        import_tensorflow_quietly()
+        from tfrec.training.loop import train as run
 
     with sigterm_as_interrupt():
         result = run(path, options).to_json()
     emit(result, as_json, train_summary(result))  # --quiet silences the progress bars, not the result
+
+
+def model_framework_of(model_file: str, framework: str | None) -> str:
+    """The backend that loads `model_file`: the file's own (a .keras file is TensorFlow's, a .pt PyTorch's),
+    checked against --framework when given and to be installed (TrainUsageError, exit code 2)."""
+    from tfrec.training.frameworks import model_framework, require
+    from tfrec.training.zoo import TrainUsageError
+
+    needs = model_framework(model_file)
+    if framework is not None and framework != needs:
+        raise TrainUsageError(f"--framework {framework}, but {model_file} is a {needs} model "
+                              f"({'a .keras file' if needs == 'tf' else 'a torch state dict'}); "
+                              f"use --framework {needs}, or leave it out")
+    return require(needs)
 
 
 def evaluate_summary(r: dict) -> str:
@@ -164,9 +190,10 @@ def evaluate_summary(r: dict) -> str:
 @batch_size_option(256)
 @click.option("--confusion", type=click.Path(dir_okay=False), help="Write a confusion-matrix picture (PNG) here.")
 @skip_corrupt_option()
+@framework_option("Backend that loads the model [default: the model file's: .keras tf, .pt torch].")
 @json_option
 @quiet_option
-def evaluate(path, model_file, split, batch_size, confusion, skip_corrupt, as_json, quiet):
+def evaluate(path, model_file, split, batch_size, confusion, skip_corrupt, framework, as_json, quiet):
     """Evaluate an exported model on a split of PATH: loss, accuracy, top-5, per-class accuracy.
 
     Images are resized to the model's size as in training; greyscale goes into a colour model as 3 equal
@@ -175,9 +202,13 @@ def evaluate(path, model_file, split, batch_size, confusion, skip_corrupt, as_js
     \b
     Example:
       tfrec evaluate out/cifar10 --model-file c10.keras --confusion confusion.png
+      tfrec evaluate out/mnist --model-file mnist.pt
     """
-    import_tensorflow_quietly()
-    from tfrec.training.evaluate import evaluate as run
+    if model_framework_of(model_file, framework) == "torch":
+        from tfrec.training.torch.evaluate import evaluate as run
+    else:
+        import_tensorflow_quietly()
+        from tfrec.training.evaluate import evaluate as run
 
     result = run(path, model_file, split, batch_size, confusion, skip_corrupt)
     emit(result, as_json, evaluate_summary(result))  # --quiet: no progress; the result is the summary
@@ -216,10 +247,11 @@ SHOWN_SKIPPED = 20  # skipped files named in the summary; --json lists them all
               help="Also write a CSV: file, class, name, probability of the top class, then class_2, name_2, "
                    "probability_2 ... for the rest of the top-k.")
 @click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that lead out of a folder given.")
+@framework_option("Backend that loads the model [default: the model file's: .keras tf, .pt torch].")
 @json_option
 @quiet_option
 @click.pass_context
-def predict(ctx, paths, model_file, top_k, batch_size, csv_path, follow_symlinks, as_json, quiet):
+def predict(ctx, paths, model_file, top_k, batch_size, csv_path, follow_symlinks, framework, as_json, quiet):
     """Top-k classes for image files, and for every image under folders (recursively), prepared exactly
     as in training (the settings are stored in the model).
 
@@ -235,9 +267,15 @@ def predict(ctx, paths, model_file, top_k, batch_size, csv_path, follow_symlinks
     Examples:
       tfrec predict --model-file c10.keras cat.png dog.jpg
       tfrec predict --model-file photos.keras ~/Pictures --csv predictions.csv -q
+      tfrec predict --model-file mnist.pt digit.png
     """
-    import_tensorflow_quietly()
-    from tfrec.training.export import predict_paths, write_predictions_csv
+    from tfrec.training.predictions import write_predictions_csv
+
+    if model_framework_of(model_file, framework) == "torch":
+        from tfrec.training.torch.evaluate import predict_paths
+    else:
+        import_tensorflow_quietly()
+        from tfrec.training.export import predict_paths
 
     result = predict_paths(model_file, list(paths), top_k, batch_size, follow_symlinks, progress=not (quiet or as_json))
     as_dict = result.to_json()

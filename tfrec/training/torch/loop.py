@@ -166,13 +166,15 @@ class _Run:
 
     def _stream(self) -> Iterator:
         """The loader's passes one after another: a training epoch takes `steps` batches of it."""
+        resumed = bool(self.loader_state and self.loader_state.get("position"))  # may start at its pass's end
         while True:
             seen = False
             for batch in self.loader:
                 seen = True
                 yield batch
-            if not seen:
+            if not seen and not resumed:
                 raise TfrecError(f"{self.plan.path}: split {self.plan.train_split!r} gave no batch to train on")
+            resumed = False
 
     # ------------------------------------------------------------------ the run
 

@@ -165,11 +165,26 @@ class ZooModel(nn.Module):
         return self.net(self.scale(x))
 
 
+def keras_init(model: nn.Module, he_normal: bool = False) -> None:
+    """Keras' initialisation, which the zoo's training settings were tuned with: Glorot-uniform kernels and zero
+    biases (Keras' defaults; PyTorch's own Kaiming-uniform(a=sqrt 5) learnt the digits fixture 2x slower here:
+    validation accuracy 0.79/0.86 against 0.98/0.96 after 3 epochs, seeds 0/1); He-normal 3x3 convolutions for
+    resnet20, as the Keras zoo's."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if he_normal and isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            else:
+                nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 def build_model(name: str, num_classes: int, image_shape_hwc: tuple[int, int, int]) -> nn.Module:
     """Builds zoo model `name` for images of (height, width, channels) and `num_classes` logits.
 
     The module takes uint8 (or float 0-255) images of shape (N, channels, height, width) and returns
-    float32 logits (N, num_classes); weights are PyTorch's default initialisation.
+    float32 logits (N, num_classes); weights are initialised as Keras initialises the Keras zoo (keras_init).
 
     Raises:
         TrainUsageError: an unknown name (listing the known ones), an input the model cannot take, a
@@ -182,4 +197,6 @@ def build_model(name: str, num_classes: int, image_shape_hwc: tuple[int, int, in
         raise TrainUsageError(f"model {name} takes 3-channel (RGB) images, not {channels}-channel ones")
     if num_classes < 1:
         raise TrainUsageError(f"num_classes: expected at least 1, found {num_classes}")
-    return ZooModel(name, num_classes, (height, width, channels))
+    model = ZooModel(name, num_classes, (height, width, channels))
+    keras_init(model, he_normal=name == "resnet20")
+    return model
