@@ -31,9 +31,14 @@ def _varint(n: int) -> bytes:
 
 
 def _bytes_feature(value: Any) -> bytes:
-    values = value if isinstance(value, (list, tuple)) else [value]
+    if isinstance(value, (bytes, str)):  # a scalar: the common case
+        v = value.encode() if isinstance(value, str) else value
+        n = len(v)
+        head = b"\x0a" + (_SMALL[n] if n < 128 else _varint(n))
+        m = len(head) + n
+        return b"\x0a" + (_SMALL[m] if m < 128 else _varint(m)) + head + v
     parts = []
-    for v in values:
+    for v in value:
         v = v.encode() if isinstance(v, str) else bytes(v)
         parts += [b"\x0a", _varint(len(v)), v]
     body = b"".join(parts)
@@ -88,10 +93,13 @@ def encode_object_example(schema: Schema, sample: Mapping[str, Any]) -> bytes:
     """
     parts = []
     for name, key, encode in _layout(schema):
-        if name not in sample:
-            raise SchemaError(f"sample has no feature {name!r} (schema {schema.name!r} declares it)")
-        feature = encode(sample[name])
-        entry_len = len(key) + 1 + len(_varint(len(feature))) + len(feature)
-        parts += [b"\x0a", _varint(entry_len), key, b"\x12", _varint(len(feature)), feature]
+        try:
+            feature = encode(sample[name])
+        except KeyError:
+            raise SchemaError(f"sample has no feature {name!r} (schema {schema.name!r} declares it)") from None
+        n = len(feature)
+        flen = _SMALL[n] if n < 128 else _varint(n)
+        entry = len(key) + 1 + len(flen) + n
+        parts += [b"\x0a", _SMALL[entry] if entry < 128 else _varint(entry), key, b"\x12", flen, feature]
     body = b"".join(parts)
     return b"\x0a" + _varint(len(body)) + body
