@@ -20,7 +20,7 @@ import torch.utils.data
 
 from ..access import EpochOrder, SampleSource, open_source
 from ..access.augment import make_augment
-from ..errors import TfrecError
+from ..errors import TfrecError, UsageError
 from ..io.salvage import ReadStats
 
 
@@ -68,9 +68,10 @@ class _BatchFetch(torch.utils.data.Dataset):
     """What a worker runs: one index batch -> (images, labels, records asked, records skipped)."""
 
     def __init__(self, source: SampleSource, channels_last: bool, image_size: tuple[int, int] | None,
-                 augment: str, seed: int):
+                 augment: str, seed: int, encoded_only: bool = False):
         self.source, self.channels_last, self.seed = source, channels_last, seed
         self.image_size, self.augment = image_size, augment
+        self.encoded_only = encoded_only  # decode_device: the batch's image bytes and records, decoded by the caller
         self._transform = None
 
     def __len__(self) -> int:
@@ -91,7 +92,7 @@ class _BatchFetch(torch.utils.data.Dataset):
         epoch, indices = batch
         records = self.source.records
         transform = self.transform()
-        encoded = transform is not None and self.source.image.encoding != "raw"
+        encoded = (transform is not None or self.encoded_only) and self.source.image.encoding != "raw"
         shared: list[torch.Tensor] = []
         alloc = None
         if torch.utils.data.get_worker_info() is not None:
@@ -112,6 +113,8 @@ class _BatchFetch(torch.utils.data.Dataset):
         labels = torch.as_tensor(np.asarray(columns[label.name], np.int64).reshape(-1) if label is not None
                                  else np.full(len(kept), -1, np.int64))
         images = columns[self.source.image.name]
+        if self.encoded_only:
+            return (list(images), kept.tolist()), labels, len(indices), skipped
         if transform is None and isinstance(images, np.ndarray):
             batch = shared[0] if shared and len(images) == len(indices) else torch.from_numpy(images)
             return batch, labels, len(indices), skipped
@@ -177,7 +180,8 @@ class Loader:
                  seed: int = 0, image_size: tuple[int, int] | None = None, augment: str = "none",
                  rank: int | None = None, world_size: int | None = None, drop_last: bool = False,
                  pin_memory: bool = False, persistent_workers: bool = False, channels_last: bool = False,
-                 prefetch_factor: int | None = None, multiprocessing_context: Any = None, worker_mode: str = "auto"):
+                 prefetch_factor: int | None = None, multiprocessing_context: Any = None, worker_mode: str = "auto",
+                 decode_device: str | None = None):
         if batch_size < 1:
             raise TfrecError(f"batch_size must be at least 1, not {batch_size}")
         if worker_mode not in WORKER_MODES:
@@ -189,7 +193,9 @@ class Loader:
         self.epoch, self.position, self._start = 0, 0, 0
         self._resume: int | None = None  # the position load_state_dict asked the next pass to start at
         self.stats = ReadStats()
-        fetch = _BatchFetch(source, channels_last, tuple(image_size) if image_size else None, augment, seed)
+        fetch = _BatchFetch(source, channels_last, tuple(image_size) if image_size else None, augment, seed,
+                            encoded_only=decode_device is not None)
+        self._gpu = _gpu_decoder(decode_device, source, fetch) if decode_device is not None else None
         if num_workers < 1:
             self.worker_mode = "none"
         elif worker_mode == "auto":  # gathered batches cost less to make than to hand between processes
@@ -218,6 +224,8 @@ class Loader:
         self._start = self.position = self._resume or 0
         self._resume = None
         for images, labels, asked, skipped in (self._thread_batches() if self._threads else self._loader):
+            if self._gpu is not None:
+                images, labels = self._gpu(*images, self.epoch), labels.to(self._gpu.device)
             for s in skipped:
                 self.stats.skip(s["path"], s["index"], s["offset"], s["reason"], s["records"])
             self.position += asked
@@ -234,7 +242,7 @@ class Loader:
             if mine is None:
                 mine = local.fetch = pickle.loads(pickle.dumps(self._fetch))
             out = mine.__getitems__(batch)
-            return (out[0].pin_memory(), *out[1:]) if self._pin else out
+            return (out[0].pin_memory(), *out[1:]) if self._pin and isinstance(out[0], torch.Tensor) else out
 
         with ThreadPoolExecutor(self._threads, thread_name_prefix="tfrec-loader") as pool:
             pending: collections.deque = collections.deque()
@@ -266,6 +274,18 @@ class Loader:
         self._resume = self.position
 
 
+def _gpu_decoder(device: str, source: SampleSource, fetch: _BatchFetch):
+    """The main process's batch decoder for decode_device (see tfrec.torch.gpu)."""
+    from . import gpu
+
+    if source.image.encoding in ("raw", "png"):
+        raise UsageError(f"{source.name}: decode_device decodes JPEGs; this dataset's images are "
+                         f"{source.image.encoding}: leave decode_device=None")
+    decode_fn = gpu.gpu_decoder(device)  # raises UsageError naming what is missing
+    return gpu.BatchDecoder(device, fetch.transform(), fetch.channels_last, fetch.seed, decode_fn,
+                            source.image_channels)
+
+
 def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
     """rank and world_size as given, else torch.distributed's where it is initialised, else (0, 1)."""
     dist = torch.distributed
@@ -282,7 +302,7 @@ def loader(path: Any, split: str | None = None, *, batch_size: int = 32, num_wor
            rank: int | None = None, world_size: int | None = None, drop_last: bool = False,
            pin_memory: bool = False, persistent_workers: bool = False, channels_last: bool = False,
            schema: Any = None, check_crc: bool = True, skip_corrupt: bool = False, worker_mode: str = "auto",
-           **dataloader: Any) -> Loader:
+           decode_device: str | None = None, **dataloader: Any) -> Loader:
     """A batch loader over a split of a tfrec dataset (or foreign TFRecord files), without TensorFlow.
 
     Args:
@@ -295,6 +315,10 @@ def loader(path: Any, split: str | None = None, *, batch_size: int = 32, num_wor
             fixed-shape records without image_size/augment (their batches are a read and a NumPy gather:
             cheaper to make than to hand between processes), processes for everything that decodes.
             `loader.worker_mode` says which was taken ('none' with num_workers=0).
+        decode_device: 'cuda' (or 'cuda:N'): the workers hand over JPEG bytes and the main process decodes
+            each batch on the GPU with torchvision.io.decode_jpeg, crops, resizes and flips there (augment
+            'none' or 'imagenet'); batches and labels are on that device. Needs CUDA and torchvision
+            (a UsageError says which is missing). None (default): decode on the CPU.
         shuffle, seed: a seeded global permutation of all records per epoch (else file order).
         image_size: (height, width) to resize to; None keeps the stored size (exact stored pixels).
         augment: an augmentation preset of tfrec.access.augment ('none', 'mnist', 'cifar', 'imagenet').
@@ -316,4 +340,4 @@ def loader(path: Any, split: str | None = None, *, batch_size: int = 32, num_wor
     return Loader(source, batch_size=batch_size, num_workers=num_workers, shuffle=shuffle, seed=seed,
                   image_size=image_size, augment=augment, rank=rank, world_size=world_size, drop_last=drop_last,
                   pin_memory=pin_memory, persistent_workers=persistent_workers, channels_last=channels_last,
-                  worker_mode=worker_mode, **dataloader)
+                  worker_mode=worker_mode, decode_device=decode_device, **dataloader)
