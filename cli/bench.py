@@ -287,17 +287,20 @@ def train(path, model, batch_size, steps_per_epoch, rounds, augment, image_size,
                                 mixed_precision=mixed_precision, drop_cache=drop_cache,
                                 progress=not (quiet or as_json), **{**(QUICK if quick else {}), **given})
     if framework == "torch":
-        from tfrec.bench.torch.sweep import sweep_train
         from tfrec.bench.torch.train import benchmark_train
     else:
         import_tensorflow_quietly()
-        from tfrec.bench.sweep import sweep_train
         from tfrec.bench.train import benchmark_train
 
     with sigterm_as_interrupt():
         result = benchmark_train(path, options)
         human = train_bench_summary(result)
         if sweep:
+            if framework == "torch":
+                from tfrec.bench.torch.sweep import sweep_train
+            else:
+                from tfrec.bench.sweep import sweep_train
+
             result["sweep"] = sweep_train(path, options)
             human += "\n" + sweep_summary(result["sweep"])
     if chart:

@@ -2,6 +2,7 @@
 imported; the tutorial pipeline reads what the loader reads; the memory copy and the batch taker clean up."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("torch")
-pytest.importorskip("tfrecord")
+if importlib.util.find_spec("tfrecord") is None:  # not imported here: its protos clash with TensorFlow's (DESIGN.md)
+    pytest.skip("the tutorial mode needs the tfrecord package (pip install tfrecord)", allow_module_level=True)
 
 # A sitecustomize that makes `import tensorflow` (and keras) fail, as on a GPU machine without TensorFlow. Its
 # finder answers find_spec with a spec that has no origin (torch's dynamo asks find_spec about TensorFlow and must
