@@ -239,10 +239,13 @@ QUICK = {"steps": 8, "warmup_steps": 2, "rounds": 1, "stage_batches": 5}
 @click.option("--framework", type=click.Choice(FRAMEWORKS),
               help="Which framework trains: tf (tf.data + Keras), torch (tfrec.torch.loader + PyTorch) or jax "
                    "[default: tf when TensorFlow is installed, else torch].")
+@click.option("--decode-device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="--framework torch: where the loader decodes JPEGs (cuda: on the GPU, with torchvision's "
+                   "decode_jpeg).")
 @json_option
 @quiet_option
 def train(path, model, batch_size, steps_per_epoch, rounds, augment, image_size, parallelism, split, mixed_precision,
-          drop_cache, quick, sweep, chart, framework, as_json, quiet):
+          drop_cache, quick, sweep, chart, framework, decode_device, as_json, quiet):
     """Train a zoo model on PATH from four inputs and say how much the input holds it back.
 
     \b
@@ -281,10 +284,12 @@ def train(path, model, batch_size, steps_per_epoch, rounds, augment, image_size,
     from tfrec.training.frameworks import require
 
     framework = require(framework)  # exit 2 for jax (not in this release) or a framework not installed
+    if decode_device != "cpu" and framework != "torch":
+        raise click.UsageError(f"--decode-device {decode_device} needs --framework torch (tf.data decodes on the CPU)")
     given = {k: v for k, v in (("steps", steps_per_epoch), ("rounds", rounds)) if v is not None}
     options = TrainBenchOptions(model=model, batch_size=batch_size, augment=augment, split=split,
                                 image_size=image_size and image_size[::-1], num_parallel_calls=parallelism,
-                                mixed_precision=mixed_precision, drop_cache=drop_cache,
+                                mixed_precision=mixed_precision, drop_cache=drop_cache, decode_device=decode_device,
                                 progress=not (quiet or as_json), **{**(QUICK if quick else {}), **given})
     if framework == "torch":
         from tfrec.bench.torch.train import benchmark_train

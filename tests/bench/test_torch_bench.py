@@ -204,3 +204,13 @@ def test_the_sweep_covers_workers_batch_sizes_and_presets():
     assert [s for s, _ in by["loader workers"]] == [str(w) for w in sorted({0, 1, 2, 3, default_workers()})]
     assert [c["batch_size"] for _, c in by["batch size"]] == [16, 32, 64, 128]
     assert [c["augment"] for _, c in by["augmentation"]] == list(PRESETS)
+
+
+def test_gpu_decode_needs_torch_and_a_gpu(datasets, no_tf_env):
+    tf = _tfrec(["bench", "train", datasets["imagefolder"], "--framework", "tf", "--decode-device", "cuda", "--quick"],
+                no_tf_env, 60)
+    assert tf.returncode == 2 and "needs --framework torch" in tf.stderr
+    here = _tfrec(["bench", "train", datasets["imagefolder"], "--framework", "torch", "--decode-device", "cuda",
+                   "--quick", "--json", "--model", "cifar_cnn", "--image-size", "16", "--batch-size", "4"], no_tf_env, 120)
+    assert here.returncode == 2, here.stderr[-2000:]  # no CUDA here (or no decode_device in the loader): usage error
+    assert "decode" in here.stderr.lower() and here.stdout == ""

@@ -7,6 +7,7 @@ from ..training.options import TrainOptions
 from ..training.zoo import TrainUsageError
 
 MODES = ("synthetic", "tfrec", "tfrec_cached", "tutorial")
+DECODE_DEVICES = ("cpu", "cuda")
 INPUT_BOUND_STALL_PCT = 5.0  # a mode whose step waits longer than this share of its wall is input-bound
 TARGET_VS_SYNTHETIC = 0.95  # tfrec / synthetic (issue 12)
 TARGET_VS_TUTORIAL = 3.0  # tfrec / tutorial, wherever the tutorial mode is input-bound (issue 12)
@@ -31,6 +32,7 @@ class TrainBenchOptions:
     stage_rounds: int = 3  # the stages alternate, round after round; medians, weighed against the rounds' spread
     modes: tuple[str, ...] = MODES
     progress: bool = False  # a bar on stderr: the mode and round running, parts done, time elapsed
+    decode_device: str = "cpu"  # torch only: "cuda" decodes the loader's JPEGs on the GPU (tfrec.torch.loader's)
 
     def __post_init__(self):
         if isinstance(self.image_size, int):
@@ -43,7 +45,9 @@ class TrainBenchOptions:
                   (self.stage_batches >= 1, "stage_batches", "at least 1", self.stage_batches),
                   (self.stage_rounds >= 1, "stage_rounds", "at least 1", self.stage_rounds),
                   (not unknown and "synthetic" in self.modes, "modes", f"synthetic and any of {', '.join(MODES)}",
-                   self.modes)]
+                   self.modes),
+                  (self.decode_device in DECODE_DEVICES, "decode_device", f"one of {', '.join(DECODE_DEVICES)}",
+                   self.decode_device)]
         for ok, name, expected, found in checks:
             if not ok:
                 raise TrainUsageError(f"{name}: expected {expected}, found {found!r}")

@@ -15,6 +15,7 @@ warm-up (`warmup_steps` batches), epoch 1 the timed epoch (`steps` batches).
 """
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from ...access import open_source
 from ...errors import TfrecError
 from ...io.dataset import Dataset, open_dataset
 from ...torch import loader as torch_loader
+from ...training.zoo import TrainUsageError
 from ..options import TrainBenchOptions
 from ..pagecache import drop_page_cache
 from .stages import loader_stages
@@ -96,6 +98,9 @@ class TorchInputs:
 
     def __init__(self, dataset: Dataset, opts: TrainBenchOptions, image_size: tuple[int, int],
                  resize: tuple[int, int] | None, device: torch.device):
+        if opts.decode_device != "cpu" and "decode_device" not in inspect.signature(torch_loader).parameters:
+            raise TrainUsageError(f"--decode-device {opts.decode_device}: this tfrec's tfrec.torch.loader cannot "
+                                  "decode on the GPU (no decode_device)")
         self.dataset, self.opts, self.device = dataset, opts, device
         self.workers = opts.num_parallel_calls if opts.num_parallel_calls is not None else default_workers()
         # The loader resizes only where the stored size is not the model's; the imagenet preset crops to it.
@@ -115,10 +120,11 @@ class TorchInputs:
     def loader(self, dataset: Dataset | None = None, workers: int | None = None):
         o = self.opts
         self._epochs += 1
+        gpu_decode = {"decode_device": o.decode_device} if o.decode_device != "cpu" else {}
         lo = torch_loader(dataset or self.dataset, o.split, batch_size=o.batch_size,
                           num_workers=self.workers if workers is None else workers, shuffle=True, seed=0,
                           image_size=self.image_size, augment=o.augment, drop_last=True,
-                          pin_memory=self.device.type == "cuda")
+                          pin_memory=self.device.type == "cuda", **gpu_decode)
         lo.set_epoch(self._epochs)  # each pass a new permutation: rounds do not replay the same records
         return lo
 
