@@ -70,14 +70,16 @@ def _categories(files: dict[str, dict], where: dict[str, str]) -> dict[int, str]
 
 
 def _box(a: dict) -> tuple[float, float, float, float] | None:
+    """COCO's [x, y, width, height] as (x0, y0, x1, y1) floats, or None when it is not four numbers."""
     bbox = a.get("bbox")
-    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+    if type(bbox) is not list or len(bbox) != 4:
         return None
+    x, y, w, h = bbox
     try:
-        x, y, w, h = (float(v) for v in bbox)
-    except (TypeError, ValueError):
+        x, y = x + 0.0, y + 0.0  # float() of each number, and a TypeError for anything else
+        return x, y, x + w + 0.0, y + h + 0.0
+    except TypeError:
         return None
-    return x, y, x + w, y + h
 
 
 def _split_items(root: str, data: dict, images_dir: str, labels: dict[int, tuple[int, str]], masks: bool,
@@ -102,9 +104,10 @@ def _split_items(root: str, data: dict, images_dir: str, labels: dict[int, tuple
                 continue
             label, text = labels[cid]
             area = a.get("area")
-            objects.append(Obj(_box(a), label, text, is_crowd=int(bool(a.get("iscrowd", 0))),
-                               area=float(area) if isinstance(area, (int, float)) else None,
-                               segmentation=a.get("segmentation") if masks else None))
+            # positional: a NamedTuple made by keyword costs about twice as much, ~36,000 times for COCO val
+            objects.append(Obj(_box(a), label, text, 1 if a.get("iscrowd") else 0,
+                               float(area) if isinstance(area, (int, float)) else None, 0, 0, "",
+                               a.get("segmentation") if masks else None))
         ann = ImageAnnotation(file_name, str(img.get("id", file_name)), _int(img.get("width")), _int(img.get("height")),
                               tuple(objects))
         item = listed_item(root, full, ann, skipped, name)

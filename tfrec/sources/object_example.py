@@ -77,6 +77,8 @@ def _layout(schema: Schema) -> tuple[tuple[str, bytes, Any], ...]:
     known = _LAYOUTS.get(id(schema))
     if known is not None and known[0] is schema:
         return known[1]
+    if len(_LAYOUTS) >= 8:  # a worker unpickles a new copy of the schema with each task: keep the cache small
+        _LAYOUTS.clear()
     out = []
     for f in sorted(schema.features, key=lambda f: f.name):
         key = f.name.encode()
