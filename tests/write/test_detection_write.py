@@ -166,3 +166,38 @@ def test_shards_are_byte_identical_across_workers(tmp_path, write):
     for name in files:
         assert (o1 / name).read_bytes() == (o2 / name).read_bytes(), name
     assert r1["annotations"] == r2["annotations"]
+
+
+def test_yolo_class_ids_out_of_range_and_bad_lines_are_dropped_and_named(tmp_path):
+    src = fx.write_yolo(tmp_path / "y")
+    with open(os.path.join(src, "labels", "train", "a.txt"), "a") as f:
+        f.write("7 0.5 0.5 0.1 0.1\nnot a line\n0 0.5 0.5\n")
+    result = convert(src, str(tmp_path / "out"), ConvertOptions(progress=False, workers=1))
+    a = result["annotations"]
+    assert a["dropped_by_reason"] == {"class id 7 not in the 3 names (0..2)": 1,
+                                      "unreadable label line (expected: class cx cy w h)": 1,
+                                      "2 numbers after the class id (expected 4)": 1}
+    assert {e["path"] for e in a["events"]} == {os.path.join("images", "train", "a.jpg")}
+    assert len(records(str(tmp_path / "out"))["a.jpg"]["image/object/bbox/xmin"]) == 2  # its two good boxes
+
+
+def test_an_unreadable_image_is_a_skipped_file_and_the_rest_convert(tmp_path):
+    src = fx.write_voc(tmp_path / "voc")
+    with open(os.path.join(src, "JPEGImages", "b.jpg"), "wb") as f:
+        f.write(b"\xff\xd8\xff\xe0 not a jpeg")
+    os.remove(os.path.join(src, "JPEGImages", "c.jpg"))
+    result = convert(src, str(tmp_path / "out"), ConvertOptions(progress=False, workers=1))
+    reasons = {s["path"]: s["reason"] for s in result["skipped"]}
+    assert set(reasons) == {os.path.join("JPEGImages", "b.jpg"), os.path.join("JPEGImages", "c.jpg")}
+    assert "cannot be read" in reasons[os.path.join("JPEGImages", "c.jpg")]
+    assert sorted(records(str(tmp_path / "out"))) == ["a.jpg", "d.jpg"]
+    with pytest.raises(Exception, match="b.jpg|c.jpg"):
+        convert(src, str(tmp_path / "out2"), ConvertOptions(progress=False, workers=1, on_error="fail"))
+
+
+def test_roboflow_csv_split_folders(tmp_path):
+    for split in ("train", "valid"):
+        fx.write_csv(tmp_path / "rf" / split)
+        os.rename(tmp_path / "rf" / split / "train.csv", tmp_path / "rf" / split / "_annotations.csv")
+    result = convert(str(tmp_path / "rf"), str(tmp_path / "out"), ConvertOptions(progress=False, workers=1))
+    assert result["source"]["format"] == "csv" and sorted(result["splits"]) == ["train", "val"]
