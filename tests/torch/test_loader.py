@@ -232,3 +232,16 @@ def test_a_workers_batch_is_made_in_shared_memory(datasets, monkeypatch, fmt, kw
     assert images.is_shared() and asked == 4 and skipped == []
     monkeypatch.undo()
     assert torch.equal(images, next(iter(lo))[0])
+
+
+def test_process_workers_that_decode_inherit_the_decoders_imported_before_the_fork(datasets):
+    import subprocess
+    import sys
+
+    pytest.importorskip("cv2")
+    code = ("import sys, tfrec.torch; assert 'cv2' not in sys.modules; "
+            f"tfrec.torch.loader({datasets['imagefolder']!r}, num_workers=2, image_size=(16, 16)); "
+            "print('cv2' in sys.modules, 'simplejpeg' in sys.modules or 'PIL.Image' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True"]

@@ -19,7 +19,7 @@ import torch
 import torch.utils.data
 
 from ..access import EpochOrder, SampleSource, open_source
-from ..access.augment import make_augment
+from ..access.augment import make_augment, preload
 from ..errors import TfrecError, UsageError
 from ..io.salvage import ReadStats
 
@@ -205,6 +205,8 @@ class Loader:
         self._fetch, self._threads = fetch, num_workers if self.worker_mode == "thread" else 0
         self._depth = num_workers * (prefetch_factor or 2)
         self._pin = pin_memory and torch.cuda.is_available()
+        if self.worker_mode == "process" and (fetch.transform() is not None or source.image.encoding != "raw"):
+            preload()  # forked workers inherit the decoders instead of each importing them
         if self._threads:  # the DataLoader below is then never iterated
             num_workers, multiprocessing_context = 0, None
         self._loader = torch.utils.data.DataLoader(
