@@ -90,8 +90,8 @@ def train_summary(r: dict) -> str:
               help="Checkpoint every epoch here; a later run resumes from the latest one.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), help="Also checkpoint every N steps.")
 @click.option("--export", type=click.Path(dir_okay=False),
-              help="Save the trained model to this file: .keras (tf), or .pt (torch: the state dict, with its config "
-                   "and preprocessing in a .json beside it).")
+              help="Save the trained model to this file: .keras (tf, jax), or .pt (torch: the state dict, with its "
+                   "config and preprocessing in a .json beside it).")
 @click.option("--saved-model", is_flag=True, help="With --export, also write a SavedModel directory beside it.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False),
               help="Local weights file (mobilenet_v2/resnet50: the base's no-top weights). Nothing is downloaded.")
@@ -105,7 +105,9 @@ def train_summary(r: dict) -> str:
 @seed_option("Seed weights, order and augmentation.")
 @click.option("--deterministic", is_flag=True, help="With --seed: identical weights run after run (slower ops).")
 @framework_option("Backend: tf (Keras, read by tf.data), torch (native PyTorch modules, read by tfrec.torch's loader, "
-                  "no TensorFlow needed) [default: tf when TensorFlow is installed, else torch].")
+                  "no TensorFlow needed), jax (the same Keras models on Keras 3's JAX backend, a jit-compiled step, "
+                  "read by tfrec.access; no TensorFlow needed) [default: tf when TensorFlow is installed, else torch, "
+                  "else jax].")
 @json_option
 @quiet_option
 def train(path, model, epochs, steps_per_epoch, batch_size, image_size, augment, optimizer, lr, lr_schedule,
@@ -126,11 +128,11 @@ def train(path, model, epochs, steps_per_epoch, batch_size, image_size, augment,
           --warmup-epochs 1 --logdir runs/c10 --checkpoint-dir ckpt/c10 --export c10.keras
       tfrec train out/mnist --framework torch --epochs 3 --checkpoint-dir ckpt/mnist --export mnist.pt
     """
-    from tfrec.training.frameworks import require
+    from tfrec.training.frameworks import TRAIN_READY, require
     from tfrec.training.options import TrainOptions
     from tfrec.training.zoo import TrainUsageError
 
-    framework = require(framework)  # exit code 2, one line, before any framework is imported
+    framework = require(framework, TRAIN_READY)  # exit code 2, one line, before any framework is imported
     try:
         options = TrainOptions(
             model=model, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
@@ -145,6 +147,8 @@ def train(path, model, epochs, steps_per_epoch, batch_size, image_size, augment,
         raise click.UsageError(str(e))
     if framework == "torch":
         from tfrec.training.torch.loop import train as run
+    elif framework == "jax":
+        from tfrec.training.jax.loop import train as run
     else:
         import_tensorflow_quietly()
         from tfrec.training.loop import train as run
@@ -155,12 +159,15 @@ def train(path, model, epochs, steps_per_epoch, batch_size, image_size, augment,
 
 
 def model_framework_of(model_file: str, framework: str | None) -> str:
-    """The backend that loads `model_file`: the file's own (a .keras file is TensorFlow's, a .pt PyTorch's),
-    checked against --framework when given and to be installed (TrainUsageError, exit code 2)."""
-    from tfrec.training.frameworks import model_framework, require
+    """The backend that loads `model_file`: the file's own (a .keras file is TensorFlow's, or Keras 3 on JAX's with
+    --framework jax or without TensorFlow; a .pt PyTorch's), checked against --framework when given and to be
+    installed (TrainUsageError, exit code 2)."""
+    from tfrec.training.frameworks import TRAIN_READY, installed, model_framework, require
     from tfrec.training.zoo import TrainUsageError
 
     needs = model_framework(model_file)
+    if needs == "tf" and (framework == "jax" or (framework is None and not installed("tf") and installed("jax"))):
+        return require("jax", TRAIN_READY)
     if framework is not None and framework != needs:
         raise TrainUsageError(f"--framework {framework}, but {model_file} is a {needs} model "
                               f"({'a .keras file' if needs == 'tf' else 'a torch state dict'}); "
@@ -190,7 +197,8 @@ def evaluate_summary(r: dict) -> str:
 @batch_size_option(256)
 @click.option("--confusion", type=click.Path(dir_okay=False), help="Write a confusion-matrix picture (PNG) here.")
 @skip_corrupt_option()
-@framework_option("Backend that loads the model [default: the model file's: .keras tf, .pt torch].")
+@framework_option("Backend that loads the model [default: the model file's: .keras tf (jax without TensorFlow), "
+                  ".pt torch].")
 @json_option
 @quiet_option
 def evaluate(path, model_file, split, batch_size, confusion, skip_corrupt, framework, as_json, quiet):
@@ -204,8 +212,11 @@ def evaluate(path, model_file, split, batch_size, confusion, skip_corrupt, frame
       tfrec evaluate out/cifar10 --model-file c10.keras --confusion confusion.png
       tfrec evaluate out/mnist --model-file mnist.pt
     """
-    if model_framework_of(model_file, framework) == "torch":
+    framework = model_framework_of(model_file, framework)
+    if framework == "torch":
         from tfrec.training.torch.evaluate import evaluate as run
+    elif framework == "jax":
+        from tfrec.training.jax.evaluate import evaluate as run
     else:
         import_tensorflow_quietly()
         from tfrec.training.evaluate import evaluate as run
@@ -247,7 +258,8 @@ SHOWN_SKIPPED = 20  # skipped files named in the summary; --json lists them all
               help="Also write a CSV: file, class, name, probability of the top class, then class_2, name_2, "
                    "probability_2 ... for the rest of the top-k.")
 @click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that lead out of a folder given.")
-@framework_option("Backend that loads the model [default: the model file's: .keras tf, .pt torch].")
+@framework_option("Backend that loads the model [default: the model file's: .keras tf (jax without TensorFlow), "
+                  ".pt torch].")
 @json_option
 @quiet_option
 @click.pass_context
@@ -271,8 +283,11 @@ def predict(ctx, paths, model_file, top_k, batch_size, csv_path, follow_symlinks
     """
     from tfrec.training.predictions import write_predictions_csv
 
-    if model_framework_of(model_file, framework) == "torch":
+    framework = model_framework_of(model_file, framework)
+    if framework == "torch":
         from tfrec.training.torch.evaluate import predict_paths
+    elif framework == "jax":
+        from tfrec.training.jax.evaluate import predict_paths
     else:
         import_tensorflow_quietly()
         from tfrec.training.export import predict_paths

@@ -11,7 +11,8 @@ from .zoo import TrainUsageError
 
 PACKAGES = {"tf": "tensorflow", "torch": "torch", "jax": "jax"}  # what each backend imports
 EXTRAS = {"tf": "tfrec[tf]", "torch": "tfrec[torch]", "jax": "tfrec[jax]"}  # what installs it
-READY = ("tf", "torch")  # the backends this release has; jax is named so that asking for it gets a clear answer
+READY = ("tf", "torch")  # the backends every command has (bench train: jax not yet), asking for another gets a clear answer
+TRAIN_READY = ("tf", "torch", "jax")  # the backends of train, evaluate and predict
 
 
 def installed(framework: str) -> bool:
@@ -23,23 +24,24 @@ def installed(framework: str) -> bool:
 
 
 def default_framework() -> str:
-    """TensorFlow when installed, else PyTorch, else JAX (which this release cannot train with: said by require)."""
+    """TensorFlow when installed, else PyTorch, else JAX."""
     return next((f for f in FRAMEWORKS if installed(f)), "tf")
 
 
-def require(framework: str | None) -> str:
-    """The framework to run (`None`: default_framework()), checked to be one this release has and installed.
+def require(framework: str | None, ready: tuple[str, ...] = READY) -> str:
+    """The framework to run (`None`: default_framework()), checked to be one of `ready` (the backends the command
+    has) and installed.
 
     Raises:
-        TrainUsageError (exit code 2): an unknown name, jax (not in this release), or one not installed,
+        TrainUsageError (exit code 2): an unknown name, one the command has not, or one not installed,
             naming the extra that installs it.
     """
     framework = framework or default_framework()
     if framework not in FRAMEWORKS:
         raise TrainUsageError(f"framework: expected one of {', '.join(FRAMEWORKS)}, found {framework!r}")
-    if framework not in READY:
+    if framework not in ready:
         raise TrainUsageError(f"--framework {framework} is not available in this release; "
-                              f"use {' or '.join(f'--framework {f}' for f in READY)}")
+                              f"use {' or '.join(f'--framework {f}' for f in ready)}")
     if not installed(framework):
         raise TrainUsageError(f"--framework {framework} needs {PACKAGES[framework]}, which is not installed: "
                               f"pip install '{EXTRAS[framework]}'")
