@@ -24,3 +24,9 @@ def digits(tmp_path_factory) -> str:
 def tiny_digits(tmp_path_factory) -> str:
     """256 training and 64 test digits: for runs in subprocesses, where only the weights matter."""
     return _digits(tmp_path_factory, "tiny_digits", 256, 64, 6)
+
+
+@pytest.fixture(scope="session")
+def torch_digits(tmp_path_factory) -> str:
+    """3,000 training and 300 test digits: enough steps for lenet5 to pass 0.95 held-out accuracy in 3 epochs."""
+    return _digits(tmp_path_factory, "torch_digits", 3000, 300, 5)

@@ -131,8 +131,11 @@ class _Run:
         self.batches = batches
         self.loader = None if batches else self._loader(plan.train_split, shuffle=True)
         self.stats = self.loader.stats if self.loader is not None else ReadStats()  # what skip_corrupt skipped
-        self.steps = steps if batches or steps is not None else len(self.loader)
-        self.optimizer = Optimizer(model, options, self.steps)
+        if batches is not None:  # the hook's epoch ends with its iterable, or at steps_per_epoch
+            self.steps = options.steps_per_epoch
+        else:
+            self.steps = steps if steps is not None else len(self.loader)
+        self.optimizer = Optimizer(model, options, self.steps or steps)  # the schedule's length
         self.mixed = options.mixed_precision
         self.dtype = autocast_dtype(device)
         self.scaler = torch.amp.GradScaler("cuda") if self.mixed and self.dtype == torch.float16 else None
