@@ -89,32 +89,35 @@ H, W = 96, 128
 COLOURS = {1: (255, 0, 0), 2: (0, 255, 0), 3: (0, 0, 255)}  # class id -> the colour of its rectangles
 
 
-def scene(seed: int, fmt: str) -> tuple[bytes, list, list, list]:
-    """A black image with 1-3 rectangles, each filled with its class's colour: (encoded, boxes, labels, masks)."""
+def scene(seed: int, fmt: str, scale: int = 1) -> tuple[bytes, list, list, list]:
+    """A black image (H x W times `scale`) with 1-3 rectangles, each filled with its class's colour:
+    (encoded, boxes, labels, masks)."""
+    Hs, Ws = H * scale, W * scale
     rng = np.random.default_rng(seed)
-    pixels = np.zeros((H, W, 3), np.uint8)
+    pixels = np.zeros((Hs, Ws, 3), np.uint8)
     boxes, labels, masks = [], [], []
     for k in range(1 + seed % 3):
-        h, w = rng.integers(20, 48), rng.integers(24, 60)
-        y, x = rng.integers(0, H - h), rng.integers(0, W - w)
+        h, w = rng.integers(20, 48) * scale, rng.integers(24, 60) * scale
+        y, x = rng.integers(0, Hs - h), rng.integers(0, Ws - w)
         label = 1 + (seed + k) % 3
-        if any(not (y + h <= b[0] * H or b[2] * H <= y or x + w <= b[1] * W or b[3] * W <= x) for b in boxes):
+        if any(not (y + h <= b[0] * Hs or b[2] * Hs <= y or x + w <= b[1] * Ws or b[3] * Ws <= x) for b in boxes):
             continue  # no overlaps: each box's pixels are its own colour
         pixels[y: y + h, x: x + w] = COLOURS[label]
-        boxes.append((y / H, x / W, (y + h) / H, (x + w) / W))
+        boxes.append((y / Hs, x / Ws, (y + h) / Hs, (x + w) / Ws))
         labels.append(label)
-        masks.append(png_mask(H, W, boxes[-1]))
+        masks.append(png_mask(Hs, Ws, boxes[-1]))
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, "JPEG" if fmt == "jpeg" else "PNG", **({"quality": 95} if fmt == "jpeg" else {}))
     return buf.getvalue(), boxes, labels, masks
 
 
-def scenes(tmp_path, n: int = 12, fmt: str = "png") -> str:
+def scenes(tmp_path, n: int = 12, fmt: str = "png", scale: int = 1) -> str:
     records = []
     for i in range(n):
-        encoded, boxes, labels, masks = scene(i, fmt)
-        records.append(example(boxes, labels, H, W, seed=i, image=encoded, **{"image/object/mask": ("bytes", masks)}))
-    return write_detection(str(tmp_path / fmt), records)
+        encoded, boxes, labels, masks = scene(i, fmt, scale)
+        records.append(example(boxes, labels, H * scale, W * scale, seed=i, image=encoded,
+                               **{"image/object/mask": ("bytes", masks)}))
+    return write_detection(str(tmp_path / f"{fmt}{scale if scale > 1 else ''}"), records)
 
 
 def check_colours(images, targets, masks: bool = False):

@@ -10,14 +10,18 @@ from tfrec.read.pipeline import make_dataset
 from ..detection_records import H, W, check_colours, scenes
 
 
-@pytest.mark.parametrize("fmt, augment, size, fit", [
-    ("jpeg", "imagenet", None, "stretch"),  # JPEG windows decoded DCT-scaled
-    ("png", [RandomResizedCrop(64, 64, scale=(0.2, 1.0)), RandomFlip(horizontal=True, vertical=True)], None, "stretch"),
-    ("jpeg", [RandomFlip()], (48, 80), "crop"),
-    ("png", [RandomFlip()], (80, 80), "pad"),
+@pytest.mark.parametrize("fmt, scale, augment, size, fit", [
+    ("jpeg", 1, "imagenet", None, "stretch"),
+    ("png", 1, [RandomResizedCrop(64, 64, scale=(0.2, 1.0)), RandomFlip(horizontal=True, vertical=True)], None,
+     "stretch"),
+    ("jpeg", 1, [RandomFlip()], (48, 80), "crop"),
+    ("png", 1, [RandomFlip()], (80, 80), "pad"),
+    # 480x640 JPEGs to 32x32: windows decoded at DCT scales 1/2 to 1/8 (their corners rounded to the scale)
+    ("jpeg", 5, [RandomResizedCrop(32, 32, scale=(0.3, 1.0)), RandomFlip()], None, "stretch"),
+    ("jpeg", 5, [RandomFlip()], (24, 32), "stretch"),  # the whole image at 1/8
 ])
-def test_boxes_and_masks_move_with_the_pixels(tmp_path, fmt, augment, size, fit):
-    path = scenes(tmp_path, 12, fmt)
+def test_boxes_and_masks_move_with_the_pixels(tmp_path, fmt, scale, augment, size, fit):
+    path = scenes(tmp_path, 12, fmt, scale)
     ds = make_dataset(path, task="detection", augment=augment, image_size=size, fit=fit, batch_size=12, seed=3,
                       repeat=True, instance_masks=True, dtype="uint8")
     checked = 0
