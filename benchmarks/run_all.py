@@ -28,8 +28,8 @@ sys.path.insert(0, HERE)
 
 from _results import RESULTS, git_rev, machine, update_section  # noqa: E402
 
-BENCHMARKS = ("convert", "convert_detection", "encode", "verify", "read", "read_startup", "read_torch", "skip_corrupt",
-              "jpeg_decoders", "train", "utilisation", "service", "scale", "view")  # jpeg_decoders needs the [bench] extra (simplejpeg)
+BENCHMARKS = ("convert", "convert_detection", "encode", "verify", "read", "read_startup", "read_detection", "read_torch",
+              "skip_corrupt", "jpeg_decoders", "train", "utilisation", "service", "scale", "view")  # jpeg_decoders needs the [bench] extra (simplejpeg)
 # With --quick, fewer alternating rounds than each script's own --quick (which alone added up to 509 s
 # here; 312 s with single rounds), and no sweep for utilisation (its chart stays the full run's): the eight
 # then in the list took 261 s together; jpeg_decoders and service, added later, 13 s and 17 s alone, and
@@ -37,7 +37,8 @@ BENCHMARKS = ("convert", "convert_detection", "encode", "verify", "read", "read_
 # about five and a half minutes, and its figures are single rounds, for checks, not records.
 QUICK_ROUNDS = {"convert": ["--runs", "1"], "convert_detection": ["--rounds", "1"], "verify": ["--runs", "3"],
                 "read": ["--rounds", "1"],
-                "read_startup": ["--rounds", "1"], "read_torch": ["--rounds", "1"], "skip_corrupt": ["--rounds", "1"],
+                "read_startup": ["--rounds", "1"], "read_detection": ["--rounds", "1"], "read_torch": ["--rounds", "1"],
+                "skip_corrupt": ["--rounds", "1"],
                 "train": ["--rounds", "1"], "utilisation": ["--rounds", "1", "--no-sweep"], "scale": ["--runs", "1"],
                 "view": ["--runs", "3"], "jpeg_decoders": ["--runs", "1"], "service": ["--runs", "1"]}
 
