@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 
 import numpy as np
 import pytest
 
+import tfrec.access.records as records_module
 import tfrec.access.samples as samples_module
 from tests.damage import flip, offsets
 from tfrec.access import open_source
@@ -33,9 +35,16 @@ def _assert_columns_are(src, indices, channels_first=False):
             assert np.array_equal(col[r], value)
 
 
+@pytest.fixture(params=["mapped", "preadv"])
+def reads(request, monkeypatch):
+    """Each way read_rows reads a batch: out of the shards' read-only mappings, and with os.preadv."""
+    monkeypatch.setattr(records_module, "MAP_SHARDS", request.param == "mapped")
+    return request.param
+
+
 @pytest.mark.parametrize("fmt", ["mnist", "cifar10", "cifar100"])
 @pytest.mark.parametrize("channels_first", [False, True])
-def test_fixed_layout_batches_equal_the_decoders_samples(datasets, fmt, channels_first):
+def test_fixed_layout_batches_equal_the_decoders_samples(datasets, fmt, channels_first, reads):
     src = open_source(datasets[fmt], split="train")
     assert src.fixed
     rng = np.random.default_rng(0)
@@ -144,7 +153,7 @@ def test_damage_in_a_gathered_batch_is_one_named_error_and_skip_corrupt_counts(d
     assert np.array_equal(columns["image"], np.stack([s["image"] for s in _slow(skipping, clean)]))
 
 
-def test_a_shard_cut_short_is_named_not_gathered(datasets, tmp_path):
+def test_a_shard_cut_short_is_named_not_gathered(datasets, tmp_path, reads):
     out = tmp_path / "short"
     shutil.copytree(datasets["cifar10"], out)
     shard = open_dataset(out).shard_paths("train")[0]
@@ -160,6 +169,7 @@ def test_a_shard_cut_short_is_named_not_gathered(datasets, tmp_path):
 
 
 def test_records_far_apart_are_read_one_preadv_each_and_neighbours_together(datasets, monkeypatch):
+    monkeypatch.setattr(records_module, "MAP_SHARDS", False)
     calls = []
     real = os.preadv
     monkeypatch.setattr(os, "preadv", lambda fd, bufs, off: calls.append(len(bufs)) or real(fd, bufs, off))
@@ -169,3 +179,19 @@ def test_records_far_apart_are_read_one_preadv_each_and_neighbours_together(data
     batch = [20, 0, 1, 12, 2]  # 0, 1, 2 adjacent; 12 and 20 more than a page from anything asked
     _assert_columns_are(src, batch, False)
     assert sorted(calls[:3]) == [1, 1, 3]
+
+
+def test_mapped_batches_make_no_read_call_and_equal_the_preadv_ones(datasets, monkeypatch):
+    src = open_source(datasets["cifar10"], split="train")
+    batch = np.random.default_rng(1).permutation(len(src))[:30]
+    shards, _, spans = src.records.spans(batch)
+    monkeypatch.setattr(records_module, "MAP_SHARDS", False)
+    want = src.records.read_rows(shards, spans)
+    monkeypatch.setattr(records_module, "MAP_SHARDS", True)
+    calls = []
+    for name in ("pread", "preadv"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda *a, real=real: calls.append(a) or real(*a))
+    assert np.array_equal(src.records.read_rows(shards, spans), want) and calls == []
+    assert len(src.records._maps) == len(set(shards.tolist()))
+    assert np.array_equal(pickle.loads(pickle.dumps(src)).records.read_rows(shards, spans), want)

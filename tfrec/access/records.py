@@ -8,6 +8,7 @@ a forked child opens its own).
 """
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 from typing import Sequence
@@ -26,6 +27,7 @@ from .shards import ShardRef, check_table, offsets_table
 # than reading and allocating a gap of more than a page.
 COALESCE_GAP_BYTES = 4 << 10
 COALESCE_MAX_BYTES = 16 << 20  # one pread never asks for more than this (plus one record)
+MAP_SHARDS = True  # fixed-layout batches copy records out of read-only mappings of the shards (read_rows)
 _IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX")) if hasattr(os, "sysconf") else 1024  # buffers per os.preadv
 
 
@@ -76,6 +78,7 @@ class RecordSource:
         for p in self._problems:
             self.stats.skip(p.file, p.record if p.record is not None else -1, p.offset or 0, p.reason)
         self._fds: dict[int, int] = {}
+        self._maps: dict[int, np.ndarray] = {}  # shard -> the file mapped read-only (fixed-layout batches)
         self._pid = os.getpid()
 
     def __len__(self) -> int:
@@ -84,6 +87,7 @@ class RecordSource:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_fds"] = {}  # file descriptors belong to a process; the receiver opens its own
+        state["_maps"] = {}
         state["stats"] = None
         return state
 
@@ -95,6 +99,7 @@ class RecordSource:
     def close(self) -> None:
         """Closes the shards this process opened."""
         fds, self._fds = self._fds, {}
+        self._maps = {}  # unmapped when the last batch gathered from it is gone
         if self._pid == os.getpid():
             for fd in fds.values():
                 os.close(fd)
@@ -196,6 +201,10 @@ class RecordSource:
         The rows are in the order given; reads are sorted by offset and neighbours coalesced, one
         os.preadv per run (gaps between records go to a scratch buffer). Nothing is checked here: a
         row past the end of its file is left short (zeros), so a check of its framing fails.
+
+        With MAP_SHARDS (the default) each shard is mapped read-only once and a batch's rows of it are
+        copied out with one NumPy fancy index instead (no system call per record: a shuffled batch's
+        reads cost about half of one preadv each); where a shard cannot be mapped, os.preadv.
         """
         n = len(spans)
         framed = int(spans[0, 1]) if n else 0
@@ -203,6 +212,8 @@ class RecordSource:
         flat = memoryview(rows).cast("B") if n and framed else None
         for k in np.unique(shards).tolist():
             mine = np.flatnonzero(shards == k)
+            if MAP_SHARDS and framed and self._gather_mapped(k, mine, spans, rows):
+                continue
             order = mine[np.argsort(spans[mine, 0], kind="stable")]
             runs = _runs(spans[order])
             if len(runs) == 1:
@@ -222,6 +233,41 @@ class RecordSource:
                 if got < framed:  # past the end of the file: a row that fails every check
                     rows[r] = 0
         return rows
+
+    def _mapped(self, k: int) -> np.ndarray | None:
+        """Shard k's bytes, mapped read-only (None: it cannot be mapped, e.g. empty); mapped again when the
+        file's size changed since (so no row is copied from past its end)."""
+        if self._pid != os.getpid():
+            self._maps = {}
+        fd = self._fd(k)
+        size = os.fstat(fd).st_size
+        data = self._maps.get(k)
+        if data is None or len(data) != size:
+            try:
+                data = np.frombuffer(mmap.mmap(fd, size, prot=mmap.PROT_READ), np.uint8)
+            except (OSError, ValueError):  # an empty file, or one mmap refuses: read it with preadv
+                return None
+            self._maps[k] = data
+        return data
+
+    def _gather_mapped(self, k: int, mine: np.ndarray, spans: np.ndarray, rows: np.ndarray) -> bool:
+        """Copies the records of `mine` from shard k's mapping into their rows; False where it has none."""
+        data = self._mapped(k)
+        if data is None:
+            return False
+        framed = rows.shape[1]
+        offsets = spans[mine, 0]
+        inside = (offsets >= 0) & (offsets + framed <= len(data))
+        if not inside.any():
+            rows[mine] = 0  # past the end of the file: rows that fail every check
+            return True
+        windows = np.lib.stride_tricks.as_strided(data, (len(data) - framed + 1, framed), (1, 1), writeable=False)
+        if inside.all():
+            rows[mine] = windows[offsets]
+        else:
+            rows[mine[inside]] = windows[offsets[inside]]
+            rows[mine[~inside]] = 0
+        return True
 
     def _read_into(self, k: int, rows: np.ndarray, spans: np.ndarray, out: np.ndarray) -> None:
         framed, first = out.shape[1], int(spans[rows[0], 0])
