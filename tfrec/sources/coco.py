@@ -17,7 +17,8 @@ import zlib
 from ..errors import SourceError
 from ._checks import open_regular
 from .model import SourceData, SourceOptions
-from .object_source import listed_item, object_source, task_schema, wants_masks
+from .object_records import wants_masks
+from .object_source import listed_item, object_source, task_schema
 from .objects import DROPPED, ImageAnnotation, Obj, event
 
 ANNOTATION_FILE = re.compile(r"instances_([A-Za-z]+)(\d{4})?\.json")

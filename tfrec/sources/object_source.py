@@ -13,7 +13,7 @@ import numpy as np
 from ..codec.schema import Schema, load_schema
 from ..errors import SourceError, UsageError
 from .model import SourceData, SourceOptions, SplitData
-from .object_records import WorkerOptions, make_object_record, wants_masks  # noqa: F401  (readers import it here)
+from .object_records import WorkerOptions, make_object_record
 from .objects import ImageAnnotation
 
 # Features of the detection schema only Pascal VOC fills; other layouts leave them out of the schema.
