@@ -123,9 +123,9 @@ def scenes(tmp_path, n: int = 12, fmt: str = "png", scale: int = 1) -> str:
 def check_colours(images, targets, masks: bool = False):
     """Every real box covers pixels of its class's colour (its inside, less a 2-pixel margin), and nothing
     but padding follows the real boxes; masks (if any) are 1 inside their box and 0 outside."""
-    images = images.numpy().astype(np.float32)
+    images = _array(images).astype(np.float32)
     images = images / 255 if images.max() > 1.5 else images
-    boxes, classes, counts = targets["boxes"].numpy(), targets["classes"].numpy(), targets["num_boxes"].numpy()
+    boxes, classes, counts = (_array(targets[k]) for k in ("boxes", "classes", "num_boxes"))
     _, th, tw, _ = images.shape
     checked = 0
     for i, n in enumerate(counts):
@@ -140,7 +140,7 @@ def check_colours(images, targets, masks: bool = False):
             want = np.array(COLOURS[int(c)]) / 255
             assert np.abs(inside - want).max() < 0.2, (i, b, c, inside)
             if masks:
-                m = targets["masks"].numpy()[i]
+                m = _array(targets["masks"])[i]
                 k = list(boxes[i, :n].tolist()).index(b.tolist())
                 assert m[k, y0:y1, x0:x1].mean() > 0.95
                 outside = m[k].copy()
@@ -148,3 +148,8 @@ def check_colours(images, targets, masks: bool = False):
                 assert outside.sum() == 0
             checked += 1
     return checked
+
+
+def _array(x) -> np.ndarray:
+    """A tf.Tensor's or an array's values as a NumPy array."""
+    return x.numpy() if hasattr(x, "numpy") else np.asarray(x)
