@@ -223,6 +223,8 @@ QUICK = {"steps": 8, "warmup_steps": 2, "rounds": 1, "stage_batches": 5}
                         "--quick].", min=2)
 @deprecated_alias("--steps", "--steps-per-epoch", "steps_per_epoch", type=click.IntRange(min=2))
 @click.option("--rounds", type=click.IntRange(min=1), help="Alternating rounds of the modes [default: 3; 1 with --quick].")
+@click.option("--stage-batches", type=click.IntRange(min=1),
+              help="Batches each stage is timed for, in each of 3 rounds [default: 20; 5 with --quick].")
 @augment_option()
 @image_size_option("Train at")
 @click.option("--parallelism", type=click.IntRange(min=1),
@@ -244,8 +246,8 @@ QUICK = {"steps": 8, "warmup_steps": 2, "rounds": 1, "stage_batches": 5}
                    "decode_jpeg).")
 @json_option
 @quiet_option
-def train(path, model, batch_size, steps_per_epoch, rounds, augment, image_size, parallelism, split, mixed_precision,
-          drop_cache, quick, sweep, chart, framework, decode_device, as_json, quiet):
+def train(path, model, batch_size, steps_per_epoch, rounds, stage_batches, augment, image_size, parallelism, split,
+          mixed_precision, drop_cache, quick, sweep, chart, framework, decode_device, as_json, quiet):
     """Train a zoo model on PATH from four inputs and say how much the input holds it back.
 
     \b
@@ -286,7 +288,8 @@ def train(path, model, batch_size, steps_per_epoch, rounds, augment, image_size,
     framework = require(framework)  # exit 2 for jax (not in this release) or a framework not installed
     if decode_device != "cpu" and framework != "torch":
         raise click.UsageError(f"--decode-device {decode_device} needs --framework torch (tf.data decodes on the CPU)")
-    given = {k: v for k, v in (("steps", steps_per_epoch), ("rounds", rounds)) if v is not None}
+    given = {k: v for k, v in (("steps", steps_per_epoch), ("rounds", rounds), ("stage_batches", stage_batches))
+             if v is not None}
     options = TrainBenchOptions(model=model, batch_size=batch_size, augment=augment, split=split,
                                 image_size=image_size and image_size[::-1], num_parallel_calls=parallelism,
                                 mixed_precision=mixed_precision, drop_cache=drop_cache, decode_device=decode_device,

@@ -10,10 +10,11 @@ synthetic / plain says what the trainer's own overhead costs (issue 27: >= 0.9).
 """
 from __future__ import annotations
 
-import statistics
 import time
 
 import torch
+
+from ... import timing
 
 
 def amp_dtype(device: torch.device, mixed_precision: bool) -> torch.dtype | None:
@@ -68,11 +69,11 @@ def plain_loop_rate(model: torch.nn.Module, images: torch.Tensor, labels: torch.
         times.append(time.perf_counter() - t)
     sync()
     wall = time.perf_counter() - start
-    times.sort()
     per_step = device.type != "cuda"
+    summary = timing.Durations(times).summary()  # the trainer's percentiles, the same way
     return {"images_per_s": round(steps * len(images) / wall, 1),
-            "step_ms_p50": round(1e3 * (statistics.median(times) if per_step else wall / steps), 3),
-            "step_ms_p95": round(1e3 * times[int(0.95 * (len(times) - 1))], 3) if per_step else None,
+            "step_ms_p50": summary["p50"] if per_step else round(1e3 * wall / steps, 3),
+            "step_ms_p95": summary["p95"] if per_step else None,
             "optimizer": optimizer,
             "precision": str(dtype).removeprefix("torch.") if dtype else "float32", "channels_last": channels_last,
             "device": str(device)}
