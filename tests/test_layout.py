@@ -7,6 +7,7 @@ each checker runs it on a synthetic package under tmp_path (nothing is written i
 from __future__ import annotations
 
 import ast
+import os
 import pkgutil
 import subprocess
 import sys
@@ -227,8 +228,32 @@ def framework_imports(root: Path, package: str, framework: str, home: str, backe
 
 @pytest.mark.parametrize("framework", sorted(FRAMEWORK_FOLDERS))
 def test_a_framework_is_imported_only_in_its_folder(framework):
+    # Grain is JAX's data loader: the jax backends may use it (the JAX bench's tutorial pipeline is Grain's).
+    also = JAX_BACKENDS if framework == "grain" else ()
     assert framework_imports(ROOT, "tfrec", framework, FRAMEWORK_FOLDERS[framework],
-                             FRAMEWORK_BACKENDS.get(framework, ())) == []
+                             FRAMEWORK_BACKENDS.get(framework, ()) + also) == []
+
+
+# JAX (and Keras on its JAX backend) only in the jax backend packages; they import no TensorFlow either.
+JAX_BACKENDS = ("tfrec.training.jax", "tfrec.bench.jax")
+
+
+def test_jax_is_imported_only_in_its_backend_packages():
+    assert framework_imports(ROOT, "tfrec", "jax", "jax", JAX_BACKENDS) == []  # no tfrec/jax/ folder: home is none
+
+
+def test_the_jax_backend_packages_import_no_tensorflow():
+    pytest.importorskip("jax")
+    pytest.importorskip("keras")
+    mods = [f"{b}.{m.name}" for b in JAX_BACKENDS
+            for m in pkgutil.iter_modules([str(ROOT.joinpath(*b.split(".")[1:]))])]
+    code = ("import importlib, sys\n"
+            f"for m in {mods!r}: importlib.import_module(m)\n"
+            "import keras\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'tensorflow'), keras.backend.backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "KERAS_BACKEND": ""}).stdout
+    assert len(mods) > 4 and out.split() == ["[]", "jax"], out
 
 
 def test_the_backend_checker_allows_only_the_backend_package(tmp_path):
