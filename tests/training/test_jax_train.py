@@ -46,10 +46,15 @@ import json
 """
 
 
-def _python(code: str) -> dict:
-    """Runs `code` after NO_TENSORFLOW in a fresh Python; it prints one JSON document last."""
+def _python(code: str, cache: str | None = None) -> dict:
+    """Runs `code` after NO_TENSORFLOW in a fresh Python; it prints one JSON document last. `cache`: a directory
+    for XLA's compilation cache, so that the runs' identical steps are compiled once."""
+    env = {**os.environ, "KERAS_BACKEND": ""}
+    if cache:
+        env.update({"JAX_COMPILATION_CACHE_DIR": cache, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+                    "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"})
     out = subprocess.run([sys.executable, "-c", NO_TENSORFLOW + code], capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "KERAS_BACKEND": ""})
+                         env=env)
     assert out.returncode == 0, out.stderr[-4000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -189,7 +194,7 @@ def test_resumes_mid_epoch_exactly_and_takes_the_batches_hook(tmp_path):
     ds = str(tmp_path / "ds")
     convert(str(tmp_path / "src"), ds, ConvertOptions(shards=2, progress=False, workers=1))
     ckpt = str(tmp_path / "ckpt")
-    out = _python(API_RUNS.format(ds=ds, ckpt=ckpt))
+    out = _python(API_RUNS.format(ds=ds, ckpt=ckpt), cache=str(tmp_path / "xla_cache"))
     assert out["interrupted"].startswith("interrupted in epoch 2, at step 10; checkpoint ") and "ckpt-2.npz" in \
         out["interrupted"]
     assert out["resumed_from"] == {"checkpoint": os.path.join(ckpt, "ckpt-2.npz"), "epoch": 1, "step": 10}
@@ -252,3 +257,17 @@ def test_checkpoints_keep_the_newest_and_skip_a_damaged_one(tmp_path):
     assert np.array_equal(state["trainable"][0], np.full(3, 3, np.float32)) and int(state["optimizer"][0]) == 3
     assert again.note.startswith("incomplete checkpoints ckpt-6.npz.tmp-123 (a save that did not finish), ckpt-5.npz")
     assert again.note.endswith("ignored: resuming from ckpt-4.npz, the last complete one")
+
+
+def test_the_reader_decodes_and_augments_jpegs(datasets):
+    # 24 JPEGs of 20x24 in 3 classes: resized to 16x16 and augmented with the cifar preset (pad, crop, flip)
+    seen = []
+    for seed in (1, 1, 2):
+        reader = batches(datasets["imagefolder"], "train", batch_size=8, shuffle=True, seed=seed, num_workers=2,
+                         image_size=(16, 16), augment="cifar")
+        seen.append([(x.copy(), y.copy()) for x, y in reader])
+    assert [x.shape for x, _ in seen[0]] == [(8, 16, 16, 3)] * 3 and seen[0][0][0].dtype == np.uint8
+    assert sorted(np.concatenate([y for _, y in seen[0]]).tolist()) == sorted([0, 1, 2] * 8)
+    same = all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(seen[0], seen[1]))
+    other = all(np.array_equal(a[0], b[0]) for a, b in zip(seen[0], seen[2]))
+    assert same and not other  # a seed gives the same order and draws, another seed others
