@@ -173,36 +173,39 @@ def _flip_axes(flips: Sequence[RandomFlip]) -> list[bool]:
 
 
 def example_decoder(options: ReadOptions, channels: int, crop: RandomResizedCrop | None, flips: Sequence[RandomFlip]):
-    """(parsed record, seeds) -> the record with its image decoded at the target size (and flipped), the window
-    and image size its boxes need, the flips drawn, and its masks (if asked) cut, resized and flipped alike.
+    """(serialized record, seeds) -> its image decoded at the target size (and flipped), the window and image
+    size its boxes need, the flips drawn, its masks (if asked) cut, resized and flipped alike, and the record.
 
-    Only the pixels are handled here, one image at a time; the boxes move a batch at a time (move_boxes), where
-    their arithmetic costs a few ops per batch instead of a few dozen per image."""
+    Only the pixels are handled here, one image at a time: the record's boxes are parsed and moved a batch
+    at a time (move_boxes). Carrying each record's variable-length lists through this per-image map and
+    batching them ragged (or padded) cost ~250 CPU us per image more than the classification reader
+    (about 500x375 JPEGs to 224, benchmarks/read_detection.py); carrying the serialized record costs a
+    second parse of it per batch."""
     target = crop.size if crop is not None else options.image_size
     unit = options.dtype == "float32"
     pad = crop is None and options.fit == "pad"
     axes = _flip_axes(flips)
 
-    def decode(d, seeds=None):
+    def decode(record, seeds=None):
         seeds = [None] * (1 + len(flips)) if seeds is None else tf.unstack(seeds, 1 + len(flips))
+        d = tf.io.parse_single_example(record, _image_spec(options.instance_masks))
         image, window, shape, dct = _decode_image(d[IMAGE_KEY], channels, crop, options.fit, target, seeds[0])
         draws = [tf.unstack(tf.random.stateless_uniform([len(_flip_axes([op]))], seeds[k + 1]) < 0.5)
                  for k, op in enumerate(flips)]  # as RandomFlip.per_image draws them
         draws = [x for row in draws for x in row]
         masks = None
-        if options.instance_masks:
-            n = d["n"]
+        if options.instance_masks:  # as many as the record's objects (_parse's n: the shortest list)
+            n = tf.reduce_min(tf.stack([tf.size(v) for k, v in d.items() if k != IMAGE_KEY]))
             cut = tf.where(dct, dct_windows(window, target), window)
             masks = _decode_masks(d[MASK_KEY][:n], cut, shape, target, pad)
-            masks = tf.pad(masks, [[0, tf.shape(d["boxes"])[0] - n], [0, 0], [0, 0]])  # as wide as the boxes
         for horizontal, flip in zip(axes, draws):
             axis = 1 if horizontal else 0
             image = tf.cond(flip, lambda img=image, a=axis: tf.reverse(img, [a]), lambda img=image: img)
             if masks is not None:
                 masks = tf.cond(flip, lambda m=masks, a=axis: tf.reverse(m, [a + 1]), lambda m=masks: m)
         image = image * (1 / 255) if unit else tf.cast(tf.clip_by_value(image + 0.5, 0, 255), tf.uint8)
-        out = {"image": tf.ensure_shape(image, [*target, channels]), "boxes": d["boxes"], "classes": d["classes"],
-               "n": d["n"], "window": window, "dct": dct, "shape": shape, "flips": tf.stack(draws) if draws else tf.zeros([0], bool)}
+        out = {"image": tf.ensure_shape(image, [*target, channels]), "record": record, "window": window, "dct": dct,
+               "shape": shape, "flips": tf.stack(draws) if draws else tf.zeros([0], bool)}
         return {**out, "masks": masks} if masks is not None else out
 
     return decode
@@ -211,8 +214,9 @@ def example_decoder(options: ReadOptions, channels: int, crop: RandomResizedCrop
 def move_boxes(d: dict, options: ReadOptions, crop: RandomResizedCrop | None, flips: Sequence[RandomFlip]) -> dict:
     """A batch's boxes moved as its pixels were (window or padding, then flips), those left out dropped, the rest
     moved to the front of each row, and everything padded (zeros; class 0) to max_boxes or the row with most."""
-    d = {k: v.to_tensor() if isinstance(v, tf.RaggedTensor) else v for k, v in d.items()}  # see _batch
-    boxes, classes, n = d["boxes"], d["classes"], d["n"]
+    d = {k: v.to_tensor() if isinstance(v, tf.RaggedTensor) else v for k, v in d.items()}  # masks: see _batch
+    parsed = _parse(d["record"])
+    boxes, classes, n = parsed["boxes"], parsed["classes"], parsed["n"]
     valid = tf.range(tf.shape(boxes)[1])[None] < n[:, None]
     shape = d["shape"][:, None]
     if crop is None and options.fit == "pad":
@@ -234,7 +238,7 @@ def move_boxes(d: dict, options: ReadOptions, crop: RandomResizedCrop | None, fl
            "classes": tf.where(real, _fit(tf.gather(classes, order, batch_dims=1), width), tf.constant(0, tf.int64)),
            "num_boxes": num}
     if "masks" in d:
-        masks = _fit(tf.gather(d["masks"], order, batch_dims=1), width)
+        masks = _fit(tf.gather(_fit(d["masks"], tf.shape(boxes)[1]), order, batch_dims=1), width)
         out["masks"] = tf.where(real[..., None, None], masks, tf.constant(0, tf.uint8))
     if options.ragged_boxes:
         out = {k: v if k == "num_boxes" else tf.RaggedTensor.from_tensor(v, lengths=num) for k, v in out.items()}
@@ -252,27 +256,34 @@ def _dense(sparse: tf.SparseTensor, rows: tf.Tensor, width: tf.Tensor, default=0
     return tf.sparse.to_dense(tf.sparse.reset_shape(sparse, tf.stack([rows, width])), default_value=default)
 
 
-def _parse(serialized: tf.Tensor, masks: bool) -> dict:
-    """A batch of serialized records -> image bytes [B], boxes [B, W, 4], classes [B, W] (zero-padded) and the
-    objects per record n [B]: the shortest of its lists (a record whose lists disagree, which verify names,
-    is read as far as they agree rather than failing the batch)."""
-    f = tf.io.parse_example(serialized, parse_spec(masks))
-    lists = [f[k] for k in BOX_KEYS] + [f[LABEL_KEY]] + ([f[MASK_KEY]] if masks else [])
+def _parse(serialized: tf.Tensor) -> dict:
+    """A batch of serialized records -> boxes [B, W, 4], classes [B, W] (zero-padded) and the objects per
+    record n [B]: the shortest of its lists (a record whose lists disagree, which verify names, is read as
+    far as they agree rather than failing the batch). The image bytes are not parsed (nor copied) here."""
+    f = tf.io.parse_example(serialized, {k: v for k, v in parse_spec(False).items() if k != IMAGE_KEY})
+    lists = [f[k] for k in BOX_KEYS] + [f[LABEL_KEY]]
     rows = tf.shape(serialized, out_type=tf.int64)[0]
     width = tf.reduce_max(tf.stack([s.dense_shape[1] for s in lists]))
     n = tf.reduce_min(tf.stack([tf.math.bincount(tf.cast(s.indices[:, 0], tf.int32), minlength=tf.cast(rows, tf.int32),
                                                  maxlength=tf.cast(rows, tf.int32)) for s in lists]), axis=0)
-    out = {IMAGE_KEY: f[IMAGE_KEY], "boxes": tf.stack([_dense(f[k], rows, width, 0.0) for k in BOX_KEYS], -1),
-           "classes": _dense(f[LABEL_KEY], rows, width, tf.constant(0, tf.int64)), "n": n}
+    return {"boxes": tf.stack([_dense(f[k], rows, width, 0.0) for k in BOX_KEYS], -1),
+            "classes": _dense(f[LABEL_KEY], rows, width, tf.constant(0, tf.int64)), "n": n}
+
+
+def _image_spec(masks: bool) -> dict:
+    """What the per-image map parses of a record: the image (and, for masks, every per-object list, to count them)."""
+    spec = {IMAGE_KEY: tf.io.FixedLenFeature((), tf.string, default_value="")}
     if masks:
-        out[MASK_KEY] = _dense(f[MASK_KEY], rows, width, "")
-    return out
+        lists = {**{k: tf.float32 for k in BOX_KEYS}, LABEL_KEY: tf.int64, MASK_KEY: tf.string}
+        spec.update({k: tf.io.FixedLenSequenceFeature((), t, allow_missing=True) for k, t in lists.items()})
+    return spec
 
 
 def _batch(ds: tf.data.Dataset, options: ReadOptions) -> tf.data.Dataset:
-    """Decoded records into batches: images stacked, each record's boxes (of its parse batch's width) ragged;
-    move_boxes makes them dense. (padded_batch, which pads every component, cost about 5% more per image.)"""
-    return ds.ragged_batch(options.batch_size, drop_remainder=options.drop_remainder)
+    """Decoded records into batches; masks (one per object: their number varies) ragged, made dense by move_boxes."""
+    if options.instance_masks:
+        return ds.ragged_batch(options.batch_size, drop_remainder=options.drop_remainder)
+    return ds.batch(options.batch_size, drop_remainder=options.drop_remainder)
 
 
 def detection_stages(ds: tf.data.Dataset, options: ReadOptions, seed: int,
@@ -293,14 +304,13 @@ def detection_stages(ds: tf.data.Dataset, options: ReadOptions, seed: int,
     parallel = dict(num_parallel_calls=options.parallel, deterministic=options.is_deterministic)
     batched = ds.batch(options.batch_size, drop_remainder=options.drop_remainder)
     if seeder is None:
-        parsed = batched.map(lambda s: _parse(s, options.instance_masks), **parallel)
+        parsed = batched
     else:
-        parsed = batched.enumerate().map(lambda i, s: (_parse(s, options.instance_masks), seeder(i, tf.shape(s)[0])),
-                                         **parallel)
+        parsed = batched.enumerate().map(lambda i, s: (s, seeder(i, tf.shape(s)[0])), **parallel)
     decode = example_decoder(options, channels, crop, flips)
     calls = dict(num_parallel_calls=options.decode_parallel(target[0] * target[1] * channels * 4),
                  deterministic=options.is_deterministic)
-    one = parsed.unbatch().map(decode, **calls)  # (record) or (record, seeds): decode takes either
+    one = parsed.unbatch().map(decode, **calls)  # record or (record, seeds): decode takes either
     moved = _batch(one, options).map(lambda d: move_boxes(d, options, crop, flips), **parallel)
     stages = [("parse", parsed), ("decode", moved)]
     if colour.ops:
