@@ -97,10 +97,10 @@ def test_the_human_report_has_the_plain_loop_row(quick_run):
     assert "pipeline alone with 1 worker processes" in text and "tfrec cached: " in text
 
 
-def test_jax_is_not_in_this_release(datasets, no_tf_env):
-    out = _tfrec(["bench", "train", datasets["cifar10"], "--framework", "jax", "--quick"], no_tf_env, 60)
+def test_jax_has_no_sweep_in_this_release(datasets, no_tf_env):
+    out = _tfrec(["bench", "train", datasets["cifar10"], "--framework", "jax", "--quick", "--sweep"], no_tf_env, 60)
     assert out.returncode == 2
-    assert "not available in this release" in out.stderr
+    assert "--sweep is not available with --framework jax in this release" in out.stderr
 
 
 def test_tf_without_tensorflow_is_a_usage_error_naming_the_extra(datasets, no_tf_env):
@@ -214,3 +214,16 @@ def test_gpu_decode_needs_torch_and_a_gpu(datasets, no_tf_env):
                    "--quick", "--json", "--model", "cifar_cnn", "--image-size", "16", "--batch-size", "4"], no_tf_env, 120)
     assert here.returncode == 2, here.stderr[-2000:]  # no CUDA here (or no decode_device in the loader): usage error
     assert "decode" in here.stderr.lower() and here.stdout == ""
+
+
+def test_a_stage_batch_counts_its_images():
+    import torch
+
+    from tfrec.bench.torch.stages import batch_size_of
+
+    images = torch.zeros(5, 3, 4, 4, dtype=torch.uint8)
+    assert batch_size_of([images, torch.zeros(5)]) == 5  # the DataLoader's default collate: a list
+    assert batch_size_of((images, torch.zeros(5))) == 5
+    assert batch_size_of((np.arange(7), [b"x"] * 7)) == 7
+    assert batch_size_of([np.zeros((4, 4, 3)), np.zeros((4, 4, 3))]) == 2  # two HWC images
+    assert batch_size_of([{"image": 1}] * 3) == 3

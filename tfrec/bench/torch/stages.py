@@ -63,8 +63,11 @@ def loader_stages(source: SampleSource, make_loader: Callable[[], Any], batch_si
 
 
 def batch_size_of(batch: Any) -> int:
-    """Images in a stage's batch: a list of items, an (indices, items) pair, or an (images, labels) pair."""
+    """Images in a stage's batch: an (indices, items) tuple, (images, labels) as a tuple or as the list the
+    DataLoader's default collate makes (its images a 4-D tensor), or a list of items."""
     if isinstance(batch, tuple):
+        return len(batch[0])
+    if isinstance(batch, list) and len(batch) == 2 and getattr(batch[0], "ndim", 0) == 4:
         return len(batch[0])
     return len(batch)
 
