@@ -48,7 +48,21 @@ class Source:
         return [self._element(s) for s in self.samples.__getitems__(indices)]
 
 
+def _absl_flags_ready() -> None:
+    """Marks absl's flags parsed (with their defaults) unless the program parsed them itself.
+
+    Grain reads absl flags (e.g. --grain_enable_multiprocess_worker_profiling) in DataLoader's worker path once
+    JAX is importable; outside an absl.app.run program they were never parsed and Grain raises
+    UnparsedFlagAccessError. A later app.run still parses the command line as usual.
+    """
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+
+
 def source(path: Any, split: str | None = None, *, schema: Any = None, check_crc: bool = True,
            skip_corrupt: bool = False) -> Source:
     """A Grain data source over a split of a tfrec dataset or foreign TFRecord files (see tfrec.access.open_source)."""
+    _absl_flags_ready()
     return Source(open_source(path, split, schema=schema, check_crc=check_crc, skip_corrupt=skip_corrupt))
