@@ -286,3 +286,16 @@ def test_a_model_file_of_the_other_framework_is_refused(tiny_digits, tmp_path):
     os.remove(tmp_path / "m.json")
     result = CliRunner().invoke(cli, ["evaluate", tiny_digits, "--model-file", str(tmp_path / "m.pt")])
     assert result.exit_code == 1 and "not a model exported by `tfrec train --framework torch --export`" in result.output
+
+
+def test_the_cli_imports_no_framework_before_dispatch(tiny_digits):
+    # `tfrec train --help` and a refused request load neither TensorFlow nor torch (the choices come from the
+    # framework-free registries; the backend is imported only once the framework is settled)
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom tfrec.cli.main import cli\n"
+            "r = CliRunner().invoke(cli, ['train', '--help'])\nassert r.exit_code == 0 and '--framework' in r.output\n"
+            f"r = CliRunner().invoke(cli, ['train', {tiny_digits!r}, '--framework', 'torch', '--export', 'm.keras'])\n"
+            "assert r.exit_code == 2, r.output\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'torch', 'jax'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
