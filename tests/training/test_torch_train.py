@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -299,3 +300,25 @@ def test_the_cli_imports_no_framework_before_dispatch(tiny_digits):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
+
+
+def test_a_damaged_record_is_named_and_can_be_skipped(tiny_digits, tmp_path):
+    from tests.damage import flip, offsets
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_digits, bad)
+    shard = sorted(str(p) for p in bad.glob("*-train.tfrecord-*") if not str(p).endswith(".idx"))[0]
+    at = offsets(shard)[3]
+    flip(shard, at + 20)  # inside record 3's data: its data CRC no longer matches
+    result = CliRunner().invoke(cli, ["train", str(bad), "--framework", "torch", "--epochs", "1", "-q"])
+    assert result.exit_code == 1 and f"{shard}: record 3 at byte offset {at}" in result.output, result.output
+    r = loop.train(str(bad), epochs=1, val_split="", skip_corrupt=True, **FAST).to_json()
+    assert r["read_stats"]["records_skipped"] == 1 and r["read_stats"]["damaged"][0]["index"] == 3
+
+
+def test_checkpoint_every_n_steps_keeps_the_last_three(tiny_digits, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    r = loop.train(tiny_digits, epochs=1, val_split="", checkpoint_dir=str(ckpt), checkpoint_every=2, **FAST)
+    # 8 steps: after steps 2, 4, 6 and 8, then at the epoch's end: ckpt-1 .. ckpt-5, the newest three kept
+    assert sorted(p.name for p in ckpt.iterdir()) == ["ckpt-3.pt", "ckpt-4.pt", "ckpt-5.pt"]
+    assert r.checkpoint == str(ckpt / "ckpt-5.pt")
