@@ -122,9 +122,12 @@ def headline_miss(why: dict) -> str:
             f"tfrec cached). The step waited for input {why['input_stall_pct']:.1f}% of the time and took "
             f"{why['step_p50_vs_synthetic']:.2f}x the synthetic step (p50)")
     if why["cause"] == "slower step":
+        costly = (f"costliest preparing stage {why['costliest_prepare_stage']}, "
+                  f"{why['costliest_prepare_stage_cpu_us']:.1f} CPU µs/image" if why["costliest_prepare_stage"]
+                  else "no preparing stage cost above the noise")
+        cores = "?" if why["reader_cores"] is None else f"{why['reader_cores']:.3f}"
         text += (": the loss is in the step, which shares the cores with the reader's threads and its I/O "
-                 f"(the reader needed {why['reader_cores']:.3f} cores; costliest preparing stage "
-                 f"{why['costliest_prepare_stage']}, {why['costliest_prepare_stage_cpu_us']:.1f} CPU µs/image)")
+                 f"(the reader needed {cores} cores; {costly})")
     if why["synthetic_spread"]:
         text += f"; the synthetic rate itself varied {why['synthetic_spread']:.2f}x between rounds"
     return text
@@ -190,11 +193,12 @@ def train_bench_summary(r: dict) -> str:
 
 
 def plain_lines(r: dict) -> list[str]:
-    """The honest-pace row of the PyTorch path: the plain loop's images/s and synthetic / plain."""
+    """The honest-pace row of the PyTorch and JAX paths: the plain loop's images/s and synthetic / plain."""
     p, ratio = r["plain"], r["ratios"]["synthetic_vs_plain"]
     target = r["targets"]["synthetic_vs_plain"]
     p95 = "-" if p["step_ms_p95"] is None else f"{p['step_ms_p95']:.1f}"
-    return [f"  {'plain PyTorch loop (no tfrec code)':<38} {p['images_per_s']:>9,.0f} {'':>7} "
+    name = "plain JAX loop (no tfrec code)" if r.get("framework") == "jax" else "plain PyTorch loop (no tfrec code)"
+    return [f"  {name:<38} {p['images_per_s']:>9,.0f} {'':>7} "
             f"{p['step_ms_p50']:>8.1f}/{p95:<8} {'-':>7}  {p['optimizer']}, {p['precision']}, {p['device']}"
             + (", channels-last" if p["channels_last"] else ""),
             f"  synthetic / plain loop = {ratio:.3f} (target >= {target['wanted']}: "
@@ -240,7 +244,8 @@ QUICK = {"steps": 8, "warmup_steps": 2, "rounds": 1, "stage_batches": 5}
 @click.option("--chart", type=click.Path(dir_okay=False), help="Write a PNG chart: the sweep's, or the modes'.")
 @click.option("--framework", type=click.Choice(FRAMEWORKS),
               help="Which framework trains: tf (tf.data + Keras), torch (tfrec.torch.loader + PyTorch) or jax "
-                   "[default: tf when TensorFlow is installed, else torch].")
+                   "(tfrec's access-layer reader + Keras 3 on JAX) [default: tf when TensorFlow is installed, else "
+                   "torch, else jax].")
 @click.option("--decode-device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="--framework torch: where the loader decodes JPEGs (cuda: on the GPU, with torchvision's "
                    "decode_jpeg).")
@@ -260,7 +265,10 @@ def train(path, model, batch_size, steps_per_epoch, rounds, stage_batches, augme
     default one per core), tfrec_cached reads a copy of the shards in /dev/shm, the tutorial is the
     `tfrecord` package's reader + a DataLoader, the stages are timed in one process, and each round
     also runs a plain PyTorch loop on the synthetic batch: synthetic / plain (target >= 0.9) is the
-    trainer's own cost. No TensorFlow is imported on that path.
+    trainer's own cost. No TensorFlow is imported on that path. With --framework jax the same Keras
+    models run on Keras 3's JAX backend: the reader is tfrec's access layer in threads (--parallelism),
+    the tutorial is Grain's DataLoader over tfrec.grain.source, and the plain loop is a jit-compiled
+    Keras-on-JAX loop (no --sweep there in this release).
     The headline is tfrec / synthetic (1.0: the input never holds the model back). The gap
     tfrec_cached -> tfrec is fetching; synthetic -> tfrec_cached is preparing (parse, decode,
     augment). Where a mode is input-bound (stall > 5%) the report names the limiting stage, from
@@ -285,7 +293,9 @@ def train(path, model, batch_size, steps_per_epoch, rounds, stage_batches, augme
     from tfrec.bench.options import TrainBenchOptions
     from tfrec.training.frameworks import require
 
-    framework = require(framework)  # exit 2 for jax (not in this release) or a framework not installed
+    framework = require(framework)  # exit 2 for a framework not installed
+    if sweep and framework == "jax":
+        raise click.UsageError("--sweep is not available with --framework jax in this release")
     if decode_device != "cpu" and framework != "torch":
         raise click.UsageError(f"--decode-device {decode_device} needs --framework torch (tf.data decodes on the CPU)")
     given = {k: v for k, v in (("steps", steps_per_epoch), ("rounds", rounds), ("stage_batches", stage_batches))
@@ -296,6 +306,8 @@ def train(path, model, batch_size, steps_per_epoch, rounds, stage_batches, augme
                                 progress=not (quiet or as_json), **{**(QUICK if quick else {}), **given})
     if framework == "torch":
         from tfrec.bench.torch.train import benchmark_train
+    elif framework == "jax":
+        from tfrec.bench.jax.train import benchmark_train
     else:
         import_tensorflow_quietly()
         from tfrec.bench.train import benchmark_train

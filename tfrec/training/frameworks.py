@@ -11,8 +11,8 @@ from .zoo import TrainUsageError
 
 PACKAGES = {"tf": "tensorflow", "torch": "torch", "jax": "jax"}  # what each backend imports
 EXTRAS = {"tf": "tfrec[tf]", "torch": "tfrec[torch]", "jax": "tfrec[jax]"}  # what installs it
-READY = ("tf", "torch")  # the backends every command has (bench train: jax not yet), asking for another gets a clear answer
-TRAIN_READY = ("tf", "torch", "jax")  # the backends of train, evaluate and predict
+READY = ("tf", "torch", "jax")  # the backends this release has; asking for another gets a clear answer
+TRAIN_READY = READY  # the backends of train, evaluate and predict
 
 
 def installed(framework: str) -> bool:
