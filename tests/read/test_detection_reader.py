@@ -87,3 +87,15 @@ def test_pad_boxes_follow_resize_with_pad():
     box = pad_boxes(tf.constant([[10 / 30, 15 / 60, 20 / 30, 45 / 60]]), tf.constant([30, 60]), (64, 64)).numpy()[0]
     ys, xs = np.nonzero(padded > 0.5)
     np.testing.assert_allclose(box * 64, [ys.min(), xs.min(), ys.max() + 1, xs.max() + 1], atol=1.0)
+
+
+def test_a_record_whose_lists_disagree_is_read_as_far_as_they_agree(tmp_path):
+    from ..detection_records import example, write_detection
+
+    two = [(0.1, 0.1, 0.5, 0.5), (0.2, 0.2, 0.6, 0.6)]
+    records = [example(two, [1, 2]), example(two, [1, 2], **{"image/object/class/label": ("int64", [3])})]
+    path = write_detection(str(tmp_path), records)
+    _, targets = next(iter(make_dataset(path, task="detection", image_size=16, batch_size=2, shuffle=False)))
+    assert targets["num_boxes"].numpy().tolist() == [2, 1]
+    assert targets["classes"].numpy().tolist() == [[1, 2], [3, 0]]
+    np.testing.assert_allclose(targets["boxes"][1, 0], two[0], atol=1e-6)

@@ -252,22 +252,17 @@ def _fit(x: tf.Tensor, width) -> tf.Tensor:
     return tf.pad(x, pad)
 
 
-def _dense(sparse: tf.SparseTensor, rows: tf.Tensor, width: tf.Tensor, default=0) -> tf.Tensor:
-    return tf.sparse.to_dense(tf.sparse.reset_shape(sparse, tf.stack([rows, width])), default_value=default)
-
-
 def _parse(serialized: tf.Tensor) -> dict:
     """A batch of serialized records -> boxes [B, W, 4], classes [B, W] (zero-padded) and the objects per
     record n [B]: the shortest of its lists (a record whose lists disagree, which verify names, is read as
     far as they agree rather than failing the batch). The image bytes are not parsed (nor copied) here."""
-    f = tf.io.parse_example(serialized, {k: v for k, v in parse_spec(False).items() if k != IMAGE_KEY})
-    lists = [f[k] for k in BOX_KEYS] + [f[LABEL_KEY]]
-    rows = tf.shape(serialized, out_type=tf.int64)[0]
-    width = tf.reduce_max(tf.stack([s.dense_shape[1] for s in lists]))
-    n = tf.reduce_min(tf.stack([tf.math.bincount(tf.cast(s.indices[:, 0], tf.int32), minlength=tf.cast(rows, tf.int32),
-                                                 maxlength=tf.cast(rows, tf.int32)) for s in lists]), axis=0)
-    return {"boxes": tf.stack([_dense(f[k], rows, width, 0.0) for k in BOX_KEYS], -1),
-            "classes": _dense(f[LABEL_KEY], rows, width, tf.constant(0, tf.int64)), "n": n}
+    types = {**{k: tf.float32 for k in BOX_KEYS}, LABEL_KEY: tf.int64}
+    f = tf.io.parse_example(serialized, {k: tf.io.RaggedFeature(t, row_splits_dtype=tf.int32) for k, t in types.items()})
+    lengths = tf.stack([f[k].row_lengths() for k in types])
+    n, width = tf.reduce_min(lengths, axis=0), tf.reduce_max(lengths)
+    rows = tf.shape(serialized)[0]
+    return {"boxes": tf.stack([f[k].to_tensor(0.0, shape=[rows, width]) for k in BOX_KEYS], -1),
+            "classes": f[LABEL_KEY].to_tensor(tf.constant(0, tf.int64), shape=[rows, width]), "n": n}
 
 
 def _image_spec(masks: bool) -> dict:
