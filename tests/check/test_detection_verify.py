@@ -152,3 +152,20 @@ def test_malformed_label_map_is_a_problem_not_a_crash(tmp_path):
     (tmp_path / "label_map.pbtxt").write_text("item { id: x }")
     report, problems = found(shard)
     assert not report.ok and "label_map.pbtxt" in report.problems[0].file
+
+
+def test_semantic_segmentation_masks_are_checked_too(tmp_path):
+    from ..detection_records import jpeg
+
+    def record(mask: bytes) -> bytes:
+        from tfrec.codec.example import encode_example
+
+        return encode_example({"image/encoded": jpeg(48, 64), "image/height": [48], "image/width": [64],
+                               "image/segmentation/class/encoded": mask, "image/segmentation/class/format": b"png"})
+
+    shard = write_detection(str(tmp_path), [record(png_mask(48, 64)), record(png_mask(24, 32)), record(b"junk")],
+                            label_map=False)
+    _, problems = found(shard)
+    assert [p[0] for p in problems] == [1, 2]
+    assert "segmentation mask is 24x32 (HxW); the image is 48x64" in problems[0][3]
+    assert "segmentation mask does not decode" in problems[1][3]

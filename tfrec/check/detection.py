@@ -1,8 +1,9 @@
 """Detection records (the TensorFlow Object Detection API's keys): their objects, the label map, and verify's rules.
 
 TensorFlow-free: verify, inspect's contact sheets, the viewer and the access layer use it. A record
-is a detection record when it has any `image/object/bbox/*` key (foreign files too: no schema
-needed). The rules, checked with NumPy over each record's lists:
+is a detection record when it has any `image/object/bbox/*` key or a semantic segmentation mask
+(`image/segmentation/class/encoded`); foreign files too: no schema needed. The rules, checked with
+NumPy over each record's lists:
 
 - every box finite and 0 <= xmin < xmax <= 1, 0 <= ymin < ymax <= 1 (normalised, as the Object
   Detection API reads them);
@@ -61,8 +62,8 @@ class Objects:
 
 
 def is_detection(example: dict[str, tuple[str, list]]) -> bool:
-    """Whether a decoded Example uses the Object Detection API's box keys."""
-    return any(k in example for k in BOX_KEYS)
+    """Whether a decoded Example uses the Object Detection API's box keys (or its semantic segmentation mask)."""
+    return any(k in example for k in BOX_KEYS) or SEGMENTATION_KEY in example
 
 
 def _values(example: dict, key: str) -> list:
