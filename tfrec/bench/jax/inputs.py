@@ -28,7 +28,7 @@ from ...training.jax.inputs import Batches
 from ..options import TrainBenchOptions
 from ..pagecache import drop_page_cache
 from ..torch.stages import loader_stages  # NumPy and the access layer only: no torch is imported there
-from .tutorial import grain_loader, grain_stages
+from .tutorial import GrainPass, grain_loader, grain_stages
 
 SHM = "/dev/shm"
 SHM_HEADROOM = 2.0  # the copy must leave at least as much free as it takes
@@ -147,8 +147,8 @@ class JaxInputs:
     def tutorial_pass(self, workers: int | None = None):
         o = self.opts
         self._epochs += 1
-        return grain_loader(Source(self.source), o.batch_size, self.image_size, o.augment,
-                            self.workers if workers is None else workers, seed=self._epochs)
+        return GrainPass(grain_loader(Source(self.source), o.batch_size, self.image_size, o.augment,
+                                      self.workers if workers is None else workers, seed=self._epochs))
 
     def tutorial(self, epoch: int) -> Iterator:
         return take(self.tutorial_pass, self.steps(epoch))

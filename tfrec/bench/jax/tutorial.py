@@ -55,6 +55,26 @@ def grain_loader(source: Source, batch_size: int, image_size: tuple[int, int] | 
                                         grain.Batch(batch_size, drop_remainder=True, batch_fn=_stack)])
 
 
+class GrainPass:
+    """One pass of a Grain DataLoader that can be closed: its worker processes stop when the pass is left (Grain
+    stops them only when its iterator is collected, which a reference cycle can put off while the next mode runs)."""
+
+    def __init__(self, loader: grain.DataLoader):
+        self._it = iter(loader)
+
+    def __iter__(self) -> "GrainPass":
+        return self
+
+    def __next__(self):
+        return next(self._it)
+
+    def close(self) -> None:
+        inner = getattr(self._it, "_iterator", None)  # DataLoaderIterator's dataset iterator: it has close()
+        close = getattr(inner, "close", None)
+        if close is not None:
+            close()
+
+
 def grain_stages(source: Source, batch_size: int, image_size: tuple[int, int] | None,
                  augment: str) -> list[tuple[str, Callable[[], Iterator[Any]]]]:
     """Grain's pipeline as cumulative stages, in this process (worker_count=0): read (the records' bytes one by
