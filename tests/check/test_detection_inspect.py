@@ -52,3 +52,29 @@ def open_record(path: str, i: int) -> bytes:
     from tfrec.io.records import iter_records
 
     return next(r.data for r in iter_records(path) if r.index == i)
+
+
+def test_augmented_contact_sheet_draws_the_moved_boxes(tmp_path, monkeypatch):
+    path = scenes(tmp_path, 8)
+    shown = []
+    real = grid.make_contact_sheet
+
+    def spy(images, captions, out, columns=None):
+        shown.extend(zip(images, captions))
+        return real(images, captions, out, columns)
+
+    monkeypatch.setattr(grid, "make_contact_sheet", spy)
+    inspect([path], InspectOptions(grid=str(tmp_path / "sheet.png"), augment="imagenet", grid_images=8, progress=False,
+                                   workers=1))
+    assert len(shown) == 8
+    palette = {tuple(c) for c in D.PALETTE}  # never made by resizing the scenes' pure red, green, blue on black
+    with_boxes = 0
+    for image, caption in shown:
+        assert image.shape == (224, 224, 3)
+        colours = {tuple(px) for px in image.reshape(-1, 3).tolist()}
+        if caption == "0 objects":  # every box dropped by the crop (or none): nothing drawn
+            assert not colours & palette
+        else:
+            assert int(caption.split(":")[0]) >= 1 and colours & palette
+            with_boxes += 1
+    assert with_boxes >= 1

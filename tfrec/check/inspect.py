@@ -23,7 +23,7 @@ from ..errors import TfrecError
 from ..codec.example import ExampleDecodeError, decode_example
 from ..codec.images import as_text, image_format, image_header
 from .infer import class_labels_beside, infer_schema, schema_name
-from .detection import caption_of, draw_objects, is_detection, label_map_beside, objects_of, read_label_map
+from .detection import Objects, caption_of, draw_objects, is_detection, label_map_beside, objects_of, read_label_map
 from ..io.dataset import Dataset, open_dataset
 from ..io.records import detect_compression, normalize_compression
 from ..io import fs
@@ -548,7 +548,11 @@ def inspect(paths: Sequence[str | Dataset], options: InspectOptions | None = Non
                               _label_map_or_none(root))
     written = {}
     if options.augment:
-        pictures = _augmented_pictures(inputs[0].source if inputs[0].dataset else paths[0], options, schemas[0])
+        first = inputs[0].source if inputs[0].dataset else paths[0]
+        if _pictures_are_detection(first, options):
+            pictures = _augmented_objects(first, options)
+        else:
+            pictures = _augmented_pictures(first, options, schemas[0])
     if options.grid:
         if not pictures:
             raise TfrecError("--grid: no images found (no image feature in the schema, or none decode)")
@@ -567,6 +571,33 @@ def inspect(paths: Sequence[str | Dataset], options: InspectOptions | None = Non
             f.write("\n")
         written["schema"] = {"path": options.save_schema, "detail": f"schema {schema.name!r}"}
     return InspectReport(tuple(sections), tuple(problems), written, time.perf_counter() - start)
+
+
+def _pictures_are_detection(path: Dataset | str, options: InspectOptions) -> bool:
+    """Whether the first record of the first file uses the Object Detection API's keys."""
+    item = None if isinstance(path, Dataset) else find_inputs([path])[0]
+    if item is None or item.dataset:
+        files = [s.path for s in open_dataset(path if item is None else item.source).present()]
+    else:
+        files = list(item.files)
+    records = _first_records(files[:1], options.compression, 1)
+    return bool(records) and is_detection(records[0][3])
+
+
+def _augmented_objects(path: Dataset | str, options: InspectOptions) -> list[tuple[np.ndarray, str]]:
+    """Detection records through the preset, their moved boxes drawn on, captioned with their classes."""
+    from PIL import Image
+
+    from ..read.pipeline import augmented_detection_samples  # imports TensorFlow
+
+    root = path.root if isinstance(path, Dataset) else str(path)
+    labels = _label_map_or_none(root)
+    out = []
+    for image, boxes, classes in augmented_detection_samples(path, options.augment, options.grid_images, options.seed,
+                                                             options.split):
+        objects = Objects(boxes, classes, (), (), None, None)
+        out.append((np.asarray(draw_objects(Image.fromarray(image), objects, labels)), caption_of(objects, labels)))
+    return out
 
 
 def _augmented_pictures(path: Dataset | str, options: InspectOptions, schema: Schema | None) -> list[tuple[np.ndarray, str]]:

@@ -520,3 +520,16 @@ def augmented_samples(path: Readable, preset: str, n: int = 16, seed: int = 0,
     labels = labels.numpy()
     labels = labels.argmax(-1) if labels.ndim == 2 else labels
     return list(images.numpy()), [int(v) for v in labels]
+
+
+def augmented_detection_samples(path: Readable, preset: str, n: int = 16, seed: int = 0,
+                                split: str = "train") -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """n (image H x W x C uint8, boxes [k, 4], classes [k]) of detection records through a preset (224 x 224),
+    the boxes moved with the pixels: for a contact sheet of a preset on a detection dataset."""
+    dataset = open_dataset(path) if is_dataset(path) else path
+    ds = make_dataset(dataset, split=split, task="detection", batch_size=n, shuffle=True, seed=seed, augment=preset,
+                      dtype="uint8", image_size=(224, 224), repeat=True)
+    images, targets = next(iter(ds.take(1)))
+    counts = targets["num_boxes"].numpy()
+    return [(images[i].numpy(), targets["boxes"][i, :k].numpy(), targets["classes"][i, :k].numpy())
+            for i, k in enumerate(counts)]
