@@ -1,9 +1,9 @@
 """A GPU's synthetic training rate with PyTorch: ResNet-50, one batch already on the device, images/s.
 
-For a machine with a GPU but without TensorFlow (the lent GPU machines have PyTorch, no
-TensorFlow, and no network to install it): how fast the accelerator alone steps ResNet-50 at
-224x224, mixed precision (autocast float16, channels_last), the figure `tfrec bench train` calls
-"synthetic". With it and the reader's CPU µs per image measured on a host (RESULTS.md, the
+How fast the accelerator alone steps torchvision's ResNet-50 at 224x224, mixed precision (autocast
+float16, channels_last): a cross-check, outside tfrec, of the synthetic and plain-loop rates that
+`tfrec bench train --framework torch` (benchmarks/gpu_run.sh) reports with the zoo's own resnet50 on
+a GPU machine without TensorFlow. With it and the reader's CPU µs per image measured on a host (RESULTS.md, the
 utilisation and read sections), the cores a host needs to keep this GPU fed are
 rate x µs / 1e6. GPU utilisation (NVML, when pynvml is installed) is sampled during the timed steps.
 
