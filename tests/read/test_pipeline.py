@@ -535,3 +535,18 @@ def test_default_decode_calls_keep_large_images_in_flight_within_a_budget(datase
     assert decode(small) == [128] and decode(large) == [64]
     budgeted = O.DECODE_INFLIGHT_BYTES // (640 * 480 * 3 * 4)  # float32 while resized
     assert 64 < budgeted < 128 and decode(medium) == [budgeted]
+
+
+def test_a_glob_over_foreign_shards_skips_their_index_files(foreign):
+    """`foreign-*` also matches each shard's .idx (and a label map): only the record files are read."""
+    root, expected = foreign
+    for shard in ("foreign-0.tfrecord", "foreign-1.tfrecord"):
+        data, pos, lines = (root / shard).read_bytes(), 0, []
+        while pos < len(data):
+            framed = 16 + int.from_bytes(data[pos:pos + 8], "little")
+            lines.append(f"{pos} {framed}\n")
+            pos += framed
+        (root / f"{shard}.idx").write_text("".join(lines))
+    (root / "foreign-label_map.pbtxt").write_text("item {\n  id: 1\n  name: 'a'\n}\n")
+    ds = P.make_dataset(str(root / "foreign-*"), batch_size=3, schema=str(root / "foreign.json"), dtype="uint8")
+    assert _read(ds) == expected

@@ -27,14 +27,14 @@ class Input:
         return self.opened if self.opened is not None else self.path
 
 
-_NOT_RECORDS = (".idx", ".json", ".txt", ".md", ".py", ".csv", ".parquet", ".png", ".jpg", ".jsonl")
+NOT_RECORDS = (".idx", ".json", ".pbtxt", ".txt", ".md", ".py", ".csv", ".parquet", ".png", ".jpg", ".jsonl")
 
 
 def tfrecord_files(directory: str) -> list[str]:
     """The TFRecord files in a directory: names with '.tfrecord', or ending .tfrec/.tfr/.records."""
     out = []
     for name in sorted(os.listdir(directory)):
-        if name.startswith(".") or name.endswith(_NOT_RECORDS) or ".tmp-" in name:
+        if name.startswith(".") or name.endswith(NOT_RECORDS) or ".tmp-" in name:
             continue
         if ".tfrecord" in name or name.endswith((".tfrec", ".tfr", ".records")):
             path = os.path.join(directory, name)
@@ -68,7 +68,7 @@ def find_inputs(paths: Iterable[str | Dataset]) -> list[Input]:
         elif os.path.isfile(path):
             out.append(Input(path, False, (path,)))
         elif any(c in path for c in "*?["):
-            files = [p for p in sorted(glob.glob(path)) if os.path.isfile(p) and not p.endswith(_NOT_RECORDS)]
+            files = [p for p in sorted(glob.glob(path)) if os.path.isfile(p) and not p.endswith(NOT_RECORDS)]
             if not files:
                 raise TfrecError(f"{path}: no TFRecord files match")
             out.append(Input(path, False, tuple(files)))

@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import TfrecError
 from ..io import fs
 from ..io.dataset import Dataset, is_dataset, open_dataset
+from ..io.files import NOT_RECORDS
 from ..io.manifest import MANIFEST, MISSING_SHARD
 from ..io.records import FRAMING_BYTES, detect_compression
 from ..io.index import check_index, read_index
@@ -48,8 +49,15 @@ def _list_files(path: str | Sequence[str]) -> list[str]:
     path = str(path)
     if os.path.isdir(path):
         found = [os.path.join(path, f) for f in sorted(os.listdir(path))]
-        return [f for f in found if os.path.isfile(f) and not f.endswith((".idx", ".json")) and ".tmp-" not in f]
-    return sorted(glob.glob(path)) if glob.has_magic(path) else [path]
+        return [f for f in found if os.path.isfile(f) and _is_record_file(f)]
+    if glob.has_magic(path):  # `data/train-*` also matches each shard's .idx: only the record files are read
+        return [f for f in sorted(glob.glob(path)) if _is_record_file(f)]
+    return [path]
+
+
+def _is_record_file(path: str) -> bool:
+    """Not an index, dataset.json, a label map or another known non-record file, nor a writer's temporary file."""
+    return not path.endswith(NOT_RECORDS) and ".tmp-" not in path
 
 
 def _mean_record_bytes(path: str, compression: str) -> float:
