@@ -282,3 +282,15 @@ def test_sweep_chart_still_draws(tmp_path):
             for d in ("reader parallelism", "batch size") for i, s in enumerate(("1", "2", "4"))]
     path = sweep_chart({"rows": rows, "model": "cifar_cnn", "path": "out/cifar10/"}, str(tmp_path / "s.png"))
     assert Image.open(path).size[0] > 300
+
+
+def test_a_mode_row_counts_every_batch_after_the_first_wait():
+    from tfrec.bench.rounds import mode_row
+
+    # 8 steps of 128 images, 0.1 s each, after a first wait of 0.2 s: 1,024 images in 0.8 s
+    epoch = {"images": 1024, "steps": 8, "wall_s": 1.0, "first_wait_s": 0.2, "steady_stall_pct": 0.0,
+             "input_stall_pct": 20.0, "images_per_s": 1024.0, "step_ms_p50": 100.0, "step_ms_p95": 100.0,
+             "wait_ms_p95": 0.1, "gpu": None}
+    row = mode_row({"epochs": [epoch]})
+    assert row["images_per_s"] == pytest.approx(1280.0)
+    assert row["start_images_per_s"] == 1024.0 and row["first_wait_s"] == 0.2 and row["gpu"] is None
