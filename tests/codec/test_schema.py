@@ -12,11 +12,14 @@ from tfrec.codec.schema import builtin_schemas, load_schema, schema_from_json
 
 
 def test_builtin_schemas_load_and_round_trip_json():
-    assert builtin_schemas() == ["arrays", "cifar10", "cifar100", "imagefolder", "mnist", "parquet"]
+    classification = ["arrays", "cifar10", "cifar100", "imagefolder", "mnist", "parquet"]
+    objects = ["detection", "instance_segmentation", "multi_label", "semantic_segmentation"]
+    assert builtin_schemas() == sorted(classification + objects)
     for name in builtin_schemas():
         s = load_schema(name)
         assert schema_from_json(s.to_json()) == s
-        assert s.image is not None and s.label is not None
+        assert s.image is not None
+        assert (s.label is not None) == (name in classification), name
 
 
 @pytest.mark.parametrize(
@@ -46,7 +49,8 @@ def test_bad_json_and_unknown_name(tmp_path):
     path.write_text("{nope")
     with pytest.raises(SchemaError, match="not valid JSON"):
         load_schema(str(path))
-    with pytest.raises(SchemaError, match="built-in schemas: arrays, cifar10, cifar100, imagefolder, mnist, parquet"):
+    with pytest.raises(SchemaError, match="built-in schemas: arrays, cifar10, cifar100, detection, imagefolder, instance_segmentation, mnist, "
+                       "multi_label, parquet, semantic_segmentation"):
         load_schema("imagenet")
 
 
