@@ -28,12 +28,13 @@ class ExampleDecodeError(TfrecError):
     """A record is not a valid serialized tf.train.Example."""
 
 
-_SMALL_VARINTS = [bytes((i,)) for i in range(128)]
+SMALL_VARINTS = [bytes((i,)) for i in range(128)]
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """n as a protobuf varint (negative int64s as their 10-byte two's complement)."""
     if 0 <= n < 128:
-        return _SMALL_VARINTS[n]  # most tags, lengths and labels: the common case, made cheap
+        return SMALL_VARINTS[n]  # most tags, lengths and labels: the common case, made cheap
     n &= _U64
     out = bytearray()
     while n > 0x7F:
@@ -45,7 +46,7 @@ def _varint(n: int) -> bytes:
 
 def _field(number: int, payload: bytes) -> bytes:
     """A length-delimited field (wire type 2)."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
 def _as_list(values: Any) -> list:
@@ -89,11 +90,11 @@ def _feature_parts(kind: str, values: Any) -> tuple[list[bytes], int]:
         body = []  # Feature.bytes_list (field 1) of BytesList.value (field 1) entries
         for v in items:
             v = v.encode() if isinstance(v, str) else v if isinstance(v, bytes) else bytes(v)
-            body += [b"\x0a" + _varint(len(v)), v]
+            body += [b"\x0a" + varint(len(v)), v]
         body_len = sum(map(len, body))
-        return [b"\x0a" + _varint(body_len)] + body, 1 + len(_varint(body_len)) + body_len
+        return [b"\x0a" + varint(body_len)] + body, 1 + len(varint(body_len)) + body_len
     if kind == "int64":
-        packed = b"".join(_varint(int(v)) for v in items)
+        packed = b"".join(varint(int(v)) for v in items)
         field = 3
     elif kind == "float":
         packed = np.asarray(items, dtype="<f4").tobytes()
@@ -130,12 +131,12 @@ def encode_example(features: Mapping[str, Any]) -> bytes:
             kind = kind_of(value)
         feat_parts, feat_len = _feature_parts(kind, value)
         key = _field(1, name.encode())
-        entry_len = len(key) + 1 + len(_varint(feat_len)) + feat_len
-        head = b"\x0a" + _varint(entry_len) + key + b"\x12" + _varint(feat_len)
+        entry_len = len(key) + 1 + len(varint(feat_len)) + feat_len
+        head = b"\x0a" + varint(entry_len) + key + b"\x12" + varint(feat_len)
         parts.append(head)
         parts += feat_parts
         total += len(head) + feat_len
-    return b"".join([b"\x0a" + _varint(total)] + parts)
+    return b"".join([b"\x0a" + varint(total)] + parts)
 
 
 # ---------------------------------------------------------------- decoding
@@ -346,7 +347,7 @@ def _encode_group(columns, names, int_widths: dict, rows: np.ndarray | None, mar
         entry = _field(1, _field(1, name.encode()) + _field(2, feature(b"\0" * width)))
         pieces += [np.frombuffer(entry[: len(entry) - width], np.uint8)[None, :], values]
     body_len = sum(_width(p) for p in pieces)
-    head = _field(1, b"\0" * body_len)[: 1 + len(_varint(body_len))]
+    head = _field(1, b"\0" * body_len)[: 1 + len(varint(body_len))]
     pieces.insert(0, np.frombuffer(head, np.uint8)[None, :])
     out = np.empty((count, margin[0] + len(head) + body_len + margin[1]), dtype=np.uint8)
     col = margin[0]

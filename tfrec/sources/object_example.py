@@ -11,44 +11,31 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..codec.example import SMALL_VARINTS, varint
 from ..codec.schema import Schema
 from ..errors import SchemaError
 
-_U64 = (1 << 64) - 1
-_SMALL = [bytes((i,)) for i in range(128)]
-
-
-def _varint(n: int) -> bytes:
-    if 0 <= n < 128:
-        return _SMALL[n]
-    n &= _U64
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def _bytes_feature(value: Any) -> bytes:
     if isinstance(value, (bytes, str)):  # a scalar: the common case
         v = value.encode() if isinstance(value, str) else value
         n = len(v)
-        head = b"\x0a" + (_SMALL[n] if n < 128 else _varint(n))
+        head = b"\x0a" + (SMALL_VARINTS[n] if n < 128 else varint(n))
         m = len(head) + n
-        return b"\x0a" + (_SMALL[m] if m < 128 else _varint(m)) + head + v
+        return b"\x0a" + (SMALL_VARINTS[m] if m < 128 else varint(m)) + head + v
     parts = []
     for v in value:
         v = v.encode() if isinstance(v, str) else bytes(v)
-        parts += [b"\x0a", _varint(len(v)), v]
+        parts += [b"\x0a", varint(len(v)), v]
     body = b"".join(parts)
-    return b"\x0a" + _varint(len(body)) + body
+    return b"\x0a" + varint(len(body)) + body
 
 
 def _float_feature(value: Any) -> bytes:
     packed = np.asarray(value, "<f4").tobytes()
-    inner = b"\x0a" + _varint(len(packed)) + packed if packed else b""
-    return b"\x12" + _varint(len(inner)) + inner
+    inner = b"\x0a" + varint(len(packed)) + packed if packed else b""
+    return b"\x12" + varint(len(inner)) + inner
 
 
 def _int64_feature(value: Any) -> bytes:
@@ -61,9 +48,9 @@ def _int64_feature(value: Any) -> bytes:
     if values and min(values) >= 0 and max(values) < 128:
         packed = bytes(values)  # one byte a varint
     else:
-        packed = b"".join(_varint(v) for v in values)
-    inner = b"\x0a" + _varint(len(packed)) + packed if packed else b""
-    return b"\x1a" + _varint(len(inner)) + inner
+        packed = b"".join(varint(v) for v in values)
+    inner = b"\x0a" + varint(len(packed)) + packed if packed else b""
+    return b"\x1a" + varint(len(inner)) + inner
 
 
 _ENCODERS = {"bytes": _bytes_feature, "float": _float_feature, "int64": _int64_feature}
@@ -82,7 +69,7 @@ def _layout(schema: Schema) -> tuple[tuple[str, bytes, Any], ...]:
     out = []
     for f in sorted(schema.features, key=lambda f: f.name):
         key = f.name.encode()
-        out.append((f.name, b"\x0a" + _varint(len(key)) + key, _ENCODERS[f.storage]))
+        out.append((f.name, b"\x0a" + varint(len(key)) + key, _ENCODERS[f.storage]))
     _LAYOUTS[id(schema)] = (schema, tuple(out))
     return tuple(out)
 
@@ -100,8 +87,8 @@ def encode_object_example(schema: Schema, sample: Mapping[str, Any]) -> bytes:
         except KeyError:
             raise SchemaError(f"sample has no feature {name!r} (schema {schema.name!r} declares it)") from None
         n = len(feature)
-        flen = _SMALL[n] if n < 128 else _varint(n)
+        flen = SMALL_VARINTS[n] if n < 128 else varint(n)
         entry = len(key) + 1 + len(flen) + n
-        parts += [b"\x0a", _SMALL[entry] if entry < 128 else _varint(entry), key, b"\x12", flen, feature]
+        parts += [b"\x0a", SMALL_VARINTS[entry] if entry < 128 else varint(entry), key, b"\x12", flen, feature]
     body = b"".join(parts)
-    return b"\x0a" + _varint(len(body)) + body
+    return b"\x0a" + varint(len(body)) + body
