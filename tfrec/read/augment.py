@@ -36,6 +36,15 @@ def to_float(images: Any) -> Any:
     return tf.quantization.dequantize(tf.bitcast(images, tf.quint8), 0.0, 1.0, mode="MIN_COMBINED")
 
 
+def output_images(images: Any, dtype: str, normalize: str | None) -> Any:
+    """A batch of images in the reader's output dtype ('uint8', or float32 in [0, 1]) and normalisation."""
+    tf = _tf()
+    if dtype == "uint8":
+        return images if images.dtype == tf.uint8 else tf.image.convert_image_dtype(images, tf.uint8, saturate=True)
+    images = to_float(images)
+    return tf.image.per_image_standardization(images) if normalize == "standardize" else images
+
+
 def _per_image(images: Any, seed: Any, low: float, high: float) -> Any:
     tf = _tf()
     return tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed, low, high)

@@ -28,7 +28,7 @@ import tensorflow as tf  # noqa: E402
 
 from ..check.detection import BOX_KEYS, IMAGE_KEY, LABEL_KEY, MASK_KEY, label_map_beside, read_label_map  # noqa: E402
 from ..errors import TfrecError  # noqa: E402
-from .augment import DEFAULT_CROP_SIZE, RandomFlip, RandomResizedCrop, to_float  # noqa: E402
+from .augment import DEFAULT_CROP_SIZE, RandomFlip, RandomResizedCrop, output_images, to_float  # noqa: E402
 from .decode import center_window, decode_any, decode_jpeg_window, image_seeder  # noqa: E402
 from .options import BATCH_SEED_SALT, ReadOptions  # noqa: E402
 
@@ -322,13 +322,7 @@ def detection_stages(ds: tf.data.Dataset, options: ReadOptions, seed: int,
 
 def finish(d: dict, options: ReadOptions):
     """(images in the output dtype and normalisation, {'boxes', 'classes', 'num_boxes'[, 'masks']})."""
-    img = d["image"]
-    if options.dtype == "uint8":
-        img = img if img.dtype == tf.uint8 else tf.image.convert_image_dtype(img, tf.uint8, saturate=True)
-    else:
-        img = to_float(img)
-        if options.normalize == "standardize":
-            img = tf.image.per_image_standardization(img)
+    img = output_images(d["image"], options.dtype, options.normalize)
     targets = {k: d[k] for k in ("boxes", "classes", "num_boxes", "masks") if k in d}
     if options.drop_remainder:
         img = tf.ensure_shape(img, [options.batch_size, *img.shape[1:]])

@@ -16,7 +16,7 @@ from ..codec.schema import FeatureSpec, Schema
 from ..errors import TfrecError
 from ..io.dataset import Dataset, is_dataset, open_dataset
 from ..io.salvage import ReadStats, check_shard, iter_intact_records, known_intact
-from .augment import Augmentation, to_float
+from .augment import Augmentation, output_images, to_float
 from .decode import decode_encoded, decode_raw_batches, image_seeder
 from .detection import FOREIGN_SCHEMA, detection_stages, label_map_of
 from .inputs import Readable, Source, resolve_source, shard_files
@@ -196,14 +196,7 @@ def finish_batches(ds: tf.data.Dataset, image_key: str | None, label_key: str | 
 
     def finish(d):
         if image_key in d:
-            img = d[image_key]
-            if options.dtype == "uint8":
-                img = img if img.dtype == tf.uint8 else tf.image.convert_image_dtype(img, tf.uint8, saturate=True)
-            else:
-                img = to_float(img)
-                if options.normalize == "standardize":
-                    img = tf.image.per_image_standardization(img)
-            d = {**d, image_key: img}
+            d = {**d, image_key: output_images(d[image_key], options.dtype, options.normalize)}
         if label_key in d and options.label_mode not in (None, "int"):
             d = {**d, label_key: encode_labels(d[label_key], options.label_mode, num_classes)}
         if options.drop_remainder:  # every batch is full: say so in the static shapes
